@@ -1,0 +1,53 @@
+//! The sans-IO HTTP/1.1 protocol core shared by httpq's server and client.
+//!
+//! No sockets, no async, no clock: bytes go in, parsed heads, body ranges
+//! and encoded bytes come out. Both halves of httpq drive it; it is
+//! deterministic, tested without sockets, and fuzzed.
+//!
+//! | concept | module |
+//! |---|---|
+//! | request heads (server side) | [`request`] |
+//! | response heads (client side) | [`response`] |
+//! | body framing and the body decoder | [`framing`] |
+//! | chunked coding | [`chunked`] |
+//! | head encoders | [`encode`] |
+//! | cooked URLs | [`url`] |
+//! | limits and errors | [`Limits`], [`Error`] |
+//!
+//! Strictness is the point (DESIGN.md §5): anything ambiguous — conflicting
+//! lengths, Content-Length with Transfer-Encoding, obs-fold, bare CR, bad
+//! chunk sizes — is rejected with a typed [`Error`] that knows its status.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use httpq_proto::{BodyDecoder, Limits, RequestParser};
+//! let limits = Limits::default();
+//! let mut buf = BytesMut::from(&b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"[..]);
+//! let head = RequestParser::new(limits).parse(&mut buf).unwrap().unwrap();
+//! let mut body = BodyDecoder::new(head.body(), &limits);
+//! let d = body.decode(&buf).unwrap();
+//! assert_eq!(&buf[d.data], b"abc");
+//! ```
+
+pub mod chunked;
+pub mod encode;
+mod error;
+pub mod framing;
+mod head;
+mod limits;
+pub mod request;
+pub mod response;
+pub mod url;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use chunked::{ChunkHeader, ChunkedDecoder, ChunkedEncoder, Decoded, CHUNK_END};
+pub use encode::{encode_request_head, encode_response_head, HeadBuf};
+pub use error::Error;
+pub use framing::{BodyDecoder, BodyLength};
+pub use head::{HeaderIter, Version};
+pub use limits::Limits;
+pub use request::{RequestHead, RequestParser, TargetForm};
+pub use response::{ResponseHead, ResponseParser};
+pub use url::CookedUrl;

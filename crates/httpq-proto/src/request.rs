@@ -1,0 +1,463 @@
+//! Request heads: incremental, zero-copy parsing with every RFC 9112 check a
+//! server needs before it lets an application see a request.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::framing::{request_body, BodyLength};
+use crate::head::{
+    collect_fields, find_field, first_line, map_httparse, to_header_map, with_header_table, Fields,
+    HeadScan, HeaderIter, Span, Special, EARLY_CHECK_BYTES,
+};
+use crate::url::{parse_authority, Authority, CookedUrl};
+use crate::{Error, Limits, Version};
+
+/// The four forms of request target (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`
+    Origin,
+    /// `http://host:port/path?query` (its authority overrides Host)
+    Absolute,
+    /// `host:port`, CONNECT only
+    Authority,
+    /// `*`, OPTIONS only
+    Asterisk,
+}
+
+/// A parsed, validated request head. Holds the head's bytes; every accessor
+/// returns a slice of them.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use httpq_proto::{BodyLength, Limits, RequestParser, Version};
+/// let mut buf = BytesMut::from(&b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"[..]);
+/// let head = RequestParser::new(Limits::default()).parse(&mut buf).unwrap().unwrap();
+/// assert_eq!(head.method(), b"POST");
+/// assert_eq!(head.target(), b"/up");
+/// assert_eq!(head.version(), Version::Http11);
+/// assert_eq!(head.body(), BodyLength::Length(5));
+/// assert_eq!(&buf[..], b"hello"); // the body stays in the buffer
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    buf: Bytes,
+    method: Span,
+    target: Span,
+    version: Version,
+    fields: Fields,
+    form: TargetForm,
+    host: Option<Span>,
+    body: BodyLength,
+    keep_alive: bool,
+    expect_continue: bool,
+    upgrade: bool,
+}
+
+impl RequestHead {
+    /// The method token as sent (unknown methods included).
+    pub fn method(&self) -> &[u8] {
+        self.method.get(&self.buf)
+    }
+
+    /// The method as an [`http::Method`].
+    pub fn http_method(&self) -> http::Method {
+        // The parser accepted only tokens, which http::Method accepts too.
+        http::Method::from_bytes(self.method()).unwrap_or(http::Method::GET)
+    }
+
+    /// The raw request target, exactly as sent.
+    pub fn target(&self) -> &[u8] {
+        self.target.get(&self.buf)
+    }
+
+    /// Which of the four target forms the request used.
+    pub fn target_form(&self) -> TargetForm {
+        self.form
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields in wire order.
+    pub fn headers(&self) -> HeaderIter<'_> {
+        HeaderIter {
+            buf: &self.buf,
+            fields: self.fields.iter(),
+        }
+    }
+
+    /// Number of header fields.
+    pub fn header_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The first field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        find_field(&self.buf, &self.fields, name)
+    }
+
+    /// The fields as an [`http::HeaderMap`], sharing the head's memory.
+    pub fn header_map(&self) -> http::HeaderMap {
+        to_header_map(&self.buf, &self.fields)
+    }
+
+    /// The Host header's value, if sent.
+    pub fn host_header(&self) -> Option<&[u8]> {
+        self.host.map(|s| s.get(&self.buf))
+    }
+
+    /// The authority the request is for: the target's for absolute- and
+    /// authority-form targets (which override Host), else the Host header's.
+    pub fn authority(&self) -> Option<&[u8]> {
+        match self.form {
+            TargetForm::Absolute => {
+                let t = self.target();
+                let rest = &t[t.iter().position(|&b| b == b':').map_or(0, |i| i + 3)..];
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(rest.len());
+                Some(&rest[..end])
+            }
+            TargetForm::Authority => Some(self.target()),
+            _ => self.host_header(),
+        }
+    }
+
+    /// How the body is framed.
+    pub fn body(&self) -> BodyLength {
+        self.body
+    }
+
+    /// Whether the connection may carry another request after this one
+    /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// `Expect: 100-continue` on an HTTP/1.1 request with a body (never for 1.0).
+    pub fn expects_continue(&self) -> bool {
+        self.expect_continue
+    }
+
+    /// The client asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade
+    }
+
+    /// The whole head as received (request line through the empty line).
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// The "cooked" URL an HTTP Server API application sees: scheme, host and
+    /// port (from the target's authority, else Host, else the local address),
+    /// the percent-decoded path with dot-segments removed, and the raw query.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use httpq_proto::{Limits, RequestParser};
+    /// let mut buf = BytesMut::from(&b"GET /a/%2e%2e/b%20c/./d?x=1 HTTP/1.1\r\nHost: Example.COM:8080\r\n\r\n"[..]);
+    /// let head = RequestParser::new(Limits::default()).parse(&mut buf).unwrap().unwrap();
+    /// let url = head.cooked_url("http", "127.0.0.1:80".parse().unwrap(), &Limits::default()).unwrap();
+    /// assert_eq!(url.full(), "http://example.com:8080/b c/d?x=1");
+    /// ```
+    pub fn cooked_url(
+        &self,
+        scheme: &'static str,
+        local: std::net::SocketAddr,
+        limits: &Limits,
+    ) -> Result<CookedUrl, Error> {
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let auth = match self.authority() {
+            Some(a) if !a.is_empty() => parse_authority(a)?,
+            _ => Authority::from_socket(local),
+        };
+        let port = auth.port.unwrap_or(match self.authority() {
+            Some(a) if !a.is_empty() => default_port,
+            _ => local.port(),
+        });
+        let (path, query) = match self.form {
+            TargetForm::Origin => split_query(self.target()),
+            TargetForm::Absolute => {
+                let t = self.target();
+                let after_scheme = t.iter().position(|&b| b == b':').map_or(0, |i| i + 3);
+                let rest = &t[after_scheme..];
+                let path_at = rest
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(rest.len());
+                split_query(&rest[path_at..])
+            }
+            TargetForm::Authority => (&b""[..], &b""[..]),
+            TargetForm::Asterisk => (&b"*"[..], &b""[..]),
+        };
+        CookedUrl::new(scheme, auth.host, port, path, query, limits)
+    }
+}
+
+fn split_query(t: &[u8]) -> (&[u8], &[u8]) {
+    match t.iter().position(|&b| b == b'?') {
+        Some(q) => (&t[..q], &t[q..]),
+        None => (t, &t[t.len()..]),
+    }
+}
+
+/// An incremental request-head parser. Call [`parse`](Self::parse) after
+/// every read; it answers `Ok(None)` until a whole head is buffered.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use httpq_proto::{Limits, RequestParser};
+/// let mut p = RequestParser::new(Limits::default());
+/// let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHo"[..]);
+/// assert!(p.parse(&mut buf).unwrap().is_none());
+/// buf.extend_from_slice(b"st: a\r\n\r\n");
+/// assert!(p.parse(&mut buf).unwrap().is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestParser {
+    limits: Limits,
+    scan: HeadScan,
+}
+
+impl RequestParser {
+    /// A parser enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        RequestParser {
+            limits,
+            scan: HeadScan::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses a head from the front of `buf`. On success the head's bytes are
+    /// split off `buf` (no copy) and whatever follows (body, pipelined
+    /// requests) stays in it.
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, Error> {
+        match self.parse_layout(buf)? {
+            None => Ok(None),
+            Some(layout) => {
+                let bytes = buf.split_to(layout.len).freeze();
+                Ok(Some(layout.into_head(bytes)))
+            }
+        }
+    }
+
+    /// Like [`parse`](Self::parse) for an immutable buffer: returns the head
+    /// and its length; the head shares `buf`'s memory.
+    pub fn parse_bytes(&mut self, buf: &Bytes) -> Result<Option<(RequestHead, usize)>, Error> {
+        match self.parse_layout(buf)? {
+            None => Ok(None),
+            Some(layout) => {
+                let len = layout.len;
+                Ok(Some((layout.into_head(buf.slice(..len)), len)))
+            }
+        }
+    }
+
+    fn parse_layout(&mut self, buf: &[u8]) -> Result<Option<Layout>, Error> {
+        let end = match self.scan.find_end(buf) {
+            Some(end) => end,
+            None => {
+                if buf.len() > self.limits.max_head_bytes {
+                    let line_done = buf[..self.limits.max_head_bytes]
+                        .iter()
+                        .skip_while(|&&b| b == b'\r' || b == b'\n')
+                        .any(|&b| b == b'\n');
+                    return Err(if line_done {
+                        Error::HeadTooLarge
+                    } else {
+                        Error::UriTooLong
+                    });
+                }
+                // Small inputs are checked on every call; a long first line
+                // once, so trickled input never costs quadratic time.
+                if buf.len() <= EARLY_CHECK_BYTES {
+                    self.early_check(buf)?;
+                } else if !self.scan.first_line_checked {
+                    self.early_check(buf)?;
+                    self.scan.first_line_checked = true;
+                }
+                return Ok(None);
+            }
+        };
+        if end > self.limits.max_head_bytes {
+            return Err(Error::HeadTooLarge);
+        }
+        self.scan.reset();
+        let head = &buf[..end];
+        let limits = &self.limits;
+        with_header_table(limits.max_headers, |table| {
+            let mut req = httparse::Request::new(&mut []);
+            match req.parse_with_uninit_headers(head, table) {
+                Ok(httparse::Status::Complete(_)) => {}
+                // find_end saw the empty line, so httparse must too.
+                Ok(httparse::Status::Partial) => return Err(Error::InvalidNewLine),
+                Err(e) => return Err(map_request_error(e, head)),
+            }
+            let method = req.method.unwrap_or_default().as_bytes();
+            let target = req.path.unwrap_or_default().as_bytes();
+            let version = Version::from_httparse(req.version.unwrap_or(1));
+            let mut special = Special::default();
+            let fields = collect_fields(head, req.headers, limits, &mut special)?;
+            Layout::build(head, method, target, version, fields, special, limits).map(Some)
+        })
+    }
+
+    /// Runs httparse over a partial head to reject garbage before the whole
+    /// head (or the size limit) arrives.
+    fn early_check(&mut self, buf: &[u8]) -> Result<(), Error> {
+        let limits = &self.limits;
+        let line_complete = with_header_table(limits.max_headers, |table| {
+            let mut req = httparse::Request::new(&mut []);
+            match req.parse_with_uninit_headers(buf, table) {
+                Ok(_) => Ok(req.version.is_some()),
+                Err(e) => Err(map_request_error(e, buf)),
+            }
+        })?;
+        if line_complete {
+            self.scan.first_line_checked = true;
+        }
+        Ok(())
+    }
+}
+
+fn map_request_error(e: httparse::Error, head: &[u8]) -> Error {
+    let line = first_line(head);
+    // httparse reports whitespace before a colon and obs-fold as a bad name;
+    // say which, since both are classic smuggling vectors.
+    if e == httparse::Error::HeaderName && has_obs_fold(head) {
+        return Error::ObsoleteLineFolding;
+    }
+    map_httparse(e, line, true)
+}
+
+fn has_obs_fold(head: &[u8]) -> bool {
+    head.windows(2)
+        .skip(1)
+        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+}
+
+/// A validated head without its buffer: spans plus the framing decision.
+struct Layout {
+    len: usize,
+    method: Span,
+    target: Span,
+    version: Version,
+    fields: Fields,
+    form: TargetForm,
+    host: Option<Span>,
+    body: BodyLength,
+    keep_alive: bool,
+    expect_continue: bool,
+    upgrade: bool,
+}
+
+impl Layout {
+    fn build(
+        head: &[u8],
+        method: &[u8],
+        target: &[u8],
+        version: Version,
+        fields: Fields,
+        s: Special,
+        limits: &Limits,
+    ) -> Result<Layout, Error> {
+        let form = classify_target(method, target)?;
+        if version == Version::Http11 && s.host_count == 0 {
+            return Err(Error::MissingHost);
+        }
+        if s.host_count > 1 {
+            return Err(Error::MultipleHost);
+        }
+        if let Some(h) = s.host {
+            let h = h.get(head);
+            if !h.is_empty() {
+                parse_authority(h)?;
+            }
+        }
+        if form == TargetForm::Absolute || form == TargetForm::Authority {
+            let t = target;
+            let auth = if form == TargetForm::Authority {
+                t
+            } else {
+                let rest = &t[t.iter().position(|&b| b == b':').map_or(0, |i| i + 3)..];
+                &rest[..rest
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(rest.len())]
+            };
+            let a = parse_authority(auth)?;
+            if a.host.is_empty() || (form == TargetForm::Authority && a.port.is_none()) {
+                return Err(Error::InvalidTarget);
+            }
+        }
+        let body = request_body(&s, version, limits)?;
+        if s.expect_other && version == Version::Http11 {
+            return Err(Error::ExpectationFailed);
+        }
+        Ok(Layout {
+            len: head.len(),
+            method: Span::of(head, method),
+            target: Span::of(head, target),
+            version,
+            fields,
+            form,
+            host: s.host,
+            keep_alive: s.keep_alive(version),
+            expect_continue: s.expect_continue && version == Version::Http11 && !body.is_empty(),
+            upgrade: s.conn_upgrade && s.upgrade,
+            body,
+        })
+    }
+
+    fn into_head(self, buf: Bytes) -> RequestHead {
+        RequestHead {
+            buf,
+            method: self.method,
+            target: self.target,
+            version: self.version,
+            fields: self.fields,
+            form: self.form,
+            host: self.host,
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: self.upgrade,
+        }
+    }
+}
+
+/// RFC 9112 §3.2: which form the target takes, and whether the method allows it.
+fn classify_target(method: &[u8], target: &[u8]) -> Result<TargetForm, Error> {
+    // httparse lets obs-text and '#' through; a request target has neither.
+    if !target.is_ascii() || target.contains(&b'#') {
+        return Err(Error::InvalidTarget);
+    }
+    if method == b"CONNECT" {
+        if target.starts_with(b"/") || target.contains(&b'/') {
+            return Err(Error::InvalidTarget);
+        }
+        return Ok(TargetForm::Authority);
+    }
+    match target {
+        [b'/', ..] => Ok(TargetForm::Origin),
+        b"*" if method == b"OPTIONS" => Ok(TargetForm::Asterisk),
+        _ => {
+            let lower_is =
+                |p: &[u8]| target.len() >= p.len() && target[..p.len()].eq_ignore_ascii_case(p);
+            if lower_is(b"http://") || lower_is(b"https://") {
+                Ok(TargetForm::Absolute)
+            } else {
+                Err(Error::InvalidTarget)
+            }
+        }
+    }
+}
