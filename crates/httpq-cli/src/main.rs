@@ -1,1 +1,48 @@
-fn main() {}
+//! `httpq`: the command-line face of httpq.
+//! `httpq serve` runs the request-queue server over a directory (or in echo mode).
+
+mod serve;
+mod static_files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "httpq", version, about = "HTTP server and client on the http.sys and WinInet models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a directory as static files (or echo requests), with live stats under /_httpq/.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `httpq serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Directory to serve.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Answer every request, any method and path, with 200 and its own body.
+    #[arg(long)]
+    pub echo: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+    }
+}

@@ -1,0 +1,177 @@
+//! `httpq serve`: a session with two URL groups — the site (static files or
+//! echo) and the `/_httpq/` control prefix — each with its own request queue.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use httpq_server::{Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession};
+
+use crate::static_files::StaticSite;
+use crate::ServeArgs;
+
+/// How long in-flight requests may run after Ctrl-C.
+const GRACE: Duration = Duration::from_secs(10);
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("httpq: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(serve(args))
+}
+
+/// The prefix host element for a listen address: wildcards become `+`.
+fn prefix_for(addr: std::net::SocketAddr, path: &str) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "+".to_string(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    format!("http://{host}:{}{path}", addr.port())
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let site = if args.echo {
+        None
+    } else {
+        match StaticSite::new(&args.dir) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                eprintln!("httpq: cannot serve {}: {e}", args.dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let session = match ServerSession::new(Properties::default()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("httpq: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let site_queue = RequestQueue::new(if args.echo { "echo" } else { "static" });
+    let control_queue = RequestQueue::new("control");
+    let site_group = session.create_url_group();
+    site_group.bind(&site_queue);
+    let control_group = session.create_url_group();
+    control_group.bind(&control_queue);
+    for (group, path, ctx) in [(&site_group, "/", 1), (&control_group, "/_httpq/", 2)] {
+        if let Err(e) = group.add_url(&prefix_for(args.listen, path), ctx) {
+            eprintln!("httpq: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("listening on http://{}/", args.listen);
+
+    let consumers = 4 * args.threads.unwrap_or(1).max(1);
+    for _ in 0..consumers {
+        let q = site_queue.clone();
+        let site = site.clone();
+        tokio::spawn(async move {
+            while let Ok(req) = q.receive().await {
+                let q = q.clone();
+                let site = site.clone();
+                tokio::spawn(async move {
+                    let _ = match site {
+                        Some(site) => site.handle(&q, req).await,
+                        None => echo(&q, req).await,
+                    };
+                });
+            }
+        });
+    }
+    {
+        let q = control_queue.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            while let Ok(req) = q.receive().await {
+                let (q, session) = (q.clone(), session.clone());
+                tokio::spawn(async move {
+                    let _ = control(&q, &session, req).await;
+                });
+            }
+        });
+    }
+
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("httpq: shutting down (in-flight requests have {}s)", GRACE.as_secs());
+    session.shutdown(GRACE).await;
+    site_queue.shutdown();
+    control_queue.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// `--echo`: 200 with the request's own body, streamed back as it arrives.
+async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
+    let id = req.id();
+    let mut resp = Response::new(200);
+    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
+        resp.headers.insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    if !req.has_body() {
+        return q.send_response(id, resp, SendFlags::NONE).await;
+    }
+    if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH) {
+        resp.headers.insert(http::header::CONTENT_LENGTH, len.clone());
+    }
+    q.send_response(id, resp, SendFlags::MORE_DATA).await?;
+    while let Some(chunk) = q.receive_body_chunk(id).await? {
+        q.send_body(id, chunk, SendFlags::MORE_DATA).await?;
+    }
+    q.send_body(id, Bytes::new(), SendFlags::NONE).await
+}
+
+/// The `/_httpq/` control prefix: `stats` and `delay`.
+async fn control(q: &RequestQueue, session: &ServerSession, req: Request) -> Result<(), ServerError> {
+    let id = req.id();
+    let path = req.url().path.to_ascii_lowercase();
+    let plain = |status: u16, body: String| Response::new(status).header("content-type", "text/plain; charset=utf-8").body(body);
+    if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        let r = plain(405, "only GET and HEAD\n".into()).header("allow", "GET, HEAD");
+        return q.send_response(id, r, SendFlags::NONE).await;
+    }
+    match path.as_str() {
+        "/_httpq/stats" => {
+            let snap = session.counters();
+            let map: serde_json::Map<String, serde_json::Value> =
+                snap.fields().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+            let mut body = BytesMut::from(serde_json::Value::Object(map).to_string().as_bytes());
+            body.extend_from_slice(b"\n");
+            let r = Response::new(200).header("content-type", "application/json").header("cache-control", "no-store").body(body.freeze());
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/delay" => {
+            let ms = req
+                .url()
+                .query
+                .trim_start_matches('?')
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("ms="))
+                .and_then(|v| v.parse::<u64>().ok());
+            let Some(ms) = ms.filter(|&ms| ms <= 60_000) else {
+                return q.send_response(id, plain(400, "need ms=N with N <= 60000\n".into()), SendFlags::NONE).await;
+            };
+            // The work (here, a sleep) is abandoned the moment the client goes away.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => {
+                    q.send_response(id, plain(200, "done\n".into()), SendFlags::NONE).await
+                }
+                _ = req.disconnected() => Ok(()),
+            }
+        }
+        _ => q.send_response(id, plain(404, "unknown control path\n".into()), SendFlags::NONE).await,
+    }
+}

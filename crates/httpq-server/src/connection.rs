@@ -1,0 +1,1009 @@
+//! One client connection: the task that reads and parses requests, routes
+//! them to queues, writes responses strictly in request order, enforces the
+//! timeouts, and keeps watching the socket so a disconnect is seen at once —
+//! even while the application holds a request and does nothing.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
+use httpq_proto::{encode_response_head, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::time::{Instant, Sleep};
+
+use crate::counters::Counters;
+use crate::disconnect::{recent, Completion, CompletionQueue, DisconnectReason, TimeoutKind};
+use crate::outbuf::Outbuf;
+use crate::properties::{HalfClosePolicy, OverflowPolicy, Timeouts};
+use crate::registry;
+use crate::request_queue::Request;
+use crate::response::{Framing, Response, SendFlags};
+use crate::session::SessionInner;
+use crate::ServerError;
+
+/// Request-body bytes buffered for the application before reading pauses.
+const PIPE_CAP: usize = 64 * 1024;
+/// Response bytes queued on a connection before senders wait for the socket.
+pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
+
+/// The part of a connection the application side reaches through ids.
+pub(crate) struct Conn {
+    pub id: u64,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub session: Arc<SessionInner>,
+    pub state: Mutex<ConnState>,
+    /// Wakes the connection task: output queued, body wanted, abort asked.
+    pub wake: Notify,
+    /// Disconnect waiters (woken all at once).
+    pub gone: Notify,
+    /// Senders waiting for queued output to drain.
+    pub drained: Notify,
+    pub connected: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct ConnState {
+    /// Requests not yet fully answered, in order; seqs are consecutive.
+    pub slots: VecDeque<Slot>,
+    /// Bytes ready to go out, in wire order.
+    pub out: Outbuf,
+    pub reason: Option<DisconnectReason>,
+    pub posted: Vec<(CompletionQueue, u64)>,
+    /// A response asked to close the connection; later ones are refused.
+    pub closing: bool,
+    /// Asked from outside: end the connection (`true`: with a reset).
+    pub abort: Option<(DisconnectReason, bool)>,
+}
+
+pub(crate) struct Slot {
+    pub seq: u32,
+    pub version: Version,
+    pub head_request: bool,
+    pub keep_alive: bool,
+    /// The queue the request went to; 0 for answers the server makes itself.
+    pub queue: u64,
+    pub phase: Phase,
+    /// Bytes of this response waiting for earlier responses to finish.
+    pub pending: Outbuf,
+    pub close_after: bool,
+    pub body: Option<BodyPipe>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Waiting,
+    Sending(Framing),
+    Complete,
+}
+
+/// Request body on its way from the socket to the application.
+#[derive(Default)]
+pub(crate) struct BodyPipe {
+    pub chunks: VecDeque<Bytes>,
+    pub buffered: usize,
+    pub done: bool,
+    pub error: Option<httpq_proto::Error>,
+    pub waker: Option<Waker>,
+    /// The application has asked for body (so 100 Continue may go out).
+    pub requested: bool,
+    pub expect_continue: bool,
+    pub continue_sent: bool,
+}
+
+impl ConnState {
+    pub(crate) fn slot_index(&self, seq: u32) -> Option<usize> {
+        let front = self.slots.front()?.seq;
+        let i = seq.checked_sub(front)? as usize;
+        (i < self.slots.len()).then_some(i)
+    }
+
+    /// A slot may write straight to `out` when every earlier one is complete.
+    fn is_direct(&self, index: usize) -> bool {
+        self.slots.iter().take(index).all(|s| s.phase == Phase::Complete)
+    }
+
+    /// Appends bytes for slot `index`, straight out or parked behind earlier responses.
+    fn emit(&mut self, index: usize, f: impl FnOnce(&mut Outbuf)) {
+        if self.is_direct(index) {
+            f(&mut self.out);
+        } else {
+            f(&mut self.slots[index].pending);
+        }
+    }
+
+    /// After slot `index` completed: release the parked bytes of the ones behind it.
+    fn release_after(&mut self, index: usize) {
+        if !self.is_direct(index) {
+            return;
+        }
+        let mut j = index + 1;
+        while j < self.slots.len() {
+            let mut pending = std::mem::take(&mut self.slots[j].pending);
+            self.out.append(&mut pending);
+            if self.slots[j].phase != Phase::Complete {
+                break;
+            }
+            j += 1;
+        }
+    }
+
+    /// Queued output not yet written, including parked bytes.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.out.len() + self.slots.iter().map(|s| s.pending.len()).sum::<usize>()
+    }
+}
+
+impl Conn {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Asks the connection task to end the connection.
+    pub(crate) fn abort(&self, reason: DisconnectReason, reset: bool) {
+        let mut st = self.lock();
+        if st.reason.is_none() && st.abort.is_none() {
+            st.abort = Some((reason, reset));
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Writes the head (and first body bytes) of the response to request `seq`.
+    pub(crate) fn send_response(&self, seq: u32, queue: u64, resp: Response, flags: SendFlags) -> Result<(), ServerError> {
+        let server_header = self.session.server_header();
+        let mut st = self.lock();
+        if st.reason.is_some() {
+            return Err(ServerError::ConnectionInvalid);
+        }
+        let index = st.slot_index(seq).ok_or(ServerError::ConnectionInvalid)?;
+        {
+            let slot = &st.slots[index];
+            if slot.queue != queue || slot.phase != Phase::Waiting {
+                return Err(ServerError::ConnectionInvalid);
+            }
+        }
+        if st.closing && !st.slots.iter().take(index).all(|s| !s.close_after) {
+            return Err(ServerError::ConnectionInvalid);
+        }
+        let status = resp.status.as_u16();
+        if status < 200 {
+            return Err(ServerError::InvalidResponse("interim (1xx) responses are sent by the server"));
+        }
+        let more = flags.contains(SendFlags::MORE_DATA);
+        let slot = &st.slots[index];
+        let (version, head_request) = (slot.version, slot.head_request);
+        let app_length = match resp.headers.get(http::header::CONTENT_LENGTH) {
+            Some(v) => Some(parse_length(v).ok_or(ServerError::InvalidResponse("invalid Content-Length"))?),
+            None => None,
+        };
+        let no_body = head_request || status == 204 || status == 304;
+        let framing = if no_body {
+            Framing::NoBody
+        } else if let Some(n) = app_length {
+            if (more && resp.body.len() as u64 > n) || (!more && resp.body.len() as u64 != n) {
+                return Err(ServerError::InvalidResponse("body length differs from Content-Length"));
+            }
+            Framing::Length(n - resp.body.len() as u64)
+        } else if more {
+            if version == Version::Http11 {
+                Framing::Chunked
+            } else {
+                Framing::Close
+            }
+        } else {
+            Framing::Length(0)
+        };
+        let wants_close = flags.contains(SendFlags::DISCONNECT)
+            || !slot.keep_alive
+            || framing == Framing::Close
+            || resp
+                .headers
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+
+        // Framing fields the server owns.
+        let mut len_buf = itoa::Buffer::new();
+        let length_value: Option<&str> = match (framing, app_length) {
+            (_, Some(_)) => None, // the application's own header goes out as-is
+            (Framing::NoBody, None) if status == 204 || status == 304 => None,
+            (Framing::NoBody, None) if more => None,
+            (Framing::NoBody, None) | (Framing::Length(_), None) => Some(len_buf.format(resp.body.len())),
+            _ => None,
+        };
+        let reason = resp
+            .reason
+            .as_deref()
+            .or_else(|| resp.status.canonical_reason())
+            .unwrap_or("");
+        let result = crate::date::with_date(|date| {
+            let ours = [
+                server_header.as_deref().map(|s| (&b"Server"[..], s.as_bytes())),
+                Some((&b"Date"[..], date)),
+                length_value.map(|v| (&b"Content-Length"[..], v.as_bytes())),
+                (framing == Framing::Chunked).then_some((&b"Transfer-Encoding"[..], &b"chunked"[..])),
+                if wants_close {
+                    Some((&b"Connection"[..], &b"close"[..]))
+                } else if version == Version::Http10 {
+                    Some((&b"Connection"[..], &b"keep-alive"[..]))
+                } else {
+                    None
+                },
+            ];
+            let app = resp.headers.iter().filter(|(k, _)| !server_owned(k)).map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
+            let fields = ours.into_iter().flatten().chain(app);
+            let mut head = BytesMut::new();
+            encode_response_head(&mut head, version, status, reason, fields).map(|_| head)
+        });
+        let head = result.map_err(|_| ServerError::InvalidResponse("invalid status, reason or header"))?;
+        let body = if no_body { Bytes::new() } else { resp.body };
+        let done = !more;
+        st.emit(index, |out| {
+            out.put_slice(&head);
+            if framing == Framing::Chunked && !body.is_empty() {
+                out.put_slice(ChunkHeader::new(body.len() as u64).as_bytes());
+                out.put_bytes(body);
+                out.put_slice(CHUNK_END);
+            } else if !body.is_empty() {
+                out.put_bytes(body);
+            }
+        });
+        let slot = &mut st.slots[index];
+        slot.close_after |= wants_close;
+        if wants_close {
+            st.closing = true;
+        }
+        if done {
+            complete(&mut st, index, framing);
+        } else {
+            st.slots[index].phase = Phase::Sending(framing);
+        }
+        drop(st);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Writes more body of the response to request `seq`.
+    pub(crate) fn send_body(&self, seq: u32, queue: u64, data: Bytes, flags: SendFlags) -> Result<(), ServerError> {
+        let mut st = self.lock();
+        if st.reason.is_some() {
+            return Err(ServerError::ConnectionInvalid);
+        }
+        let index = st.slot_index(seq).ok_or(ServerError::ConnectionInvalid)?;
+        let slot = &mut st.slots[index];
+        if slot.queue != queue {
+            return Err(ServerError::ConnectionInvalid);
+        }
+        let Phase::Sending(framing) = slot.phase else {
+            return Err(if slot.phase == Phase::Waiting {
+                ServerError::InvalidResponse("send_body before send_response")
+            } else {
+                ServerError::ConnectionInvalid
+            });
+        };
+        let more = flags.contains(SendFlags::MORE_DATA);
+        let framing = match framing {
+            Framing::Length(rest) => {
+                let n = data.len() as u64;
+                if n > rest || (!more && n != rest) {
+                    return Err(ServerError::InvalidResponse("body length differs from Content-Length"));
+                }
+                Framing::Length(rest - n)
+            }
+            f => f,
+        };
+        if flags.contains(SendFlags::DISCONNECT) {
+            slot.close_after = true;
+            st.closing = true;
+        }
+        st.emit(index, |out| match framing {
+            Framing::NoBody => {}
+            Framing::Chunked => {
+                if !data.is_empty() {
+                    out.put_slice(ChunkHeader::new(data.len() as u64).as_bytes());
+                    out.put_bytes(data);
+                    out.put_slice(CHUNK_END);
+                }
+            }
+            _ => out.put_bytes(data),
+        });
+        if more {
+            st.slots[index].phase = Phase::Sending(framing);
+        } else {
+            complete(&mut st, index, framing);
+        }
+        drop(st);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Polls for request body bytes of request `seq` into `buf`.
+    pub(crate) fn poll_body(
+        &self,
+        seq: u32,
+        cx: &mut std::task::Context<'_>,
+        mut sink: impl FnMut(&mut VecDeque<Bytes>) -> usize,
+    ) -> Poll<Result<usize, ServerError>> {
+        let mut st = self.lock();
+        let Some(index) = st.slot_index(seq) else {
+            // Answered: whatever body there was is gone.
+            return Poll::Ready(Err(ServerError::ConnectionInvalid));
+        };
+        let reason = st.reason;
+        let direct = st.is_direct(index);
+        let slot = &mut st.slots[index];
+        let waiting = slot.phase == Phase::Waiting;
+        let Some(pipe) = slot.body.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        if !pipe.chunks.is_empty() {
+            let was_full = pipe.buffered >= PIPE_CAP;
+            let n = sink(&mut pipe.chunks);
+            pipe.buffered -= n;
+            if was_full && pipe.buffered < PIPE_CAP {
+                drop(st);
+                self.wake.notify_one();
+            }
+            return Poll::Ready(Ok(n));
+        }
+        if let Some(e) = pipe.error {
+            return Poll::Ready(Err(ServerError::Body(e)));
+        }
+        if pipe.done {
+            return Poll::Ready(Ok(0));
+        }
+        if let Some(r) = reason {
+            return Poll::Ready(Err(ServerError::Disconnected(r)));
+        }
+        pipe.waker = Some(cx.waker().clone());
+        let mut wake_task = !pipe.requested;
+        pipe.requested = true;
+        if pipe.expect_continue && !pipe.continue_sent && waiting {
+            pipe.continue_sent = true;
+            let line = b"HTTP/1.1 100 Continue\r\n\r\n";
+            if direct {
+                st.out.put_slice(line);
+            } else {
+                st.slots[index].pending.put_slice(line);
+            }
+            wake_task = true;
+        }
+        drop(st);
+        if wake_task {
+            self.wake.notify_one();
+        }
+        Poll::Pending
+    }
+}
+
+/// The response to slot `index` is complete.
+fn complete(st: &mut ConnState, index: usize, framing: Framing) {
+    if framing == Framing::Chunked {
+        st.emit(index, |out| out.put_slice(b"0\r\n\r\n"));
+    }
+    st.slots[index].phase = Phase::Complete;
+    st.release_after(index);
+}
+
+/// Fields the server writes itself; the application's copies are dropped.
+fn server_owned(name: &http::HeaderName) -> bool {
+    name == http::header::DATE
+        || name == http::header::TRANSFER_ENCODING
+        || name == http::header::CONNECTION
+        || name == http::header::SERVER
+}
+
+fn parse_length(v: &HeaderValue) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The body being read off the socket right now.
+struct Reader {
+    seq: u32,
+    dec: BodyDecoder,
+    /// The response went out first; the rest is read and discarded.
+    draining: Option<Instant>,
+    last_progress: Instant,
+}
+
+/// State owned by the connection task alone.
+struct Task {
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    rbuf: BytesMut,
+    parser: RequestParser,
+    reading: Option<Reader>,
+    next_seq: u32,
+    /// The client sent FIN (half-close allowed by policy).
+    fin: bool,
+    /// No more requests are read (error sent, close requested, FIN).
+    stop_reading: bool,
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    writes: Vec<Bytes>,
+    timeouts: Timeouts,
+    scheme: &'static str,
+    /// The request error this connection is closing for, if any.
+    protocol_failure: Option<httpq_proto::Error>,
+}
+
+/// Runs a connection to its end and reports why it ended.
+pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaphorePermit) {
+    let session = conn.session.clone();
+    let props = session.properties();
+    let mut task = Task {
+        stream,
+        conn: conn.clone(),
+        rbuf: BytesMut::with_capacity(8 * 1024),
+        parser: RequestParser::new(props.limits),
+        reading: None,
+        next_seq: 1,
+        fin: false,
+        stop_reading: false,
+        head_started: None,
+        last_activity: Instant::now(),
+        writes: Vec::with_capacity(16),
+        timeouts: props.timeouts.normalized(),
+        scheme: "http",
+        protocol_failure: None,
+    };
+    let mut sleep: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(far_future()));
+    let (reason, reset) = task.serve(&mut sleep).await;
+    task.finish(reason, reset);
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+enum Event {
+    Woken,
+    Readable(io::Result<tokio::io::Ready>),
+    Timer,
+}
+
+impl Task {
+    fn counters(&self) -> &Counters {
+        &self.conn.session.counters
+    }
+
+    async fn serve(&mut self, sleep: &mut Pin<Box<Sleep>>) -> (DisconnectReason, bool) {
+        let mut armed: Option<Instant> = None;
+        loop {
+            if let Some(end) = self.process_input() {
+                return end;
+            }
+            match self.flush().await {
+                Ok(true) => return (self.end_reason(), false),
+                Ok(false) => {}
+                Err(reason) => return (reason, false),
+            }
+            if let Some(abort) = self.conn.lock().abort {
+                return abort;
+            }
+            if self.fin && self.conn.lock().slots.is_empty() {
+                return (DisconnectReason::ClientClosed, false);
+            }
+            let (deadline, kind) = self.deadline();
+            if armed != deadline {
+                sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
+                armed = deadline;
+            }
+            let watch = !self.fin;
+            let event = tokio::select! {
+                biased;
+                _ = self.conn.wake.notified() => Event::Woken,
+                r = self.stream.ready(Interest::READABLE), if watch => Event::Readable(r),
+                _ = sleep.as_mut(), if deadline.is_some() => Event::Timer,
+            };
+            match event {
+                Event::Woken => {}
+                Event::Timer => return self.timed_out(kind).await,
+                Event::Readable(Err(_)) => return (DisconnectReason::Reset, false),
+                Event::Readable(Ok(ready)) => {
+                    if let Some(end) = self.on_readable(ready) {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reason for a close the server chose (a response asked for it).
+    fn end_reason(&self) -> DisconnectReason {
+        DisconnectReason::ServerClosed
+    }
+
+    fn read_cap(&self) -> usize {
+        self.parser.limits().max_head_bytes.max(PIPE_CAP) + 8 * 1024
+    }
+
+    fn on_readable(&mut self, ready: tokio::io::Ready) -> Option<(DisconnectReason, bool)> {
+        if self.rbuf.len() >= self.read_cap() || self.stop_reading {
+            // Not taking more input now, but still watching for the peer
+            // leaving: a FIN or RST shows up as read-closed without a read.
+            if ready.is_read_closed() {
+                return self.on_peer_closed();
+            }
+            // Clear the readiness so we sleep until the next socket event
+            // instead of spinning on data we are not ready to take.
+            let _ = self.stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+            return None;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(8 * 1024);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => self.on_peer_closed(),
+            Ok(n) => {
+                Counters::add(&self.counters().bytes_received, n as u64);
+                self.last_activity = Instant::now();
+                if self.reading.is_none() && self.head_started.is_none() {
+                    self.head_started = Some(self.last_activity);
+                }
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(_) => Some((DisconnectReason::Reset, false)),
+        }
+    }
+
+    /// The peer's read side closed: tell FIN from RST, apply the half-close policy.
+    fn on_peer_closed(&mut self) -> Option<(DisconnectReason, bool)> {
+        if matches!(self.stream.take_error(), Ok(Some(_)) | Err(_)) {
+            return Some((DisconnectReason::Reset, false));
+        }
+        // A FIN with unread data still in the socket is indistinguishable
+        // from a FIN after it: either way the client will send nothing more.
+        let outstanding = {
+            let mut st = self.conn.lock();
+            if let Some(r) = &self.reading {
+                if let Some(i) = st.slot_index(r.seq) {
+                    if let Some(p) = st.slots[i].body.as_mut() {
+                        if !p.done {
+                            p.error = Some(httpq_proto::Error::IncompleteBody);
+                            if let Some(w) = p.waker.take() {
+                                w.wake();
+                            }
+                        }
+                    }
+                }
+            }
+            st.slots.iter().any(|s| s.phase != Phase::Complete)
+        };
+        let policy = self.conn.session.properties_ref(|p| p.half_close);
+        if !outstanding || policy == HalfClosePolicy::Disconnect {
+            return Some((DisconnectReason::ClientClosed, false));
+        }
+        self.fin = true;
+        self.stop_reading = true;
+        None
+    }
+
+    /// Decodes buffered input: body bytes for the current request, then
+    /// further request heads while the pipeline has room.
+    fn process_input(&mut self) -> Option<(DisconnectReason, bool)> {
+        loop {
+            if self.reading.is_some() {
+                match self.feed_body() {
+                    Ok(true) => continue,
+                    Ok(false) => return None,
+                    Err(end) => return Some(end),
+                }
+            }
+            if self.stop_reading || self.rbuf.is_empty() {
+                return None;
+            }
+            {
+                let st = self.conn.lock();
+                let max = self.conn.session.properties_ref(|p| p.max_pipelined);
+                if st.closing || st.slots.len() >= max {
+                    return None;
+                }
+            }
+            match self.parser.parse(&mut self.rbuf) {
+                Ok(Some(head)) => {
+                    self.head_started = (!self.rbuf.is_empty()).then(Instant::now);
+                    self.dispatch(head);
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.protocol_error(e);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Moves body bytes from the read buffer to the application (or drops
+    /// them when draining). `Ok(true)`: the body is done, carry on parsing.
+    fn feed_body(&mut self) -> Result<bool, (DisconnectReason, bool)> {
+        let conn = self.conn.clone();
+        let mut st = conn.lock();
+        let reader = self.reading.as_mut().expect("reading");
+        let index = st.slot_index(reader.seq);
+        if index.is_none() && reader.draining.is_none() {
+            reader.draining = Some(Instant::now());
+        }
+        loop {
+            if self.rbuf.is_empty() {
+                return Ok(false);
+            }
+            let pipe = index.and_then(|i| st.slots[i].body.as_mut());
+            if let Some(p) = &pipe {
+                if reader.draining.is_none() && ((p.expect_continue && !p.continue_sent) || p.buffered >= PIPE_CAP) {
+                    return Ok(false);
+                }
+            }
+            let d = match reader.dec.decode(&self.rbuf) {
+                Ok(d) => d,
+                Err(e) => {
+                    if let Some(p) = pipe {
+                        p.error = Some(e);
+                        if let Some(w) = p.waker.take() {
+                            w.wake();
+                        }
+                    }
+                    // Framing is lost: nothing after this can be trusted.
+                    drop(st);
+                    self.reading = None;
+                    self.stop_reading = true;
+                    self.rbuf.clear();
+                    Counters::inc(&self.counters().protocol_errors);
+                    self.conn.lock().closing = true;
+                    return Ok(false);
+                }
+            };
+            let chunk = self.rbuf.split_to(d.consumed).freeze();
+            reader.last_progress = Instant::now();
+            if let Some(p) = pipe {
+                if reader.draining.is_none() && !d.data.is_empty() {
+                    p.buffered += d.data.len();
+                    p.chunks.push_back(chunk.slice(d.data.clone()));
+                }
+                if d.done {
+                    p.done = true;
+                }
+                if !d.data.is_empty() || d.done {
+                    if let Some(w) = p.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            if d.done {
+                drop(st);
+                self.reading = None;
+                self.head_started = (!self.rbuf.is_empty()).then(Instant::now);
+                return Ok(true);
+            }
+            if d.consumed == 0 {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, head: RequestHead) {
+        let conn = self.conn.clone();
+        let session = &conn.session;
+        Counters::inc(&session.counters.requests_received);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let limits = *self.parser.limits();
+        let url = match head.cooked_url(self.scheme, conn.local, &limits) {
+            Ok(u) => u,
+            Err(e) => return self.protocol_error_at(seq, head.version(), e),
+        };
+        let keep_alive = head.keep_alive() && seq < registry::MAX_SEQ;
+        let route = session.route(self.scheme, &url.host, conn.local, &url.path);
+        let has_body = !head.body().is_empty();
+        let timeouts = route.as_ref().map_or(self.timeouts, |r| r.group_timeouts(&self.timeouts));
+        let mut slot = Slot {
+            seq,
+            version: head.version(),
+            head_request: head.method() == b"HEAD",
+            keep_alive,
+            queue: 0,
+            phase: Phase::Waiting,
+            pending: Outbuf::default(),
+            close_after: false,
+            body: None,
+            timeouts,
+        };
+        if has_body {
+            slot.body = Some(BodyPipe {
+                expect_continue: head.expects_continue(),
+                ..BodyPipe::default()
+            });
+            self.reading = Some(Reader {
+                seq,
+                dec: BodyDecoder::new(head.body(), &limits),
+                draining: None,
+                last_progress: Instant::now(),
+            });
+        }
+        let queue = route.as_ref().and_then(|r| r.queue());
+        let queue_missing_only = route.is_some() && queue.is_none();
+        let (Some(route), Some(queue)) = (route, queue) else {
+            Counters::inc(&session.counters.unrouted);
+            self.conn.lock().slots.push_back(slot);
+            let (status, why) = if queue_missing_only { (503, "the URL group has no request queue") } else { (400, "no URL prefix matches this request") };
+            self.server_answer(seq, status, why, !has_body);
+            return;
+        };
+        slot.queue = queue.id;
+        self.conn.lock().slots.push_back(slot);
+        let request = Request::new(conn.clone(), registry::request_id(conn.id, seq), route.context, head, url);
+        if let Err((request, why)) = queue.push(request) {
+            Counters::inc(&session.counters.queue_rejections);
+            drop(request);
+            match queue.overflow_policy() {
+                OverflowPolicy::Reset => conn.abort(DisconnectReason::ServerClosed, true),
+                OverflowPolicy::ServiceUnavailable => self.server_answer(seq, 503, why, false),
+                OverflowPolicy::ServiceUnavailableWithReason => self.server_answer(seq, 503, why, !has_body),
+            }
+        }
+    }
+
+    /// The server answers request `seq` itself (routing failure, overload).
+    fn server_answer(&mut self, seq: u32, status: u16, why: &str, keep: bool) {
+        let resp = Response::new(status).header("content-type", "text/plain; charset=utf-8").body(format!("{why}\n"));
+        let flags = if keep { SendFlags::NONE } else { SendFlags::DISCONNECT };
+        let _ = self.conn.send_response(seq, 0, resp, flags);
+        Counters::inc(&self.conn.session.counters.responses_sent);
+    }
+
+    fn protocol_error(&mut self, e: httpq_proto::Error) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.protocol_error_at(seq, Version::Http11, e);
+    }
+
+    /// A malformed request: answer its status with a short reason, then close.
+    /// Nothing after it in the buffer is ever read as a request.
+    fn protocol_error_at(&mut self, seq: u32, version: Version, e: httpq_proto::Error) {
+        Counters::inc(&self.conn.session.counters.protocol_errors);
+        self.stop_reading = true;
+        self.rbuf.clear();
+        self.conn.lock().slots.push_back(Slot {
+            seq,
+            version,
+            head_request: false,
+            keep_alive: false,
+            queue: 0,
+            phase: Phase::Waiting,
+            pending: Outbuf::default(),
+            close_after: true,
+            body: None,
+            timeouts: self.timeouts,
+        });
+        self.server_answer(seq, e.status(), e.reason(), false);
+        self.protocol_failure = Some(e);
+    }
+
+    /// Writes everything ready. `Ok(true)`: a response asked for the
+    /// connection to close and has been written.
+    async fn flush(&mut self) -> Result<bool, DisconnectReason> {
+        loop {
+            let close_now = {
+                let mut st = self.conn.lock();
+                st.out.take_into(&mut self.writes);
+                let mut close_now = false;
+                while st.slots.front().is_some_and(|s| s.phase == Phase::Complete) {
+                    let slot = st.slots.pop_front().expect("front");
+                    if slot.queue != 0 {
+                        Counters::inc(&self.conn.session.counters.responses_sent);
+                    }
+                    close_now |= slot.close_after;
+                    if let Some(r) = self.reading.as_mut() {
+                        if r.seq == slot.seq && r.draining.is_none() {
+                            let unsent_continue = slot.body.as_ref().is_some_and(|p| p.expect_continue && !p.continue_sent);
+                            if unsent_continue {
+                                // The client is waiting for 100 Continue that will never come.
+                                close_now = true;
+                            }
+                            r.draining = Some(Instant::now());
+                        }
+                    }
+                    if close_now {
+                        break;
+                    }
+                }
+                close_now
+            };
+            if self.writes.is_empty() {
+                return Ok(close_now);
+            }
+            self.write_all().await?;
+            self.conn.drained.notify_waiters();
+            self.last_activity = Instant::now();
+            if close_now {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// One vectored write of everything gathered, bounded by MinSendRate.
+    async fn write_all(&mut self) -> Result<(), DisconnectReason> {
+        let total: usize = self.writes.iter().map(|b| b.len()).sum();
+        let rate = u64::from(self.timeouts.min_send_rate.max(1));
+        let allowed = Duration::from_millis((total as u64 * 1000 / rate).max(1000));
+        let deadline = Instant::now() + allowed;
+        let mut written = 0usize;
+        let mut first = 0usize;
+        let mut offset = 0usize;
+        while written < total {
+            let res = {
+                let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
+                let mut n = 0;
+                for (i, b) in self.writes[first..].iter().enumerate().take(64) {
+                    slices[n] = IoSlice::new(if i == 0 { &b[offset..] } else { b });
+                    n += 1;
+                }
+                let slices = &slices[..n];
+                match self.stream.try_write_vectored(slices) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    r => Some(r),
+                }
+            };
+            match res {
+                Some(Ok(0)) => return Err(DisconnectReason::WriteFailed),
+                Some(Ok(mut n)) => {
+                    written += n;
+                    Counters::add(&self.counters().bytes_sent, n as u64);
+                    while n > 0 {
+                        let left = self.writes[first].len() - offset;
+                        if n >= left {
+                            n -= left;
+                            first += 1;
+                            offset = 0;
+                        } else {
+                            offset += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Some(Err(_)) => return Err(DisconnectReason::WriteFailed),
+                None => {
+                    tokio::select! {
+                        r = self.stream.writable() => if r.is_err() { return Err(DisconnectReason::WriteFailed) },
+                        _ = tokio::time::sleep_until(deadline) => return Err(DisconnectReason::Timeout(TimeoutKind::MinSendRate)),
+                    }
+                }
+            }
+        }
+        self.writes.clear();
+        Ok(())
+    }
+
+    /// The next timer deadline and which timeout it is.
+    fn deadline(&self) -> (Option<Instant>, TimeoutKind) {
+        if let Some(r) = &self.reading {
+            if let Some(start) = r.draining {
+                let t = self.slot_timeouts(r.seq).drain_entity_body;
+                return (Some(start + t), TimeoutKind::DrainEntityBody);
+            }
+            let st = self.conn.lock();
+            let waiting = st
+                .slot_index(r.seq)
+                .and_then(|i| st.slots[i].body.as_ref())
+                .is_some_and(|p| p.requested && p.chunks.is_empty() && !p.done);
+            if waiting {
+                let t = st.slot_index(r.seq).map_or(self.timeouts.entity_body, |i| st.slots[i].timeouts.entity_body);
+                return (Some(r.last_progress + t), TimeoutKind::EntityBody);
+            }
+            return (None, TimeoutKind::EntityBody);
+        }
+        if let Some(start) = self.head_started {
+            if !self.stop_reading {
+                return (Some(start + self.timeouts.header_wait), TimeoutKind::HeaderWait);
+            }
+        }
+        let idle = self.rbuf.is_empty() && self.conn.lock().slots.is_empty();
+        if idle {
+            return (Some(self.last_activity + self.timeouts.idle_connection), TimeoutKind::IdleConnection);
+        }
+        (None, TimeoutKind::IdleConnection)
+    }
+
+    fn slot_timeouts(&self, seq: u32) -> Timeouts {
+        let st = self.conn.lock();
+        st.slot_index(seq).map_or(self.timeouts, |i| st.slots[i].timeouts)
+    }
+
+    /// A timer fired. A request head that never completed gets 408 first.
+    async fn timed_out(&mut self, kind: TimeoutKind) -> (DisconnectReason, bool) {
+        Counters::inc(&self.counters().timeouts);
+        if kind == TimeoutKind::HeaderWait && self.conn.lock().slots.is_empty() {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.conn.lock().slots.push_back(Slot {
+                seq,
+                version: Version::Http11,
+                head_request: false,
+                keep_alive: false,
+                queue: 0,
+                phase: Phase::Waiting,
+                pending: Outbuf::default(),
+                close_after: true,
+                body: None,
+                timeouts: self.timeouts,
+            });
+            self.server_answer(seq, 408, "request head not received in time", false);
+            let _ = self.flush().await;
+        }
+        (DisconnectReason::Timeout(kind), false)
+    }
+
+    /// The connection is over: record why, wake every kind of waiter, free the id.
+    fn finish(&mut self, mut reason: DisconnectReason, reset: bool) {
+        if let Some(e) = self.protocol_failure {
+            if reason == DisconnectReason::ServerClosed {
+                reason = DisconnectReason::ProtocolError(e);
+            }
+        }
+        let conn = &self.conn;
+        let counters = &conn.session.counters;
+        let (abandoned, posted, started) = {
+            let mut st = conn.lock();
+            st.reason = Some(reason);
+            let mut abandoned = 0u64;
+            let mut started = false;
+            for slot in st.slots.iter_mut() {
+                if slot.queue != 0 && slot.phase != Phase::Complete {
+                    abandoned += 1;
+                }
+                started |= matches!(slot.phase, Phase::Sending(_));
+                if let Some(p) = slot.body.as_mut() {
+                    if let Some(w) = p.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            (abandoned, std::mem::take(&mut st.posted), started)
+        };
+        if reset || (reason == DisconnectReason::Cancelled && started) {
+            // SO_LINGER 0: close sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+        conn.connected.store(false, Ordering::Release);
+        registry::remove(conn.id);
+        recent::remember(conn.id, reason);
+        conn.gone.notify_waiters();
+        conn.drained.notify_waiters();
+        for (cq, key) in posted {
+            cq.post(Completion {
+                key,
+                connection_id: conn.id,
+                reason,
+            });
+        }
+        Counters::dec(&counters.connections_open);
+        Counters::add(&counters.requests_abandoned, abandoned);
+        let client_broke = matches!(
+            reason,
+            DisconnectReason::ClientClosed | DisconnectReason::Reset | DisconnectReason::WriteFailed | DisconnectReason::Timeout(_)
+        );
+        if abandoned > 0 && client_broke {
+            Counters::inc(&counters.disconnects);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Counters for everything the server does, readable at any time through
+//! [`ServerSession::counters`](crate::ServerSession::counters).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub $name: AtomicU64,)*
+        }
+
+        /// A snapshot of the server's counters.
+        ///
+        /// ```
+        /// let s = httpq_server::CounterSnapshot::default();
+        /// assert_eq!(s.requests_received, 0);
+        /// ```
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct CounterSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            pub(crate) fn snapshot(&self) -> CounterSnapshot {
+                CounterSnapshot { $($name: self.$name.load(Relaxed),)* }
+            }
+        }
+
+        impl CounterSnapshot {
+            /// `(name, value)` pairs, in declaration order (for JSON output).
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections accepted.
+    connections_accepted,
+    /// Connections open now.
+    connections_open,
+    /// Requests parsed and routed (including those answered by the server itself).
+    requests_received,
+    /// Responses completed (application and server-generated).
+    responses_sent,
+    /// Connections that ended while the application held a request on them, or waited on them.
+    disconnects,
+    /// Requests handed to the application whose connection broke before the response completed.
+    requests_abandoned,
+    /// Requests refused because their queue was full or shut down.
+    queue_rejections,
+    /// Malformed requests answered with an error status.
+    protocol_errors,
+    /// Connections ended by a server timeout.
+    timeouts,
+    /// Requests that matched no URL prefix (answered 400).
+    unrouted,
+    /// Bytes read from clients.
+    bytes_received,
+    /// Bytes written to clients.
+    bytes_sent,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+    #[inline]
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Relaxed);
+    }
+    #[inline]
+    pub(crate) fn dec(c: &AtomicU64) {
+        c.fetch_sub(1, Relaxed);
+    }
+}
