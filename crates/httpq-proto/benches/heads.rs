@@ -66,8 +66,14 @@ fn encode_httpq(b: Bencher) {
     let mut out = Vec::with_capacity(256);
     b.counter(ItemsCount::new(1usize)).bench_local(|| {
         out.clear();
-        encode_response_head(&mut out, Version::Http11, 200, "OK", black_box(RESPONSE_FIELDS).iter().copied())
-            .unwrap();
+        encode_response_head(
+            &mut out,
+            Version::Http11,
+            200,
+            "OK",
+            black_box(RESPONSE_FIELDS).iter().copied(),
+        )
+        .unwrap();
         black_box(out.len());
     });
 }

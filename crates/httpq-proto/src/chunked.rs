@@ -139,6 +139,8 @@ impl ChunkedDecoder {
                             }
                         }
                         b' ' | b'\t' => self.state = State::SizeWs,
+                        // A size line must end in CRLF, not a bare LF.
+                        b'\n' => return Err(Error::InvalidChunkTerminator),
                         _ => return Err(Error::InvalidChunkSize),
                     },
                 },
@@ -216,12 +218,18 @@ impl ChunkedDecoder {
                 }
                 State::TrailerStart => match b {
                     b'\r' => self.state = State::EndLf,
+                    // Trailer lines and the final empty line end in CRLF too; a
+                    // bare LF here would otherwise swallow what follows the body.
+                    b'\n' => return Err(Error::InvalidChunkTerminator),
                     _ => {
                         self.push_trailer(b)?;
                         self.state = State::TrailerLine;
                     }
                 },
                 State::TrailerLine => {
+                    if b == b'\n' {
+                        return Err(Error::InvalidChunkTerminator);
+                    }
                     self.push_trailer(b)?;
                     if b == b'\r' {
                         self.state = State::TrailerLf;
@@ -358,9 +366,9 @@ impl ChunkHeader {
         } else {
             (16 - size.leading_zeros() as usize / 4).max(1)
         };
-        for i in 0..digits {
+        for (i, slot) in buf[..digits].iter_mut().enumerate() {
             let nibble = ((size >> ((digits - 1 - i) * 4)) & 0xf) as u8;
-            buf[i] = b"0123456789abcdef"[nibble as usize];
+            *slot = b"0123456789abcdef"[nibble as usize];
         }
         buf[digits] = b'\r';
         buf[digits + 1] = b'\n';

@@ -27,7 +27,7 @@ fn run_requests(pieces: &[&[u8]]) -> Vec<String> {
             if let Some(dec) = body.as_mut() {
                 match dec.decode(&buf) {
                     Ok(d) => {
-                        out.push(format!("data {:?}", &buf[d.data.clone()]));
+                        out.push(format!("data {}", buf[d.data.clone()].escape_ascii()));
                         let _ = buf.split_to(d.consumed);
                         if d.done {
                             body = None;
@@ -77,7 +77,7 @@ fn coalesce(events: Vec<String>) -> Vec<String> {
                 continue;
             }
         }
-        if e != "data []" {
+        if e != "data " {
             out.push(e);
         }
     }

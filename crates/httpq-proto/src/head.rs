@@ -142,7 +142,7 @@ pub(crate) fn to_header_map(buf: &Bytes, fields: &[FieldSpan]) -> http::HeaderMa
 pub(crate) struct HeadScan {
     /// Bytes already known not to contain the end of the head.
     scanned: usize,
-    /// The first line has been seen complete and checked by httparse.
+    /// The first [`EARLY_CHECK_BYTES`] of a longer head have been checked by httparse.
     pub first_line_checked: bool,
 }
 
@@ -197,8 +197,10 @@ pub(crate) fn map_httparse(e: httparse::Error, first_line: &[u8], request: bool)
             }
         }
         httparse::Error::Version => {
+            // The version is what follows the second space of a request line
+            // (method and target hold no spaces), the first token of a status line.
             let version = if request {
-                first_line.rsplit(|&b| b == b' ').next().unwrap_or(b"")
+                first_line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"")
             } else {
                 first_line.split(|&b| b == b' ').next().unwrap_or(b"")
             };

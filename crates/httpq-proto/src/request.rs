@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::framing::{request_body, BodyLength};
 use crate::head::{
-    collect_fields, find_field, first_line, map_httparse, to_header_map, with_header_table, Fields,
-    HeadScan, HeaderIter, Span, Special, EARLY_CHECK_BYTES,
+    collect_fields, find_field, first_line, is_token, map_httparse, to_header_map,
+    with_header_table, Fields, HeadScan, HeaderIter, Span, Special, EARLY_CHECK_BYTES,
 };
 use crate::url::{parse_authority, Authority, CookedUrl};
 use crate::{Error, Limits, Version};
@@ -267,29 +267,24 @@ impl RequestParser {
             Some(end) => end,
             None => {
                 if buf.len() > self.limits.max_head_bytes {
-                    let line_done = buf[..self.limits.max_head_bytes]
-                        .iter()
-                        .skip_while(|&&b| b == b'\r' || b == b'\n')
-                        .any(|&b| b == b'\n');
-                    return Err(if line_done {
-                        Error::HeadTooLarge
-                    } else {
-                        Error::UriTooLong
-                    });
+                    return Err(oversize(buf, self.limits.max_head_bytes));
                 }
-                // Small inputs are checked on every call; a long first line
-                // once, so trickled input never costs quadratic time.
+                // Small inputs are checked on every call; the first
+                // EARLY_CHECK_BYTES of longer ones once, so trickled input
+                // never costs quadratic time.
                 if buf.len() <= EARLY_CHECK_BYTES {
                     self.early_check(buf)?;
                 } else if !self.scan.first_line_checked {
-                    self.early_check(buf)?;
+                    // Always the same prefix, however the bytes arrived.
+                    self.early_check(&buf[..EARLY_CHECK_BYTES])?;
                     self.scan.first_line_checked = true;
                 }
                 return Ok(None);
             }
         };
         if end > self.limits.max_head_bytes {
-            return Err(Error::HeadTooLarge);
+            // The same answer as when the head arrives piece by piece.
+            return Err(oversize(buf, self.limits.max_head_bytes));
         }
         self.scan.reset();
         let head = &buf[..end];
@@ -315,18 +310,34 @@ impl RequestParser {
     /// head (or the size limit) arrives.
     fn early_check(&mut self, buf: &[u8]) -> Result<(), Error> {
         let limits = &self.limits;
-        let line_complete = with_header_table(limits.max_headers, |table| {
+        with_header_table(limits.max_headers, |table| {
             let mut req = httparse::Request::new(&mut []);
             match req.parse_with_uninit_headers(buf, table) {
-                Ok(_) => Ok(req.version.is_some()),
+                Ok(_) => Ok(()),
+                // Until the first line ends, a bad version may yet prove
+                // well-formed (505) or malformed (400): decide on the whole line.
+                Err(httparse::Error::Version) if !first_line_ended(buf) => Ok(()),
                 Err(e) => Err(map_request_error(e, buf)),
             }
-        })?;
-        if line_complete {
-            self.scan.first_line_checked = true;
-        }
-        Ok(())
+        })
     }
+}
+
+/// The error for a head longer than `max`: 414 when the request line alone
+/// does not end within `max` bytes, else 431.
+fn oversize(buf: &[u8], max: usize) -> Error {
+    if first_line_ended(&buf[..max.min(buf.len())]) {
+        Error::HeadTooLarge
+    } else {
+        Error::UriTooLong
+    }
+}
+
+/// The first line (after leading empty lines) has its line feed.
+fn first_line_ended(buf: &[u8]) -> bool {
+    buf.iter()
+        .skip_while(|&&b| b == b'\r' || b == b'\n')
+        .any(|&b| b == b'\n')
 }
 
 fn map_request_error(e: httparse::Error, head: &[u8]) -> Error {
@@ -339,10 +350,24 @@ fn map_request_error(e: httparse::Error, head: &[u8]) -> Error {
     map_httparse(e, line, true)
 }
 
+/// Whether the header line httparse stopped at (the first one not starting
+/// with `token:`) is an obs-fold. Only that line counts, so the answer does
+/// not depend on how much of the head has arrived.
 fn has_obs_fold(head: &[u8]) -> bool {
-    head.windows(2)
-        .skip(1)
-        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len());
+    for line in head[start..].split(|&b| b == b'\n').skip(1) {
+        if let [b' ' | b'\t', ..] = line {
+            return true;
+        }
+        match line.iter().position(|&b| b == b':') {
+            Some(colon) if is_token(&line[..colon]) => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// A validated head without its buffer: spans plus the framing decision.

@@ -198,10 +198,21 @@ impl ResponseParser {
                 .parse_response_with_uninit_headers(&mut res, buf, table)
             {
                 Ok(_) => Ok(()),
+                // Until the status line ends, a bad version may yet prove
+                // well-formed (505) or malformed (502): decide on the whole line,
+                // so the answer never depends on how the bytes arrived.
+                Err(httparse::Error::Version) if !first_line_ended(buf) => Ok(()),
                 Err(e) => Err(map_httparse(e, first_line(buf), false)),
             }
         })
     }
+}
+
+/// The first line (after leading empty lines) has its line feed.
+fn first_line_ended(buf: &[u8]) -> bool {
+    buf.iter()
+        .skip_while(|&&b| b == b'\r' || b == b'\n')
+        .any(|&b| b == b'\n')
 }
 
 /// The reason phrase: everything after `HTTP/1.1 200 ` on the status line.
