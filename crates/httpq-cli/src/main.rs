@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "httpq", version, about = "HTTP server and client on the http.sys and WinInet models")]
+#[command(
+    name = "httpq",
+    version,
+    about = "HTTP server and client on the http.sys and WinInet models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use httpq_server::{Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession};
+use httpq_server::{
+    Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession,
+};
 
 use crate::static_files::StaticSite;
 use crate::ServeArgs;
@@ -107,7 +109,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 
     let _ = tokio::signal::ctrl_c().await;
-    eprintln!("httpq: shutting down (in-flight requests have {}s)", GRACE.as_secs());
+    eprintln!(
+        "httpq: shutting down (in-flight requests have {}s)",
+        GRACE.as_secs()
+    );
     session.shutdown(GRACE).await;
     site_queue.shutdown();
     control_queue.shutdown();
@@ -125,7 +130,8 @@ async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
         return q.send_response(id, resp, SendFlags::NONE).await;
     }
     if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH) {
-        resp.headers.insert(http::header::CONTENT_LENGTH, len.clone());
+        resp.headers
+            .insert(http::header::CONTENT_LENGTH, len.clone());
     }
     q.send_response(id, resp, SendFlags::MORE_DATA).await?;
     while let Some(chunk) = q.receive_body_chunk(id).await? {
@@ -135,10 +141,18 @@ async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
 }
 
 /// The `/_httpq/` control prefix: `stats` and `delay`.
-async fn control(q: &RequestQueue, session: &ServerSession, req: Request) -> Result<(), ServerError> {
+async fn control(
+    q: &RequestQueue,
+    session: &ServerSession,
+    req: Request,
+) -> Result<(), ServerError> {
     let id = req.id();
     let path = req.url().path.to_ascii_lowercase();
-    let plain = |status: u16, body: String| Response::new(status).header("content-type", "text/plain; charset=utf-8").body(body);
+    let plain = |status: u16, body: String| {
+        Response::new(status)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body)
+    };
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         let r = plain(405, "only GET and HEAD\n".into()).header("allow", "GET, HEAD");
         return q.send_response(id, r, SendFlags::NONE).await;
@@ -146,11 +160,17 @@ async fn control(q: &RequestQueue, session: &ServerSession, req: Request) -> Res
     match path.as_str() {
         "/_httpq/stats" => {
             let snap = session.counters();
-            let map: serde_json::Map<String, serde_json::Value> =
-                snap.fields().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+            let map: serde_json::Map<String, serde_json::Value> = snap
+                .fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
             let mut body = BytesMut::from(serde_json::Value::Object(map).to_string().as_bytes());
             body.extend_from_slice(b"\n");
-            let r = Response::new(200).header("content-type", "application/json").header("cache-control", "no-store").body(body.freeze());
+            let r = Response::new(200)
+                .header("content-type", "application/json")
+                .header("cache-control", "no-store")
+                .body(body.freeze());
             q.send_response(id, r, SendFlags::NONE).await
         }
         "/_httpq/delay" => {
@@ -162,7 +182,13 @@ async fn control(q: &RequestQueue, session: &ServerSession, req: Request) -> Res
                 .find_map(|kv| kv.strip_prefix("ms="))
                 .and_then(|v| v.parse::<u64>().ok());
             let Some(ms) = ms.filter(|&ms| ms <= 60_000) else {
-                return q.send_response(id, plain(400, "need ms=N with N <= 60000\n".into()), SendFlags::NONE).await;
+                return q
+                    .send_response(
+                        id,
+                        plain(400, "need ms=N with N <= 60000\n".into()),
+                        SendFlags::NONE,
+                    )
+                    .await;
             };
             // The work (here, a sleep) is abandoned the moment the client goes away.
             tokio::select! {
@@ -172,6 +198,13 @@ async fn control(q: &RequestQueue, session: &ServerSession, req: Request) -> Res
                 _ = req.disconnected() => Ok(()),
             }
         }
-        _ => q.send_response(id, plain(404, "unknown control path\n".into()), SendFlags::NONE).await,
+        _ => {
+            q.send_response(
+                id,
+                plain(404, "unknown control path\n".into()),
+                SendFlags::NONE,
+            )
+            .await
+        }
     }
 }

@@ -29,7 +29,10 @@ impl StaticSite {
     pub fn new(root: &Path) -> std::io::Result<StaticSite> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a directory",
+            ));
         }
         Ok(StaticSite { root })
     }
@@ -72,7 +75,10 @@ impl StaticSite {
         }
         let path = req.url().path.clone();
         match self.resolve(&path) {
-            Target::NotFound => q.send_response(id, text(404, "not found\n"), SendFlags::NONE).await,
+            Target::NotFound => {
+                q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
+                    .await
+            }
             Target::AddSlash => {
                 let location = format!("{}/{}", encode_path(&path), req.url().query);
                 let r = text(301, "moved\n").header("location", &location);
@@ -84,7 +90,9 @@ impl StaticSite {
                     Ok(m) if m.is_file() => self.file(q, &req, index, m).await,
                     _ => {
                         let html = listing(&dir, &path);
-                        let r = Response::new(200).header("content-type", "text/html; charset=utf-8").body(html);
+                        let r = Response::new(200)
+                            .header("content-type", "text/html; charset=utf-8")
+                            .body(html);
                         q.send_response(id, r, SendFlags::NONE).await
                     }
                 }
@@ -93,12 +101,21 @@ impl StaticSite {
         }
     }
 
-    async fn file(&self, q: &RequestQueue, req: &Request, path: PathBuf, meta: std::fs::Metadata) -> Result<(), ServerError> {
+    async fn file(
+        &self,
+        q: &RequestQueue,
+        req: &Request,
+        path: PathBuf,
+        meta: std::fs::Metadata,
+    ) -> Result<(), ServerError> {
         let id = req.id();
         let len = meta.len();
         let modified = meta.modified().ok();
         let last_modified = modified.map(httpdate::fmt_http_date);
-        if let (Some(m), Some(since)) = (modified, header_str(req, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok())) {
+        if let (Some(m), Some(since)) = (
+            modified,
+            header_str(req, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok()),
+        ) {
             if truncate_secs(m) <= since {
                 let mut r = Response::new(304);
                 if let Some(lm) = &last_modified {
@@ -116,7 +133,8 @@ impl StaticSite {
             Some(v) => match parse_range(v, len) {
                 RangeSpec::Ignore => None,
                 RangeSpec::Unsatisfiable => {
-                    let r = text(416, "range not satisfiable\n").header("content-range", &format!("bytes */{len}"));
+                    let r = text(416, "range not satisfiable\n")
+                        .header("content-range", &format!("bytes */{len}"));
                     return q.send_response(id, r, SendFlags::NONE).await;
                 }
                 RangeSpec::Range(a, b) => Some((a, b)),
@@ -141,10 +159,16 @@ impl StaticSite {
         }
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
-            Err(_) => return q.send_response(id, text(404, "not found\n"), SendFlags::NONE).await,
+            Err(_) => {
+                return q
+                    .send_response(id, text(404, "not found\n"), SendFlags::NONE)
+                    .await
+            }
         };
         if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-            return q.send_response(id, text(500, "seek failed\n"), SendFlags::NONE).await;
+            return q
+                .send_response(id, text(500, "seek failed\n"), SendFlags::NONE)
+                .await;
         }
         q.send_response(id, r, SendFlags::MORE_DATA).await?;
         let mut left = count;
@@ -161,7 +185,11 @@ impl StaticSite {
                 }
             };
             left -= n as u64;
-            let flags = if left == 0 { SendFlags::NONE } else { SendFlags::MORE_DATA };
+            let flags = if left == 0 {
+                SendFlags::NONE
+            } else {
+                SendFlags::MORE_DATA
+            };
             q.send_body(id, Bytes::from(buf), flags).await?;
         }
         Ok(())
@@ -169,15 +197,22 @@ impl StaticSite {
 }
 
 fn text(status: u16, body: &'static str) -> Response {
-    Response::new(status).header("content-type", "text/plain; charset=utf-8").body(body)
+    Response::new(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
 }
 
 fn header_str<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(name).and_then(|v| std::str::from_utf8(v).ok()).map(str::trim)
+    req.header(name)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
 }
 
 fn truncate_secs(t: SystemTime) -> SystemTime {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
@@ -201,7 +236,11 @@ pub(crate) fn parse_range(v: &str, len: u64) -> RangeSpec {
     let Some((a, b)) = spec.trim().split_once('-') else {
         return RangeSpec::Ignore;
     };
-    let num = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
     match (a.is_empty(), b.is_empty()) {
         (true, true) => RangeSpec::Ignore,
         (true, false) => match num(b) {
@@ -211,9 +250,13 @@ pub(crate) fn parse_range(v: &str, len: u64) -> RangeSpec {
             Some(n) => RangeSpec::Range(len.saturating_sub(n), len - 1),
         },
         (false, _) => {
-            let Some(first) = num(a) else { return RangeSpec::Ignore };
+            let Some(first) = num(a) else {
+                return RangeSpec::Ignore;
+            };
             let last = if b.is_empty() { Some(u64::MAX) } else { num(b) };
-            let Some(last) = last else { return RangeSpec::Ignore };
+            let Some(last) = last else {
+                return RangeSpec::Ignore;
+            };
             if last < first {
                 return RangeSpec::Ignore;
             }
@@ -226,7 +269,10 @@ pub(crate) fn parse_range(v: &str, len: u64) -> RangeSpec {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
@@ -271,14 +317,22 @@ fn encode_path(p: &str) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn listing(dir: &Path, url_path: &str) -> String {
     let mut entries: Vec<(String, bool)> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().is_ok_and(|t| t.is_dir())))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.file_type().is_ok_and(|t| t.is_dir()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();

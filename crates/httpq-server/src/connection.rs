@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
-use httpq_proto::{encode_response_head, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END};
+use httpq_proto::{
+    encode_response_head, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END,
+};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -58,7 +60,8 @@ pub(crate) struct ConnState {
     /// Bytes ready to go out, in wire order.
     pub out: Outbuf,
     pub reason: Option<DisconnectReason>,
-    pub posted: Vec<(CompletionQueue, u64)>,
+    /// Posted disconnect waits: (completion queue, key, the queue they were posted through).
+    pub posted: Vec<(CompletionQueue, u64, u64)>,
     /// A response asked to close the connection; later ones are refused.
     pub closing: bool,
     /// Asked from outside: end the connection (`true`: with a reset).
@@ -110,7 +113,10 @@ impl ConnState {
 
     /// A slot may write straight to `out` when every earlier one is complete.
     fn is_direct(&self, index: usize) -> bool {
-        self.slots.iter().take(index).all(|s| s.phase == Phase::Complete)
+        self.slots
+            .iter()
+            .take(index)
+            .all(|s| s.phase == Phase::Complete)
     }
 
     /// Appends bytes for slot `index`, straight out or parked behind earlier responses.
@@ -164,7 +170,13 @@ impl Conn {
     }
 
     /// Writes the head (and first body bytes) of the response to request `seq`.
-    pub(crate) fn send_response(&self, seq: u32, queue: u64, resp: Response, flags: SendFlags) -> Result<(), ServerError> {
+    pub(crate) fn send_response(
+        &self,
+        seq: u32,
+        queue: u64,
+        resp: Response,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         let server_header = self.session.server_header();
         let mut st = self.lock();
         if st.reason.is_some() {
@@ -182,13 +194,17 @@ impl Conn {
         }
         let status = resp.status.as_u16();
         if status < 200 {
-            return Err(ServerError::InvalidResponse("interim (1xx) responses are sent by the server"));
+            return Err(ServerError::InvalidResponse(
+                "interim (1xx) responses are sent by the server",
+            ));
         }
         let more = flags.contains(SendFlags::MORE_DATA);
         let slot = &st.slots[index];
         let (version, head_request) = (slot.version, slot.head_request);
         let app_length = match resp.headers.get(http::header::CONTENT_LENGTH) {
-            Some(v) => Some(parse_length(v).ok_or(ServerError::InvalidResponse("invalid Content-Length"))?),
+            Some(v) => Some(
+                parse_length(v).ok_or(ServerError::InvalidResponse("invalid Content-Length"))?,
+            ),
             None => None,
         };
         let no_body = head_request || status == 204 || status == 304;
@@ -196,7 +212,9 @@ impl Conn {
             Framing::NoBody
         } else if let Some(n) = app_length {
             if (more && resp.body.len() as u64 > n) || (!more && resp.body.len() as u64 != n) {
-                return Err(ServerError::InvalidResponse("body length differs from Content-Length"));
+                return Err(ServerError::InvalidResponse(
+                    "body length differs from Content-Length",
+                ));
             }
             Framing::Length(n - resp.body.len() as u64)
         } else if more {
@@ -223,7 +241,9 @@ impl Conn {
             (_, Some(_)) => None, // the application's own header goes out as-is
             (Framing::NoBody, None) if status == 204 || status == 304 => None,
             (Framing::NoBody, None) if more => None,
-            (Framing::NoBody, None) | (Framing::Length(_), None) => Some(len_buf.format(resp.body.len())),
+            (Framing::NoBody, None) | (Framing::Length(_), None) => {
+                Some(len_buf.format(resp.body.len()))
+            }
             _ => None,
         };
         let reason = resp
@@ -233,10 +253,13 @@ impl Conn {
             .unwrap_or("");
         let result = crate::date::with_date(|date| {
             let ours = [
-                server_header.as_deref().map(|s| (&b"Server"[..], s.as_bytes())),
+                server_header
+                    .as_deref()
+                    .map(|s| (&b"Server"[..], s.as_bytes())),
                 Some((&b"Date"[..], date)),
                 length_value.map(|v| (&b"Content-Length"[..], v.as_bytes())),
-                (framing == Framing::Chunked).then_some((&b"Transfer-Encoding"[..], &b"chunked"[..])),
+                (framing == Framing::Chunked)
+                    .then_some((&b"Transfer-Encoding"[..], &b"chunked"[..])),
                 if wants_close {
                     Some((&b"Connection"[..], &b"close"[..]))
                 } else if version == Version::Http10 {
@@ -245,12 +268,17 @@ impl Conn {
                     None
                 },
             ];
-            let app = resp.headers.iter().filter(|(k, _)| !server_owned(k)).map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
+            let app = resp
+                .headers
+                .iter()
+                .filter(|(k, _)| !server_owned(k))
+                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
             let fields = ours.into_iter().flatten().chain(app);
             let mut head = BytesMut::new();
             encode_response_head(&mut head, version, status, reason, fields).map(|_| head)
         });
-        let head = result.map_err(|_| ServerError::InvalidResponse("invalid status, reason or header"))?;
+        let head =
+            result.map_err(|_| ServerError::InvalidResponse("invalid status, reason or header"))?;
         let body = if no_body { Bytes::new() } else { resp.body };
         let done = !more;
         st.emit(index, |out| {
@@ -279,7 +307,13 @@ impl Conn {
     }
 
     /// Writes more body of the response to request `seq`.
-    pub(crate) fn send_body(&self, seq: u32, queue: u64, data: Bytes, flags: SendFlags) -> Result<(), ServerError> {
+    pub(crate) fn send_body(
+        &self,
+        seq: u32,
+        queue: u64,
+        data: Bytes,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         let mut st = self.lock();
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);
@@ -301,7 +335,9 @@ impl Conn {
             Framing::Length(rest) => {
                 let n = data.len() as u64;
                 if n > rest || (!more && n != rest) {
-                    return Err(ServerError::InvalidResponse("body length differs from Content-Length"));
+                    return Err(ServerError::InvalidResponse(
+                        "body length differs from Content-Length",
+                    ));
                 }
                 Framing::Length(rest - n)
             }
@@ -546,7 +582,9 @@ impl Task {
             }
             // Clear the readiness so we sleep until the next socket event
             // instead of spinning on data we are not ready to take.
-            let _ = self.stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+            let _ = self.stream.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
             return None;
         }
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
@@ -650,7 +688,9 @@ impl Task {
             }
             let pipe = index.and_then(|i| st.slots[i].body.as_mut());
             if let Some(p) = &pipe {
-                if reader.draining.is_none() && ((p.expect_continue && !p.continue_sent) || p.buffered >= PIPE_CAP) {
+                if reader.draining.is_none()
+                    && ((p.expect_continue && !p.continue_sent) || p.buffered >= PIPE_CAP)
+                {
                     return Ok(false);
                 }
             }
@@ -715,7 +755,9 @@ impl Task {
         let keep_alive = head.keep_alive() && seq < registry::MAX_SEQ;
         let route = session.route(self.scheme, &url.host, conn.local, &url.path);
         let has_body = !head.body().is_empty();
-        let timeouts = route.as_ref().map_or(self.timeouts, |r| r.group_timeouts(&self.timeouts));
+        let timeouts = route
+            .as_ref()
+            .map_or(self.timeouts, |r| r.group_timeouts(&self.timeouts));
         let mut slot = Slot {
             seq,
             version: head.version(),
@@ -745,28 +787,45 @@ impl Task {
         let (Some(route), Some(queue)) = (route, queue) else {
             Counters::inc(&session.counters.unrouted);
             self.conn.lock().slots.push_back(slot);
-            let (status, why) = if queue_missing_only { (503, "the URL group has no request queue") } else { (400, "no URL prefix matches this request") };
+            let (status, why) = if queue_missing_only {
+                (503, "the URL group has no request queue")
+            } else {
+                (400, "no URL prefix matches this request")
+            };
             self.server_answer(seq, status, why, !has_body);
             return;
         };
         slot.queue = queue.id;
         self.conn.lock().slots.push_back(slot);
-        let request = Request::new(conn.clone(), registry::request_id(conn.id, seq), route.context, head, url);
-        if let Err((request, why)) = queue.push(request) {
+        let request = Request::new(
+            conn.clone(),
+            registry::request_id(conn.id, seq),
+            route.context,
+            head,
+            url,
+        );
+        if let Err(why) = queue.push(request) {
             Counters::inc(&session.counters.queue_rejections);
-            drop(request);
             match queue.overflow_policy() {
                 OverflowPolicy::Reset => conn.abort(DisconnectReason::ServerClosed, true),
                 OverflowPolicy::ServiceUnavailable => self.server_answer(seq, 503, why, false),
-                OverflowPolicy::ServiceUnavailableWithReason => self.server_answer(seq, 503, why, !has_body),
+                OverflowPolicy::ServiceUnavailableWithReason => {
+                    self.server_answer(seq, 503, why, !has_body)
+                }
             }
         }
     }
 
     /// The server answers request `seq` itself (routing failure, overload).
     fn server_answer(&mut self, seq: u32, status: u16, why: &str, keep: bool) {
-        let resp = Response::new(status).header("content-type", "text/plain; charset=utf-8").body(format!("{why}\n"));
-        let flags = if keep { SendFlags::NONE } else { SendFlags::DISCONNECT };
+        let resp = Response::new(status)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(format!("{why}\n"));
+        let flags = if keep {
+            SendFlags::NONE
+        } else {
+            SendFlags::DISCONNECT
+        };
         let _ = self.conn.send_response(seq, 0, resp, flags);
         Counters::inc(&self.conn.session.counters.responses_sent);
     }
@@ -815,7 +874,10 @@ impl Task {
                     close_now |= slot.close_after;
                     if let Some(r) = self.reading.as_mut() {
                         if r.seq == slot.seq && r.draining.is_none() {
-                            let unsent_continue = slot.body.as_ref().is_some_and(|p| p.expect_continue && !p.continue_sent);
+                            let unsent_continue = slot
+                                .body
+                                .as_ref()
+                                .is_some_and(|p| p.expect_continue && !p.continue_sent);
                             if unsent_continue {
                                 // The client is waiting for 100 Continue that will never come.
                                 close_now = true;
@@ -907,26 +969,35 @@ impl Task {
                 .and_then(|i| st.slots[i].body.as_ref())
                 .is_some_and(|p| p.requested && p.chunks.is_empty() && !p.done);
             if waiting {
-                let t = st.slot_index(r.seq).map_or(self.timeouts.entity_body, |i| st.slots[i].timeouts.entity_body);
+                let t = st.slot_index(r.seq).map_or(self.timeouts.entity_body, |i| {
+                    st.slots[i].timeouts.entity_body
+                });
                 return (Some(r.last_progress + t), TimeoutKind::EntityBody);
             }
             return (None, TimeoutKind::EntityBody);
         }
         if let Some(start) = self.head_started {
             if !self.stop_reading {
-                return (Some(start + self.timeouts.header_wait), TimeoutKind::HeaderWait);
+                return (
+                    Some(start + self.timeouts.header_wait),
+                    TimeoutKind::HeaderWait,
+                );
             }
         }
         let idle = self.rbuf.is_empty() && self.conn.lock().slots.is_empty();
         if idle {
-            return (Some(self.last_activity + self.timeouts.idle_connection), TimeoutKind::IdleConnection);
+            return (
+                Some(self.last_activity + self.timeouts.idle_connection),
+                TimeoutKind::IdleConnection,
+            );
         }
         (None, TimeoutKind::IdleConnection)
     }
 
     fn slot_timeouts(&self, seq: u32) -> Timeouts {
         let st = self.conn.lock();
-        st.slot_index(seq).map_or(self.timeouts, |i| st.slots[i].timeouts)
+        st.slot_index(seq)
+            .map_or(self.timeouts, |i| st.slots[i].timeouts)
     }
 
     /// A timer fired. A request head that never completed gets 408 first.
@@ -989,7 +1060,7 @@ impl Task {
         recent::remember(conn.id, reason);
         conn.gone.notify_waiters();
         conn.drained.notify_waiters();
-        for (cq, key) in posted {
+        for (cq, key, _) in posted {
             cq.post(Completion {
                 key,
                 connection_id: conn.id,
@@ -1000,7 +1071,10 @@ impl Task {
         Counters::add(&counters.requests_abandoned, abandoned);
         let client_broke = matches!(
             reason,
-            DisconnectReason::ClientClosed | DisconnectReason::Reset | DisconnectReason::WriteFailed | DisconnectReason::Timeout(_)
+            DisconnectReason::ClientClosed
+                | DisconnectReason::Reset
+                | DisconnectReason::WriteFailed
+                | DisconnectReason::Timeout(_)
         );
         if abandoned > 0 && client_broke {
             Counters::inc(&counters.disconnects);

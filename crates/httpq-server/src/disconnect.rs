@@ -104,7 +104,9 @@ pub struct CompletionQueue {
 
 impl std::fmt::Debug for CompletionQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompletionQueue").field("len", &self.len()).finish()
+        f.debug_struct("CompletionQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

@@ -189,14 +189,18 @@ impl QueueInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request; gives it back with the reason when refused.
-    pub(crate) fn push(&self, r: Request) -> Result<(), (Request, &'static str)> {
+    /// Queues a request, or says why it was refused (the request is dropped).
+    pub(crate) fn push(&self, r: Request) -> Result<(), &'static str> {
         let mut st = self.lock();
         if st.shutdown {
-            return Err((r, "request queue is shut down"));
+            drop(st);
+            drop(r);
+            return Err("request queue is shut down");
         }
         if st.items.len() >= self.limit.load(Ordering::Relaxed) {
-            return Err((r, "request queue is full"));
+            drop(st);
+            drop(r);
+            return Err("request queue is full");
         }
         st.items.push_back(r);
         drop(st);
@@ -229,7 +233,9 @@ pub struct RequestQueue {
 
 impl std::fmt::Debug for RequestQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestQueue").field("name", &self.inner.name).finish()
+        f.debug_struct("RequestQueue")
+            .field("name", &self.inner.name)
+            .finish()
     }
 }
 
@@ -261,7 +267,11 @@ impl RequestQueue {
 
     /// Sets what happens to a request that finds the queue full.
     pub fn set_overflow_policy(&self, policy: OverflowPolicy) {
-        *self.inner.overflow.lock().unwrap_or_else(|e| e.into_inner()) = policy;
+        *self
+            .inner
+            .overflow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     /// Requests waiting now.
@@ -343,7 +353,12 @@ impl RequestQueue {
     /// [`SendFlags::MORE_DATA`], body follows through [`send_body`](Self::send_body).
     ///
     /// Answered, cancelled and unknown ids are [`ServerError::ConnectionInvalid`].
-    pub async fn send_response(&self, request_id: u64, response: Response, flags: SendFlags) -> Result<(), ServerError> {
+    pub async fn send_response(
+        &self,
+        request_id: u64,
+        response: Response,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         let (conn, seq) = self.conn_for(request_id)?;
         conn.send_response(seq, self.inner.id, response, flags)?;
         Self::backpressure(&conn).await;
@@ -351,13 +366,23 @@ impl RequestQueue {
     }
 
     /// Blocking twin of [`send_response`](Self::send_response).
-    pub fn send_response_blocking(&self, request_id: u64, response: Response, flags: SendFlags) -> Result<(), ServerError> {
+    pub fn send_response_blocking(
+        &self,
+        request_id: u64,
+        response: Response,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         block_on(self.send_response(request_id, response, flags))
     }
 
     /// Sends more body of a response begun with MORE_DATA; without MORE_DATA
     /// this completes the response.
-    pub async fn send_body(&self, request_id: u64, data: impl Into<Bytes>, flags: SendFlags) -> Result<(), ServerError> {
+    pub async fn send_body(
+        &self,
+        request_id: u64,
+        data: impl Into<Bytes>,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         let (conn, seq) = self.conn_for(request_id)?;
         conn.send_body(seq, self.inner.id, data.into(), flags)?;
         Self::backpressure(&conn).await;
@@ -365,13 +390,22 @@ impl RequestQueue {
     }
 
     /// Blocking twin of [`send_body`](Self::send_body).
-    pub fn send_body_blocking(&self, request_id: u64, data: impl Into<Bytes>, flags: SendFlags) -> Result<(), ServerError> {
+    pub fn send_body_blocking(
+        &self,
+        request_id: u64,
+        data: impl Into<Bytes>,
+        flags: SendFlags,
+    ) -> Result<(), ServerError> {
         block_on(self.send_body(request_id, data, flags))
     }
 
     /// Reads request body into `buf`; 0 at the end of the body. The first
     /// call sends `100 Continue` if the client asked for it.
-    pub async fn receive_body(&self, request_id: u64, buf: &mut [u8]) -> Result<usize, ServerError> {
+    pub async fn receive_body(
+        &self,
+        request_id: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, ServerError> {
         let (conn, seq) = self.conn_for(request_id)?;
         if buf.is_empty() {
             return Ok(0);
@@ -380,7 +414,9 @@ impl RequestQueue {
             conn.poll_body(seq, cx, |chunks| {
                 let mut n = 0;
                 while n < buf.len() {
-                    let Some(front) = chunks.front_mut() else { break };
+                    let Some(front) = chunks.front_mut() else {
+                        break;
+                    };
                     let take = front.len().min(buf.len() - n);
                     buf[n..n + take].copy_from_slice(&front[..take]);
                     n += take;
@@ -397,7 +433,11 @@ impl RequestQueue {
     }
 
     /// Blocking twin of [`receive_body`](Self::receive_body).
-    pub fn receive_body_blocking(&self, request_id: u64, buf: &mut [u8]) -> Result<usize, ServerError> {
+    pub fn receive_body_blocking(
+        &self,
+        request_id: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, ServerError> {
         block_on(self.receive_body(request_id, buf))
     }
 
@@ -423,7 +463,10 @@ impl RequestQueue {
     /// says why. An id that existed but is closed completes at once; an id
     /// never issued is [`ServerError::UnknownId`]. After [`shutdown`](Self::shutdown)
     /// it fails with [`ServerError::Aborted`]. Cancel-safe.
-    pub async fn wait_for_disconnect(&self, connection_id: u64) -> Result<DisconnectReason, ServerError> {
+    pub async fn wait_for_disconnect(
+        &self,
+        connection_id: u64,
+    ) -> Result<DisconnectReason, ServerError> {
         if !registry::issued(connection_id) {
             return Err(ServerError::UnknownId(connection_id));
         }
@@ -443,13 +486,21 @@ impl RequestQueue {
     }
 
     /// Blocking twin of [`wait_for_disconnect`](Self::wait_for_disconnect).
-    pub fn wait_for_disconnect_blocking(&self, connection_id: u64) -> Result<DisconnectReason, ServerError> {
+    pub fn wait_for_disconnect_blocking(
+        &self,
+        connection_id: u64,
+    ) -> Result<DisconnectReason, ServerError> {
         block_on(self.wait_for_disconnect(connection_id))
     }
 
     /// Posted form: returns at once; when the connection breaks, a
     /// [`Completion`] with `key` is posted to `cq` (at once if it already has).
-    pub fn wait_for_disconnect_posted(&self, connection_id: u64, cq: &CompletionQueue, key: u64) -> Result<(), ServerError> {
+    pub fn wait_for_disconnect_posted(
+        &self,
+        connection_id: u64,
+        cq: &CompletionQueue,
+        key: u64,
+    ) -> Result<(), ServerError> {
         if !registry::issued(connection_id) {
             return Err(ServerError::UnknownId(connection_id));
         }
@@ -469,7 +520,7 @@ impl RequestQueue {
                 let mut st = conn.lock();
                 match st.reason {
                     Some(r) => post_now(r),
-                    None => st.posted.push((cq.clone(), key)),
+                    None => st.posted.push((cq.clone(), key, self.inner.id)),
                 }
             }
         }
@@ -507,6 +558,23 @@ impl RequestQueue {
         };
         self.inner.notify.notify_waiters();
         self.inner.shut.notify_waiters();
+        // Posted waits made through this queue complete now, as aborted.
+        for conn in registry::all() {
+            let mut st = conn.lock();
+            let mut i = 0;
+            while i < st.posted.len() {
+                if st.posted[i].2 == self.inner.id {
+                    let (cq, key, _) = st.posted.swap_remove(i);
+                    cq.post(Completion {
+                        key,
+                        connection_id: conn.id,
+                        reason: DisconnectReason::QueueShutdown,
+                    });
+                } else {
+                    i += 1;
+                }
+            }
+        }
         for r in waiting {
             r.conn.abort(DisconnectReason::QueueShutdown, false);
         }

@@ -76,7 +76,10 @@ impl Response {
     /// Adds a header; invalid names or values are ignored, since a response
     /// is never allowed to carry them.
     pub fn header(mut self, name: &str, value: &str) -> Response {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             self.headers.append(n, v);
         }
         self

@@ -49,12 +49,21 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn queue(&self) -> Option<Arc<QueueInner>> {
-        self.group.queue.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.group
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The group's timeouts where it sets them, else `base`.
     pub(crate) fn group_timeouts(&self, base: &Timeouts) -> Timeouts {
-        match *self.group.timeouts.read().unwrap_or_else(|e| e.into_inner()) {
+        match *self
+            .group
+            .timeouts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+        {
             None => *base,
             Some(t) => {
                 let pick = |v: Duration, b: Duration| if v.is_zero() { b } else { v };
@@ -88,13 +97,28 @@ impl SessionInner {
         self.properties_ref(|p| p.server_header.clone())
     }
 
-    pub(crate) fn route(&self, scheme: &str, host: &str, local: SocketAddr, path: &str) -> Option<Route> {
-        let table = self.routes.read().unwrap_or_else(|e| e.into_inner()).clone();
+    pub(crate) fn route(
+        &self,
+        scheme: &str,
+        host: &str,
+        local: SocketAddr,
+        path: &str,
+    ) -> Option<Route> {
+        let table = self
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let (context, group) = url_group::route(&table, scheme, host, local, path)?;
         Some(Route { context, group })
     }
 
-    pub(crate) fn add_registration(self: &Arc<Self>, prefix: UrlPrefix, context: u64, group: &Arc<GroupInner>) -> Result<(), ServerError> {
+    pub(crate) fn add_registration(
+        self: &Arc<Self>,
+        prefix: UrlPrefix,
+        context: u64,
+        group: &Arc<GroupInner>,
+    ) -> Result<(), ServerError> {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         if routes.iter().any(|r| r.prefix == prefix) {
             return Err(ServerError::DuplicatePrefix(prefix.to_string()));
@@ -110,7 +134,11 @@ impl SessionInner {
         Ok(())
     }
 
-    pub(crate) fn remove_registration(&self, prefix: &UrlPrefix, group_id: u64) -> Result<(), ServerError> {
+    pub(crate) fn remove_registration(
+        &self,
+        prefix: &UrlPrefix,
+        group_id: u64,
+    ) -> Result<(), ServerError> {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         let pos = routes
             .iter()
@@ -158,7 +186,10 @@ impl SessionInner {
                     new_tasks.push((addr, self.handle.spawn(accept_loop(l, session))));
                 }
                 // A machine without IPv6 still serves the IPv4 wildcard.
-                Err(e) if addr.is_ipv6() && wants_wildcard && e.kind() == std::io::ErrorKind::AddrNotAvailable => {}
+                Err(e)
+                    if addr.is_ipv6()
+                        && wants_wildcard
+                        && e.kind() == std::io::ErrorKind::AddrNotAvailable => {}
                 Err(e) if addr.is_ipv6() && wants_wildcard && e.raw_os_error() == Some(97) => {}
                 Err(source) => {
                     first_err.get_or_insert(ServerError::Listen { addr, source });
@@ -209,7 +240,10 @@ impl SessionInner {
 
     /// Open connections of this session.
     fn connections(&self) -> Vec<Arc<Conn>> {
-        registry::all().into_iter().filter(|c| c.session.id == self.id).collect()
+        registry::all()
+            .into_iter()
+            .filter(|c| c.session.id == self.id)
+            .collect()
     }
 }
 
@@ -235,7 +269,9 @@ async fn accept_loop(listener: TcpListener, session: Arc<SessionInner>) {
                 .with_retries(3);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
-        let local = stream.local_addr().unwrap_or_else(|_| listener.local_addr().expect("bound listener"));
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| listener.local_addr().expect("bound listener"));
         let conn = Arc::new(Conn {
             id: registry::next_connection_id(),
             remote,
@@ -280,7 +316,9 @@ pub struct ServerSession {
 
 impl std::fmt::Debug for ServerSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerSession").field("id", &self.inner.id).finish()
+        f.debug_struct("ServerSession")
+            .field("id", &self.inner.id)
+            .finish()
     }
 }
 
@@ -305,11 +343,17 @@ impl ServerSession {
         Self::build(props, handle, None)
     }
 
-    fn build(props: Properties, handle: tokio::runtime::Handle, runtime: Option<tokio::runtime::Runtime>) -> ServerSession {
+    fn build(
+        props: Properties,
+        handle: tokio::runtime::Handle,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> ServerSession {
         ServerSession {
             inner: Arc::new(SessionInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                conn_limit: Arc::new(Semaphore::new(props.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
+                conn_limit: Arc::new(Semaphore::new(
+                    props.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+                )),
                 props: RwLock::new(props),
                 routes: RwLock::new(Arc::new(Vec::new())),
                 listeners: Mutex::new(HashMap::new()),
@@ -339,13 +383,23 @@ impl ServerSession {
     /// Replaces the session's timeouts (zero fields mean the defaults);
     /// connections accepted from now on use them.
     pub fn set_timeouts(&self, t: Timeouts) {
-        self.inner.props.write().unwrap_or_else(|e| e.into_inner()).timeouts = t.normalized();
+        self.inner
+            .props
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .timeouts = t.normalized();
     }
 
     /// The addresses being listened on.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        let all = self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        all.values().flat_map(|p| p.tasks.iter().map(|(a, _)| *a)).collect()
+        let all = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.values()
+            .flat_map(|p| p.tasks.iter().map(|(a, _)| *a))
+            .collect()
     }
 
     /// True while connection `connection_id` (of any session) is open.
@@ -359,7 +413,11 @@ impl ServerSession {
         self.stop_listening();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
-            let busy = self.inner.connections().iter().any(|c| !c.lock().slots.is_empty());
+            let busy = self
+                .inner
+                .connections()
+                .iter()
+                .any(|c| !c.lock().slots.is_empty());
             if !busy || tokio::time::Instant::now() >= deadline {
                 break;
             }
@@ -370,7 +428,11 @@ impl ServerSession {
 
     fn stop_listening(&self) {
         self.inner.closed.store(true, Ordering::Relaxed);
-        let mut all = self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for (_, p) in all.drain() {
             for (_, t) in p.tasks {
                 t.abort();
@@ -395,7 +457,13 @@ impl ServerSession {
 impl Drop for ServerSession {
     fn drop(&mut self) {
         self.close();
-        if let Some(rt) = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(rt) = self
+            .inner
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             rt.shutdown_background();
         }
     }

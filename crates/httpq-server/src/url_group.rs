@@ -62,7 +62,9 @@ impl UrlPrefix {
         if s.contains('?') || s.contains('#') {
             return Err(bad("a prefix has no query or fragment"));
         }
-        let slash = rest.find('/').ok_or(bad("missing path (a prefix ends with '/')"))?;
+        let slash = rest
+            .find('/')
+            .ok_or(bad("missing path (a prefix ends with '/')"))?;
         let (hostport, path) = rest.split_at(slash);
         if !path.ends_with('/') {
             return Err(bad("path must end with '/'"));
@@ -81,13 +83,17 @@ impl UrlPrefix {
         if port.is_empty() || port.starts_with('0') || !port.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("port must be 1-65535 without leading zeros"));
         }
-        let port: u16 = port.parse().map_err(|_| bad("port must be 1-65535 without leading zeros"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port must be 1-65535 without leading zeros"))?;
         let host = match host {
             "" => return Err(bad("missing host")),
             "+" => HostSpec::StrongWildcard,
             "*" => HostSpec::WeakWildcard,
             h if h.starts_with('[') && h.ends_with(']') => {
-                let ip: std::net::Ipv6Addr = h[1..h.len() - 1].parse().map_err(|_| bad("invalid IPv6 literal"))?;
+                let ip: std::net::Ipv6Addr = h[1..h.len() - 1]
+                    .parse()
+                    .map_err(|_| bad("invalid IPv6 literal"))?;
                 HostSpec::IpBound(IpAddr::V6(ip))
             }
             h => match h.parse::<std::net::Ipv4Addr>() {
@@ -230,7 +236,9 @@ pub struct UrlGroup {
 
 impl std::fmt::Debug for UrlGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UrlGroup").field("id", &self.inner.id).finish()
+        f.debug_struct("UrlGroup")
+            .field("id", &self.inner.id)
+            .finish()
     }
 }
 
@@ -261,15 +269,24 @@ impl UrlGroup {
     /// Malformed prefixes, duplicates and ports held elsewhere are errors.
     pub fn add_url(&self, prefix: &str, context: u64) -> Result<(), ServerError> {
         let p = UrlPrefix::parse(prefix)?;
-        self.session.add_registration(p.clone(), context, &self.inner)?;
-        self.inner.prefixes.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        self.session
+            .add_registration(p.clone(), context, &self.inner)?;
+        self.inner
+            .prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
         Ok(())
     }
 
     /// Removes a prefix registered in this group.
     pub fn remove_url(&self, prefix: &str) -> Result<(), ServerError> {
         let p = UrlPrefix::parse(prefix)?;
-        let mut mine = self.inner.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mine = self
+            .inner
+            .prefixes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let pos = mine
             .iter()
             .position(|q| *q == p)
@@ -282,13 +299,23 @@ impl UrlGroup {
     /// Overrides the session's timeouts for requests routed here; zero
     /// fields fall back to the session's values.
     pub fn set_timeouts(&self, t: Timeouts) {
-        *self.inner.timeouts.write().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        *self
+            .inner
+            .timeouts
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(t);
     }
 }
 
 impl Drop for UrlGroup {
     fn drop(&mut self) {
-        let prefixes = std::mem::take(&mut *self.inner.prefixes.lock().unwrap_or_else(|e| e.into_inner()));
+        let prefixes = std::mem::take(
+            &mut *self
+                .inner
+                .prefixes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         for p in prefixes {
             let _ = self.session.remove_registration(&p, self.inner.id);
         }

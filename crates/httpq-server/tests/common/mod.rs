@@ -1,0 +1,162 @@
+//! Test support: a server on a free loopback port, and a raw client that
+//! speaks bytes and reads responses with the protocol core's parser.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use httpq_proto::{BodyDecoder, Limits, ResponseParser};
+use httpq_server::{Properties, RequestQueue, ServerSession, UrlGroup};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server {
+    pub session: ServerSession,
+    pub queue: RequestQueue,
+    pub group: UrlGroup,
+    pub port: u16,
+}
+
+impl Server {
+    pub fn start(props: Properties) -> Server {
+        let session = ServerSession::new(props).unwrap();
+        let queue = RequestQueue::new("test");
+        let group = session.create_url_group();
+        group.bind(&queue);
+        let port = free_port();
+        group
+            .add_url(&format!("http://127.0.0.1:{port}/"), 1)
+            .unwrap();
+        Server {
+            session,
+            queue,
+            group,
+            port,
+        }
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(self.port).await
+    }
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    parser: ResponseParser,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Client {
+    pub async fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: BytesMut::new(),
+            parser: ResponseParser::new(Limits::default()),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one response (to a request with `method`), or `None` if the
+    /// connection closed first.
+    pub async fn response_to(&mut self, method: &http::Method) -> Option<Resp> {
+        tokio::time::timeout(LIMIT, self.read_response(method))
+            .await
+            .expect("response in time")
+    }
+
+    pub async fn response(&mut self) -> Option<Resp> {
+        self.response_to(&http::Method::GET).await
+    }
+
+    async fn fill(&mut self) -> bool {
+        self.buf.reserve(16 * 1024);
+        matches!(self.stream.read_buf(&mut self.buf).await, Ok(n) if n > 0)
+    }
+
+    async fn read_response(&mut self, method: &http::Method) -> Option<Resp> {
+        let head = loop {
+            match self.parser.parse(&mut self.buf, method).unwrap() {
+                Some(h) if h.is_informational() => continue,
+                Some(h) => break h,
+                None => {
+                    if !self.fill().await {
+                        return None;
+                    }
+                }
+            }
+        };
+        let mut dec = BodyDecoder::new(head.body(), &Limits::default());
+        let mut body = Vec::new();
+        while !dec.is_done() {
+            if self.buf.is_empty() && !self.fill().await {
+                dec.finish_at_eof().unwrap();
+                break;
+            }
+            let d = dec.decode(&self.buf).unwrap();
+            body.extend_from_slice(&self.buf[d.data.clone()]);
+            let _ = self.buf.split_to(d.consumed);
+        }
+        self.parser = ResponseParser::new(Limits::default());
+        Some(Resp {
+            status: head.status(),
+            headers: head.header_map(),
+            body,
+        })
+    }
+
+    /// True once the server has closed the connection (reads EOF or reset).
+    pub async fn closed(&mut self) -> bool {
+        let r = tokio::time::timeout(LIMIT, async {
+            loop {
+                let mut b = [0u8; 1024];
+                match self.stream.read(&mut b).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        r.unwrap_or(false)
+    }
+
+    /// Closes with RST instead of FIN.
+    pub fn reset(self) {
+        let std = self.stream.into_std().unwrap();
+        socket2::SockRef::from(&std)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(std);
+    }
+}
+
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}

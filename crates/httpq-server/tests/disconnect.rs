@@ -1,0 +1,485 @@
+//! Wait-for-disconnect: every way a connection breaks, seen by all three
+//! wait forms (future, blocking call, completion-queue post).
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{get, Client, Server, LIMIT};
+use httpq_server::{
+    CompletionQueue, DisconnectReason, HalfClosePolicy, Properties, Response, SendFlags,
+    ServerError, TimeoutKind, Timeouts,
+};
+
+/// The three wait forms, armed on one connection before the break.
+struct Waiters {
+    future: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
+    blocking: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
+    cq: CompletionQueue,
+    conn: u64,
+}
+
+impl Waiters {
+    fn arm(s: &Server, conn: u64) -> Waiters {
+        let q = s.queue.clone();
+        let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
+        let q = s.queue.clone();
+        let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
+        let cq = CompletionQueue::new();
+        s.queue
+            .wait_for_disconnect_posted(conn, &cq, 0xC0FFEE)
+            .unwrap();
+        Waiters {
+            future,
+            blocking,
+            cq,
+            conn,
+        }
+    }
+
+    /// All three complete, with the same reason, which is returned.
+    async fn reason(self) -> DisconnectReason {
+        let a = tokio::time::timeout(LIMIT, self.future)
+            .await
+            .expect("future in time")
+            .unwrap()
+            .unwrap();
+        let b = tokio::time::timeout(LIMIT, self.blocking)
+            .await
+            .expect("blocking in time")
+            .unwrap()
+            .unwrap();
+        let cq = self.cq.clone();
+        let c = tokio::task::spawn_blocking(move || cq.get(LIMIT))
+            .await
+            .unwrap()
+            .expect("posted in time");
+        assert_eq!(c.key, 0xC0FFEE);
+        assert_eq!(c.connection_id, self.conn);
+        assert_eq!(a, b, "future and blocking agree");
+        assert_eq!(a, c.reason, "future and posted agree");
+        a
+    }
+}
+
+/// A server, a client with one request received and held by the application.
+async fn held(props: Properties) -> (Server, Client, httpq_server::Request) {
+    let s = Server::start(props);
+    let mut c = s.connect().await;
+    c.send(&get("/held")).await;
+    let req = s.queue.receive().await.unwrap();
+    (s, c, req)
+}
+
+fn short(t: Timeouts) -> Properties {
+    Properties {
+        timeouts: t,
+        ..Properties::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_fin_while_the_application_holds_the_request() {
+    let (s, c, req) = held(Properties::default()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    assert!(s.queue.is_connected(req.connection_id()));
+    drop(c); // FIN
+    assert_eq!(w.reason().await, DisconnectReason::ClientClosed);
+    assert!(!s.queue.is_connected(req.connection_id()));
+    assert!(!req.is_connected());
+    assert_eq!(req.disconnected().await, DisconnectReason::ClientClosed);
+    let late = s
+        .queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await;
+    assert!(matches!(late, Err(ServerError::ConnectionInvalid)));
+    let counters = s.session.counters();
+    assert_eq!(counters.requests_abandoned, 1);
+    assert_eq!(counters.disconnects, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reset() {
+    let (s, c, req) = held(Properties::default()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    c.reset();
+    assert_eq!(w.reason().await, DisconnectReason::Reset);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_allowed_by_policy_still_gets_the_response() {
+    let props = Properties {
+        half_close: HalfClosePolicy::Allow,
+        ..Properties::default()
+    };
+    let (s, mut c, req) = held(props).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
+        .await
+        .unwrap(); // FIN, still reading
+                   // The FIN is not a disconnect: the connection stays up until answered.
+    let waited = tokio::time::timeout(Duration::from_millis(200), req.disconnected()).await;
+    assert!(
+        waited.is_err(),
+        "no disconnect on FIN under HalfClosePolicy::Allow"
+    );
+    s.queue
+        .send_response(req.id(), Response::new(200).body("late"), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().body, b"late");
+    assert_eq!(w.reason().await, DisconnectReason::ClientClosed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_flag_closes_after_the_response() {
+    let (s, mut c, req) = held(Properties::default()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    s.queue
+        .send_response(
+            req.id(),
+            Response::new(200).body("bye"),
+            SendFlags::DISCONNECT,
+        )
+        .await
+        .unwrap();
+    let r = c.response().await.unwrap();
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(w.reason().await, DisconnectReason::ServerClosed);
+    assert!(c.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_and_during_the_response() {
+    // Before: a plain close.
+    let (s, mut c, req) = held(Properties::default()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    s.queue.cancel_request(req.id()).unwrap();
+    assert_eq!(w.reason().await, DisconnectReason::Cancelled);
+    assert!(c.closed().await);
+    assert!(
+        s.queue.cancel_request(req.id()).is_err(),
+        "cancelled ids are invalid"
+    );
+    // During: the response is under way, so the connection is reset.
+    let mut c2 = s.connect().await;
+    c2.send(&get("/two")).await;
+    let req2 = s.queue.receive().await.unwrap();
+    let w2 = Waiters::arm(&s, req2.connection_id());
+    s.queue
+        .send_response(
+            req2.id(),
+            Response::new(200).body("part"),
+            SendFlags::MORE_DATA,
+        )
+        .await
+        .unwrap();
+    s.queue.cancel_request(req2.id()).unwrap();
+    assert_eq!(w2.reason().await, DisconnectReason::Cancelled);
+    let mut buf = Vec::new();
+    let res = tokio::time::timeout(
+        LIMIT,
+        tokio::io::AsyncReadExt::read_to_end(&mut c2.stream, &mut buf),
+    )
+    .await
+    .unwrap();
+    assert!(
+        res.is_err(),
+        "a reset, not a clean end: {res:?} after {buf:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_wait_timeout_even_when_bytes_trickle() {
+    let t = Timeouts {
+        header_wait: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let s = Server::start(short(t));
+    let mut c = s.connect().await;
+    c.send(&get("/first")).await;
+    let req = s.queue.receive().await.unwrap();
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    let started = std::time::Instant::now();
+    // Trickle a head one byte every 50 ms: the clock does not restart.
+    let trickle = tokio::spawn(async move {
+        for b in b"GET /slow HTTP/1.1\r\nHost: a\r\n".iter() {
+            if tokio::io::AsyncWriteExt::write_all(&mut c.stream, &[*b])
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c
+    });
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::HeaderWait)
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    let mut c = trickle.await.unwrap();
+    let r = c.response().await.unwrap();
+    assert_eq!(r.status, 408);
+    assert_eq!(s.session.counters().timeouts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connection_timeout() {
+    let t = Timeouts {
+        idle_connection: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let (s, mut c, req) = held(short(t)).await;
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::IdleConnection)
+    );
+    assert!(c.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_body_timeout_while_the_application_waits_for_body() {
+    let t = Timeouts {
+        entity_body: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let s = Server::start(short(t));
+    let mut c = s.connect().await;
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        .await;
+    let req = s.queue.receive().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    let mut buf = [0u8; 16];
+    assert_eq!(s.queue.receive_body(req.id(), &mut buf).await.unwrap(), 3);
+    let stalled = s.queue.receive_body(req.id(), &mut buf).await;
+    assert!(
+        matches!(
+            stalled,
+            Err(ServerError::Disconnected(DisconnectReason::Timeout(
+                TimeoutKind::EntityBody
+            )))
+        ),
+        "{stalled:?}"
+    );
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::EntityBody)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_entity_body_timeout() {
+    let t = Timeouts {
+        drain_entity_body: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let s = Server::start(short(t));
+    let mut c = s.connect().await;
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await;
+    let req = s.queue.receive().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    s.queue
+        .send_response(req.id(), Response::new(200).body("early"), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().body, b"early");
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::DrainEntityBody)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_send_rate_timeout_for_a_client_that_stops_reading() {
+    let t = Timeouts {
+        min_send_rate: 64 * 1024 * 1024,
+        ..Timeouts::default()
+    };
+    let (s, c, req) = held(short(t)).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    let q = s.queue.clone();
+    let id = req.id();
+    let sender = tokio::spawn(async move {
+        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
+            .await?;
+        let block = Bytes::from(vec![b'x'; 1024 * 1024]);
+        loop {
+            q.send_body(id, block.clone(), SendFlags::MORE_DATA).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), ServerError>(())
+    });
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::MinSendRate)
+    );
+    assert!(
+        sender.await.unwrap().is_err(),
+        "sending fails once the connection is gone"
+    );
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_shutdown_aborts_waits_and_receives() {
+    let (s, _c, req) = held(Properties::default()).await;
+    let q = s.queue.clone();
+    let conn = req.connection_id();
+    let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
+    let q = s.queue.clone();
+    let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
+    let q = s.queue.clone();
+    let receiver = tokio::spawn(async move { q.receive().await.map(|_| ()) });
+    let cq = CompletionQueue::new();
+    s.queue.wait_for_disconnect_posted(conn, &cq, 7).unwrap();
+    s.queue.shutdown();
+    assert!(matches!(future.await.unwrap(), Err(ServerError::Aborted)));
+    assert!(matches!(blocking.await.unwrap(), Err(ServerError::Aborted)));
+    assert!(matches!(receiver.await.unwrap(), Err(ServerError::Aborted)));
+    let posted = cq.next().await;
+    assert_eq!(
+        (posted.key, posted.reason),
+        (7, DisconnectReason::QueueShutdown)
+    );
+    assert!(matches!(
+        s.queue.wait_for_disconnect(conn).await,
+        Err(ServerError::Aborted)
+    ));
+    assert!(matches!(s.queue.receive().await, Err(ServerError::Aborted)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_shutdown_completes_every_wait() {
+    let (s, _c, req) = held(Properties::default()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    s.session.close();
+    assert_eq!(w.reason().await, DisconnectReason::ServerShutdown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_all_complete() {
+    let (s, c, req) = held(Properties::default()).await;
+    let conn = req.connection_id();
+    let waiters: Vec<_> = (0..100)
+        .map(|_| {
+            let q = s.queue.clone();
+            tokio::spawn(async move { q.wait_for_disconnect(conn).await })
+        })
+        .collect();
+    let cq = CompletionQueue::new();
+    for key in 0..100 {
+        s.queue.wait_for_disconnect_posted(conn, &cq, key).unwrap();
+    }
+    drop(c);
+    for w in waiters {
+        assert_eq!(w.await.unwrap().unwrap(), DisconnectReason::ClientClosed);
+    }
+    let mut keys: Vec<u64> = (0..100)
+        .map(|_| cq.get(LIMIT).expect("posted").key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, (0..100).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_ids_complete_at_once_and_unknown_ids_are_errors() {
+    let (s, c, req) = held(Properties::default()).await;
+    let conn = req.connection_id();
+    drop(c);
+    assert_eq!(req.disconnected().await, DisconnectReason::ClientClosed);
+    // Already closed: every form completes at once, with the reason.
+    assert_eq!(
+        s.queue.wait_for_disconnect(conn).await.unwrap(),
+        DisconnectReason::ClientClosed
+    );
+    let q = s.queue.clone();
+    let r = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap(), DisconnectReason::ClientClosed);
+    let cq = CompletionQueue::new();
+    s.queue.wait_for_disconnect_posted(conn, &cq, 1).unwrap();
+    assert_eq!(
+        cq.try_get().map(|c| c.reason),
+        Some(DisconnectReason::ClientClosed)
+    );
+    // Never issued.
+    let never = u64::MAX >> 30;
+    assert!(matches!(
+        s.queue.wait_for_disconnect(never).await,
+        Err(ServerError::UnknownId(_))
+    ));
+    assert!(matches!(
+        s.queue.wait_for_disconnect_posted(never, &cq, 2),
+        Err(ServerError::UnknownId(_))
+    ));
+    assert!(!s.queue.is_connected(never));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_does_not_swallow_pipelined_requests() {
+    let s = Server::start(Properties::default());
+    let mut c = s.connect().await;
+    let mut both = get("/one");
+    both.extend_from_slice(&get("/two"));
+    c.send(&both).await;
+    let one = s.queue.receive().await.unwrap();
+    let q = s.queue.clone();
+    let conn = one.connection_id();
+    let waiter = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
+    let two = s.queue.receive().await.unwrap();
+    assert_eq!(two.url().path, "/two");
+    for r in [&one, &two] {
+        s.queue
+            .send_response(
+                r.id(),
+                Response::new(200).body(r.url().path.clone()),
+                SendFlags::NONE,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(c.response().await.unwrap().body, b"/one");
+    assert_eq!(c.response().await.unwrap().body, b"/two");
+    assert!(!waiter.is_finished(), "the connection is still up");
+    drop(c);
+    assert_eq!(
+        waiter.await.unwrap().unwrap(),
+        DisconnectReason::ClientClosed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_wait_future_deregisters_it() {
+    let (s, c, req) = held(Properties::default()).await;
+    let conn = req.connection_id();
+    for _ in 0..200 {
+        let fut = s.queue.wait_for_disconnect(conn);
+        let r = tokio::time::timeout(Duration::from_micros(1), fut).await;
+        assert!(r.is_err());
+    }
+    drop(c);
+    assert_eq!(
+        s.queue.wait_for_disconnect(conn).await.unwrap(),
+        DisconnectReason::ClientClosed
+    );
+}
