@@ -37,9 +37,12 @@ fn input(name: &str) -> &'static [u8] {
 fn parse_httparse(b: Bencher, name: &str) {
     let data = input(name);
     b.counter(ItemsCount::new(1usize)).bench(|| {
-        let mut headers = [httparse::EMPTY_HEADER; 100];
-        let mut req = httparse::Request::new(&mut headers);
-        let n = req.parse(black_box(data)).unwrap();
+        // Uninitialised header table, as hyper (and httpq) use it.
+        let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 100];
+        let mut req = httparse::Request::new(&mut []);
+        let n = req
+            .parse_with_uninit_headers(black_box(data), &mut headers)
+            .unwrap();
         black_box((n, req.method, req.path, req.headers.len()));
     });
 }

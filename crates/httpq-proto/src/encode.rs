@@ -1,7 +1,7 @@
 //! Head encoders for responses (server) and requests (client), writing into
 //! a caller buffer and refusing anything that could split a message.
 
-use crate::head::is_token;
+use crate::head::{is_field_value, is_token};
 use crate::{Error, Version};
 
 /// A growable byte buffer the encoders write into: `Vec<u8>` or `BytesMut`.
@@ -47,13 +47,6 @@ impl HeadBuf for bytes::BytesMut {
     }
 }
 
-/// A field value may hold HTAB, SP, visible ASCII and obs-text — never CR,
-/// LF, NUL or another control byte (that is how responses get split).
-#[inline]
-fn valid_value(v: &[u8]) -> bool {
-    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-}
-
 /// Writes `name: value\r\n` for each field after validating it.
 pub(crate) fn put_fields<I, K, V, B>(fields: I, out: &mut B) -> Result<(), Error>
 where
@@ -67,7 +60,7 @@ where
         if !is_token(k) {
             return Err(Error::InvalidHeaderName);
         }
-        if !valid_value(v) {
+        if !is_field_value(v) {
             return Err(Error::InvalidHeaderValue);
         }
         out.put(k);
@@ -107,7 +100,7 @@ where
     if !(100..=999).contains(&status) {
         return Err(Error::BadStatusLine);
     }
-    if !valid_value(reason.as_bytes()) {
+    if !is_field_value(reason.as_bytes()) {
         return Err(Error::BadStatusLine);
     }
     let mark = out.len();

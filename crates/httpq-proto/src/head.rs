@@ -46,20 +46,21 @@ impl From<Version> for http::Version {
     }
 }
 
-/// A byte range inside a head buffer. `u32` keeps the header table small;
-/// heads are far below 4 GiB because of [`Limits::max_head_bytes`].
+/// A byte range inside a head buffer. `u16` keeps the header table small
+/// (a field is 8 bytes, 16 of them fit inline in 128); heads are capped at
+/// [`MAX_HEAD_BYTES`] so every offset fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Span {
-    pub start: u32,
-    pub end: u32,
+    pub start: u16,
+    pub end: u16,
 }
 
 impl Span {
     pub(crate) fn of(base: &[u8], part: &[u8]) -> Span {
         let start = part.as_ptr() as usize - base.as_ptr() as usize;
         Span {
-            start: start as u32,
-            end: (start + part.len()) as u32,
+            start: start as u16,
+            end: (start + part.len()) as u16,
         }
     }
 
@@ -74,6 +75,9 @@ pub(crate) struct FieldSpan {
     pub name: Span,
     pub value: Span,
 }
+
+/// The largest head the core accepts, whatever [`Limits::max_head_bytes`] says.
+pub const MAX_HEAD_BYTES: usize = u16::MAX as usize;
 
 /// Header table stored inline for typical heads: no allocation per request
 /// unless a head has more than 16 fields.
@@ -151,6 +155,11 @@ pub(crate) struct HeadScan {
 pub(crate) const EARLY_CHECK_BYTES: usize = 1024;
 
 impl HeadScan {
+    /// Nothing of the current head has been looked at yet.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.scanned == 0 && !self.first_line_checked
+    }
+
     pub(crate) fn reset(&mut self) {
         *self = HeadScan::default();
     }
@@ -287,12 +296,41 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
+/// RFC 9110 §5.6.2 `tchar`, as a table: one load per byte on hot paths.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+            | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        i += 1;
+    }
+    t
+};
+
+/// Bytes allowed in a field value: HTAB, SP, VCHAR, obs-text.
+static FIELD_VALUE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i == 0x09 || (i >= 0x20 && i != 0x7f);
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+    TCHAR[b as usize]
+}
+
+/// A field value holds no CR, LF, NUL or other control byte.
+#[inline]
+pub(crate) fn is_field_value(v: &[u8]) -> bool {
+    v.iter().all(|&b| FIELD_VALUE[b as usize])
 }
 
 /// Parses a Content-Length value: a list of identical runs of plain digits.

@@ -46,7 +46,7 @@ pub use chunked::{ChunkHeader, ChunkedDecoder, ChunkedEncoder, Decoded, CHUNK_EN
 pub use encode::{encode_request_head, encode_response_head, HeadBuf};
 pub use error::Error;
 pub use framing::{BodyDecoder, BodyLength};
-pub use head::{HeaderIter, Version};
+pub use head::{HeaderIter, Version, MAX_HEAD_BYTES};
 pub use limits::Limits;
 pub use request::{RequestHead, RequestParser, TargetForm};
 pub use response::{ResponseHead, ResponseParser};

@@ -10,7 +10,8 @@
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Request line (or status line) plus all header lines, in bytes (MaxRequestBytes).
+    /// Request line (or status line) plus all header lines, in bytes
+    /// (MaxRequestBytes); at most [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES).
     pub max_head_bytes: usize,
     /// One header field, name plus value, in bytes (MaxFieldLength).
     pub max_field_bytes: usize,

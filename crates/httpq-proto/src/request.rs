@@ -8,7 +8,7 @@ use crate::head::{
     collect_fields, find_field, first_line, is_token, map_httparse, to_header_map,
     with_header_table, Fields, HeadScan, HeaderIter, Span, Special, EARLY_CHECK_BYTES,
 };
-use crate::url::{parse_authority, Authority, CookedUrl};
+use crate::url::{parse_authority, split_authority, Authority, CookedUrl};
 use crate::{Error, Limits, Version};
 
 /// The four forms of request target (RFC 9112 §3.2).
@@ -225,7 +225,8 @@ pub struct RequestParser {
 
 impl RequestParser {
     /// A parser enforcing `limits`.
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(mut limits: Limits) -> Self {
+        limits.max_head_bytes = limits.max_head_bytes.min(crate::head::MAX_HEAD_BYTES);
         RequestParser {
             limits,
             scan: HeadScan::default(),
@@ -263,6 +264,15 @@ impl RequestParser {
     }
 
     fn parse_layout(&mut self, buf: &[u8]) -> Result<Option<Layout>, Error> {
+        // Fast path: a head that arrived whole is parsed by one httparse
+        // call, with no separate scan for its end. Anything else (partial,
+        // malformed, oversized) takes the incremental path below, so the
+        // outcome never depends on how the bytes were split.
+        if self.scan.is_fresh() && buf.len() >= 16 {
+            if let Some(done) = self.parse_whole(buf) {
+                return done.map(Some);
+            }
+        }
         let end = match self.scan.find_end(buf) {
             Some(end) => end,
             None => {
@@ -303,6 +313,33 @@ impl RequestParser {
             let mut special = Special::default();
             let fields = collect_fields(head, req.headers, limits, &mut special)?;
             Layout::build(head, method, target, version, fields, special, limits).map(Some)
+        })
+    }
+
+    /// One httparse pass over `buf`; `Some` only if it holds a complete head within the limit.
+    fn parse_whole(&mut self, buf: &[u8]) -> Option<Result<Layout, Error>> {
+        let limits = &self.limits;
+        with_header_table(limits.max_headers, |table| {
+            let mut req = httparse::Request::new(&mut []);
+            match req.parse_with_uninit_headers(buf, table) {
+                Ok(httparse::Status::Complete(end)) if end <= limits.max_head_bytes => {
+                    let head = &buf[..end];
+                    let method = req.method.unwrap_or_default().as_bytes();
+                    let target = req.path.unwrap_or_default().as_bytes();
+                    let version = Version::from_httparse(req.version.unwrap_or(1));
+                    let mut special = Special::default();
+                    Some(
+                        collect_fields(head, req.headers, limits, &mut special).and_then(
+                            |fields| {
+                                Layout::build(
+                                    head, method, target, version, fields, special, limits,
+                                )
+                            },
+                        ),
+                    )
+                }
+                _ => None,
+            }
         })
     }
 
@@ -370,19 +407,11 @@ fn has_obs_fold(head: &[u8]) -> bool {
     false
 }
 
-/// A validated head without its buffer: spans plus the framing decision.
+/// A validated head whose buffer is attached once the caller has split it
+/// off (built in place, so the large header table is not copied again).
 struct Layout {
     len: usize,
-    method: Span,
-    target: Span,
-    version: Version,
-    fields: Fields,
-    form: TargetForm,
-    host: Option<Span>,
-    body: BodyLength,
-    keep_alive: bool,
-    expect_continue: bool,
-    upgrade: bool,
+    head: RequestHead,
 }
 
 impl Layout {
@@ -405,7 +434,7 @@ impl Layout {
         if let Some(h) = s.host {
             let h = h.get(head);
             if !h.is_empty() {
-                parse_authority(h)?;
+                split_authority(h)?;
             }
         }
         if form == TargetForm::Absolute || form == TargetForm::Authority {
@@ -419,8 +448,8 @@ impl Layout {
                     .position(|&b| b == b'/' || b == b'?')
                     .unwrap_or(rest.len())]
             };
-            let a = parse_authority(auth)?;
-            if a.host.is_empty() || (form == TargetForm::Authority && a.port.is_none()) {
+            let (host, port) = split_authority(auth)?;
+            if host.is_empty() || (form == TargetForm::Authority && port.is_none()) {
                 return Err(Error::InvalidTarget);
             }
         }
@@ -430,33 +459,28 @@ impl Layout {
         }
         Ok(Layout {
             len: head.len(),
-            method: Span::of(head, method),
-            target: Span::of(head, target),
-            version,
-            fields,
-            form,
-            host: s.host,
-            keep_alive: s.keep_alive(version),
-            expect_continue: s.expect_continue && version == Version::Http11 && !body.is_empty(),
-            upgrade: s.conn_upgrade && s.upgrade,
-            body,
+            head: RequestHead {
+                buf: Bytes::new(),
+                method: Span::of(head, method),
+                target: Span::of(head, target),
+                version,
+                fields,
+                form,
+                host: s.host,
+                keep_alive: s.keep_alive(version),
+                expect_continue: s.expect_continue
+                    && version == Version::Http11
+                    && !body.is_empty(),
+                upgrade: s.conn_upgrade && s.upgrade,
+                body,
+            },
         })
     }
 
     fn into_head(self, buf: Bytes) -> RequestHead {
-        RequestHead {
-            buf,
-            method: self.method,
-            target: self.target,
-            version: self.version,
-            fields: self.fields,
-            form: self.form,
-            host: self.host,
-            body: self.body,
-            keep_alive: self.keep_alive,
-            expect_continue: self.expect_continue,
-            upgrade: self.upgrade,
-        }
+        let mut head = self.head;
+        head.buf = buf;
+        head
     }
 }
 

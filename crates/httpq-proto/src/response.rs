@@ -113,7 +113,8 @@ pub struct ResponseParser {
 
 impl ResponseParser {
     /// A parser enforcing `limits`.
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(mut limits: Limits) -> Self {
+        limits.max_head_bytes = limits.max_head_bytes.min(crate::head::MAX_HEAD_BYTES);
         ResponseParser {
             limits,
             scan: HeadScan::default(),

@@ -28,6 +28,46 @@ impl Authority {
 /// address or a bracketed IPv6 literal, then an optional decimal port. No
 /// userinfo.
 pub(crate) fn parse_authority(a: &[u8]) -> Result<Authority, Error> {
+    let (host, port) = split_authority(a)?;
+    Ok(Authority {
+        // reg-names are ASCII (checked by split_authority), so this is lossless.
+        host: String::from_utf8_lossy(host).to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// RFC 3986 reg-name bytes: unreserved, pct-encoded (`%`) and sub-delims.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Validates an authority without allocating: the host bytes and the port.
+pub(crate) fn split_authority(a: &[u8]) -> Result<(&[u8], Option<u16>), Error> {
     let (host, port) = if a.first() == Some(&b'[') {
         let close = a
             .iter()
@@ -52,28 +92,7 @@ pub(crate) fn parse_authority(a: &[u8]) -> Result<Authority, Error> {
             None => (a, None),
         }
     };
-    let reg_name_ok = host.first() == Some(&b'[')
-        || host.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                )
-        });
+    let reg_name_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[b as usize]);
     if !reg_name_ok || host.is_empty() {
         return Err(Error::InvalidHost);
     }
@@ -87,11 +106,7 @@ pub(crate) fn parse_authority(a: &[u8]) -> Result<Authority, Error> {
             Some(u16::try_from(n).map_err(|_| Error::InvalidHost)?)
         }
     };
-    Ok(Authority {
-        // reg-names are ASCII (checked above), so this is lossless.
-        host: String::from_utf8_lossy(host).to_ascii_lowercase(),
-        port,
-    })
+    Ok((host, port))
 }
 
 /// The URL as an HTTP Server API application sees it.
