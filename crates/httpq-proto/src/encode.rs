@@ -97,13 +97,37 @@ where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    if !(100..=999).contains(&status) {
-        return Err(Error::BadStatusLine);
-    }
-    if !is_field_value(reason.as_bytes()) {
-        return Err(Error::BadStatusLine);
-    }
     let mark = out.len();
+    encode_status_line(out, version, status, reason)?;
+    if let Err(e) = put_fields(fields, out) {
+        out.truncate(mark);
+        return Err(e);
+    }
+    out.put(b"\r\n");
+    Ok(())
+}
+
+/// Encodes only the status line (`HTTP/1.1 200 OK\r\n`), for callers whose
+/// fields are valid by construction (an [`http::HeaderMap`] cannot hold CR,
+/// LF or NUL) and who append them and the final CRLF themselves. The status
+/// must be 100–999 and the reason free of control bytes.
+///
+/// ```
+/// use httpq_proto::{encode_status_line, Version};
+/// let mut out = Vec::new();
+/// encode_status_line(&mut out, Version::Http11, 404, "Not Found").unwrap();
+/// assert_eq!(out, b"HTTP/1.1 404 Not Found\r\n");
+/// assert!(encode_status_line(&mut out, Version::Http11, 200, "O\rK").is_err());
+/// ```
+pub fn encode_status_line<B: HeadBuf + ?Sized>(
+    out: &mut B,
+    version: Version,
+    status: u16,
+    reason: &str,
+) -> Result<(), Error> {
+    if !(100..=999).contains(&status) || !is_field_value(reason.as_bytes()) {
+        return Err(Error::BadStatusLine);
+    }
     out.put(version.as_str().as_bytes());
     let digits = [
         b' ',
@@ -114,11 +138,6 @@ where
     ];
     out.put(&digits);
     out.put(reason.as_bytes());
-    out.put(b"\r\n");
-    if let Err(e) = put_fields(fields, out) {
-        out.truncate(mark);
-        return Err(e);
-    }
     out.put(b"\r\n");
     Ok(())
 }

@@ -43,7 +43,7 @@ pub mod url;
 pub mod fuzzing;
 
 pub use chunked::{ChunkHeader, ChunkedDecoder, ChunkedEncoder, Decoded, CHUNK_END};
-pub use encode::{encode_request_head, encode_response_head, HeadBuf};
+pub use encode::{encode_request_head, encode_response_head, encode_status_line, HeadBuf};
 pub use error::Error;
 pub use framing::{BodyDecoder, BodyLength};
 pub use head::{HeaderIter, Version, MAX_HEAD_BYTES};

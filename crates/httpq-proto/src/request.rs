@@ -47,6 +47,8 @@ pub struct RequestHead {
     fields: Fields,
     form: TargetForm,
     host: Option<Span>,
+    /// The effective host without its port (the target's authority wins).
+    host_name: Option<Span>,
     body: BodyLength,
     keep_alive: bool,
     expect_continue: bool,
@@ -106,6 +108,52 @@ impl RequestHead {
     /// The Host header's value, if sent.
     pub fn host_header(&self) -> Option<&[u8]> {
         self.host.map(|s| s.get(&self.buf))
+    }
+
+    /// The origin-form path (without query) when it is already what the
+    /// cooked URL's path would be: no escapes, no backslashes, no dot
+    /// segments, within the segment limits. Lets a server route the common
+    /// request without building the cooked URL (no allocation).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use httpq_proto::{Limits, RequestParser};
+    /// let l = Limits::default();
+    /// let mut b = BytesMut::from(&b"GET /a/b.txt?x HTTP/1.1\r\nHost: h\r\n\r\nGET /a/../b HTTP/1.1\r\nHost: h\r\n\r\n"[..]);
+    /// let mut p = RequestParser::new(l);
+    /// assert_eq!(p.parse(&mut b).unwrap().unwrap().simple_path(&l), Some("/a/b.txt"));
+    /// assert_eq!(p.parse(&mut b).unwrap().unwrap().simple_path(&l), None);
+    /// ```
+    pub fn simple_path(&self, limits: &Limits) -> Option<&str> {
+        if self.form != TargetForm::Origin {
+            return None;
+        }
+        let t = self.target();
+        let path = &t[..t.iter().position(|&b| b == b'?').unwrap_or(t.len())];
+        if path.iter().any(|&b| b == b'%' || b == b'\\') {
+            return None;
+        }
+        let mut count = 0;
+        for seg in path.split(|&b| b == b'/').skip(1) {
+            if seg == b"." || seg == b".." {
+                return None;
+            }
+            if seg.is_empty() {
+                continue;
+            }
+            count += 1;
+            if count > limits.max_url_segments || seg.len() > limits.max_url_segment_len {
+                return None;
+            }
+        }
+        // The parser admitted only ASCII targets.
+        std::str::from_utf8(path).ok()
+    }
+
+    /// The host the request names, without port (from the target's
+    /// authority or the Host header), as sent; `None` if it names none.
+    pub fn host(&self) -> Option<&[u8]> {
+        self.host_name.map(|s| s.get(&self.buf))
     }
 
     /// The authority the request is for: the target's for absolute- and
@@ -431,10 +479,12 @@ impl Layout {
         if s.host_count > 1 {
             return Err(Error::MultipleHost);
         }
+        // The host name the request is for (no port), kept for routing.
+        let mut name: Option<Span> = None;
         if let Some(h) = s.host {
             let h = h.get(head);
             if !h.is_empty() {
-                split_authority(h)?;
+                name = Some(Span::of(head, split_authority(h)?.0));
             }
         }
         if form == TargetForm::Absolute || form == TargetForm::Authority {
@@ -452,6 +502,7 @@ impl Layout {
             if host.is_empty() || (form == TargetForm::Authority && port.is_none()) {
                 return Err(Error::InvalidTarget);
             }
+            name = Some(Span::of(head, host));
         }
         let body = request_body(&s, version, limits)?;
         if s.expect_other && version == Version::Http11 {
@@ -467,6 +518,7 @@ impl Layout {
                 fields,
                 form,
                 host: s.host,
+                host_name: name,
                 keep_alive: s.keep_alive(version),
                 expect_continue: s.expect_continue
                     && version == Version::Http11

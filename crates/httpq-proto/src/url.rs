@@ -87,13 +87,25 @@ pub(crate) fn split_authority(a: &[u8]) -> Result<(&[u8], Option<u16>), Error> {
             _ => return Err(Error::InvalidHost),
         }
     } else {
-        match a.iter().rposition(|&b| b == b':') {
+        // One pass: find the last colon and check every other byte is a
+        // reg-name byte (a colon is only allowed as the port separator).
+        let mut colon = None;
+        for (i, &b) in a.iter().enumerate() {
+            if b == b':' {
+                if colon.is_some() {
+                    return Err(Error::InvalidHost);
+                }
+                colon = Some(i);
+            } else if colon.is_none() && !REG_NAME[b as usize] {
+                return Err(Error::InvalidHost);
+            }
+        }
+        match colon {
             Some(i) => (&a[..i], Some(&a[i + 1..])),
             None => (a, None),
         }
     };
-    let reg_name_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[b as usize]);
-    if !reg_name_ok || host.is_empty() {
+    if host.is_empty() {
         return Err(Error::InvalidHost);
     }
     let port = match port {
