@@ -76,6 +76,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Handlers first, so a Ctrl-C right after the announcement still shuts down cleanly.
+    let (mut interrupt, mut terminate) = match (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("httpq: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!("listening on http://{}/", args.listen);
 
     let consumers = 4 * args.threads.unwrap_or(1).max(1);
@@ -108,7 +119,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         });
     }
 
-    let _ = tokio::signal::ctrl_c().await;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     eprintln!(
         "httpq: shutting down (in-flight requests have {}s)",
         GRACE.as_secs()

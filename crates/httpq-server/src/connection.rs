@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use httpq_proto::{
-    encode_response_head, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END,
+    encode_status_line, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END,
 };
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -34,12 +34,17 @@ use crate::ServerError;
 
 /// Request-body bytes buffered for the application before reading pauses.
 const PIPE_CAP: usize = 64 * 1024;
+/// Largest output the application's send call writes itself; more is left
+/// to the connection task.
+const DIRECT_WRITE_MAX: usize = 256 * 1024;
 /// Response bytes queued on a connection before senders wait for the socket.
 pub(crate) const SEND_HIGH_WATER: usize = 1024 * 1024;
 
 /// The part of a connection the application side reaches through ids.
 pub(crate) struct Conn {
     pub id: u64,
+    /// Pipelining depth (a copy of the session property, read per request).
+    pub max_pipelined: usize,
     pub remote: SocketAddr,
     pub local: SocketAddr,
     pub session: Arc<SessionInner>,
@@ -66,6 +71,17 @@ pub(crate) struct ConnState {
     pub closing: bool,
     /// Asked from outside: end the connection (`true`: with a reset).
     pub abort: Option<(DisconnectReason, bool)>,
+    /// The socket, for writes from the application's send call when it is
+    /// free (as http.sys sends from the caller). Taken away when the
+    /// connection ends, so the descriptor closes even while the application
+    /// still holds requests of it.
+    pub io: Option<Arc<TcpStream>>,
+    /// The connection task is in the middle of a write; nobody else writes.
+    pub writer_busy: bool,
+    /// When a response byte last went out (for the idle timer).
+    pub last_write: Option<Instant>,
+    /// The client half-closed (FIN under HalfClosePolicy::Allow).
+    pub peer_fin: bool,
 }
 
 pub(crate) struct Slot {
@@ -120,11 +136,11 @@ impl ConnState {
     }
 
     /// Appends bytes for slot `index`, straight out or parked behind earlier responses.
-    fn emit(&mut self, index: usize, f: impl FnOnce(&mut Outbuf)) {
+    fn emit<R>(&mut self, index: usize, f: impl FnOnce(&mut Outbuf) -> R) -> R {
         if self.is_direct(index) {
-            f(&mut self.out);
+            f(&mut self.out)
         } else {
-            f(&mut self.slots[index].pending);
+            f(&mut self.slots[index].pending)
         }
     }
 
@@ -135,8 +151,10 @@ impl ConnState {
         }
         let mut j = index + 1;
         while j < self.slots.len() {
-            let mut pending = std::mem::take(&mut self.slots[j].pending);
-            self.out.append(&mut pending);
+            if !self.slots[j].pending.is_empty() {
+                let mut pending = std::mem::take(&mut self.slots[j].pending);
+                self.out.append(&mut pending);
+            }
             if self.slots[j].phase != Phase::Complete {
                 break;
             }
@@ -177,7 +195,7 @@ impl Conn {
         resp: Response,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let server_header = self.session.server_header();
+        let server_header = self.session.server_header.as_deref();
         let mut st = self.lock();
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);
@@ -251,38 +269,59 @@ impl Conn {
             .as_deref()
             .or_else(|| resp.status.canonical_reason())
             .unwrap_or("");
-        let result = crate::date::with_date(|date| {
-            let ours = [
-                server_header
-                    .as_deref()
-                    .map(|s| (&b"Server"[..], s.as_bytes())),
-                Some((&b"Date"[..], date)),
-                length_value.map(|v| (&b"Content-Length"[..], v.as_bytes())),
-                (framing == Framing::Chunked)
-                    .then_some((&b"Transfer-Encoding"[..], &b"chunked"[..])),
-                if wants_close {
-                    Some((&b"Connection"[..], &b"close"[..]))
-                } else if version == Version::Http10 {
-                    Some((&b"Connection"[..], &b"keep-alive"[..]))
-                } else {
-                    None
-                },
-            ];
-            let app = resp
-                .headers
-                .iter()
-                .filter(|(k, _)| !server_owned(k))
-                .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
-            let fields = ours.into_iter().flatten().chain(app);
-            let mut head = BytesMut::new();
-            encode_response_head(&mut head, version, status, reason, fields).map(|_| head)
-        });
-        let head =
-            result.map_err(|_| ServerError::InvalidResponse("invalid status, reason or header"))?;
         let body = if no_body { Bytes::new() } else { resp.body };
         let done = !more;
-        st.emit(index, |out| {
-            out.put_slice(&head);
+        let headers = &resp.headers;
+        // Encoded straight into the connection's output buffer; on error the
+        // encoder truncates what it wrote, so nothing half-made goes out.
+        let result = st.emit(index, |out| {
+            let mark = out.len();
+            let canonical = resp.reason.is_none();
+            let encoded = out.encode(|buf| {
+                crate::date::with_fixed_lines(server_header, |fields, ok_11| {
+                    if status == 200 && canonical && version == Version::Http11 {
+                        buf.extend_from_slice(ok_11);
+                    } else {
+                        encode_status_line(buf, version, status, reason)?;
+                        buf.extend_from_slice(fields);
+                    }
+                    Ok::<(), httpq_proto::Error>(())
+                })?;
+                // Fields go in without re-validation: ours are made here, and
+                // an http::HeaderMap cannot hold a byte that would split a
+                // response (its names are tokens, its values have no CR, LF
+                // or NUL).
+                let mut field = |name: &[u8], value: &[u8]| {
+                    buf.reserve(name.len() + value.len() + 4);
+                    buf.extend_from_slice(name);
+                    buf.extend_from_slice(b": ");
+                    buf.extend_from_slice(value);
+                    buf.extend_from_slice(b"\r\n");
+                };
+                if let Some(v) = length_value {
+                    field(b"Content-Length", v.as_bytes());
+                }
+                if framing == Framing::Chunked {
+                    field(b"Transfer-Encoding", b"chunked");
+                }
+                if wants_close {
+                    field(b"Connection", b"close");
+                } else if version == Version::Http10 {
+                    field(b"Connection", b"keep-alive");
+                }
+                for (k, v) in headers.iter().filter(|(k, _)| !server_owned(k)) {
+                    field(k.as_str().as_bytes(), v.as_bytes());
+                }
+                buf.extend_from_slice(b"\r\n");
+                Ok::<(), httpq_proto::Error>(())
+            });
+            if encoded.is_err() {
+                out.truncate_to(mark);
+                return Err(ServerError::InvalidResponse(
+                    "invalid status or reason phrase",
+                ));
+            }
+            debug_assert!(out.len() > mark);
             if framing == Framing::Chunked && !body.is_empty() {
                 out.put_slice(ChunkHeader::new(body.len() as u64).as_bytes());
                 out.put_bytes(body);
@@ -290,7 +329,9 @@ impl Conn {
             } else if !body.is_empty() {
                 out.put_bytes(body);
             }
+            Ok(())
         });
+        result?;
         let slot = &mut st.slots[index];
         slot.close_after |= wants_close;
         if wants_close {
@@ -301,9 +342,29 @@ impl Conn {
         } else {
             st.slots[index].phase = Phase::Sending(framing);
         }
-        drop(st);
-        self.wake.notify_one();
+        self.after_send(st);
         Ok(())
+    }
+
+    /// The server answers request `seq` itself (routing failure, overload,
+    /// queue timeout) with `status` and a one-line reason.
+    pub(crate) fn server_answer(&self, seq: u32, status: u16, why: &str, keep: bool) {
+        let resp = Response::new(status)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(format!("{why}\n"));
+        let flags = if keep {
+            SendFlags::NONE
+        } else {
+            SendFlags::DISCONNECT
+        };
+        let queue = {
+            let st = self.lock();
+            match st.slot_index(seq) {
+                Some(i) => st.slots[i].queue,
+                None => return,
+            }
+        };
+        let _ = self.send_response(seq, queue, resp, flags);
     }
 
     /// Writes more body of the response to request `seq`.
@@ -363,9 +424,55 @@ impl Conn {
         } else {
             complete(&mut st, index, framing);
         }
-        drop(st);
-        self.wake.notify_one();
+        self.after_send(st);
         Ok(())
+    }
+
+    /// After a send: write at once from the caller if the socket is free and
+    /// no pipelined request is still waiting for its answer (those are
+    /// batched into one write when the last is answered); wake the
+    /// connection task only when it has something to do.
+    fn after_send(&self, mut st: MutexGuard<'_, ConnState>) {
+        let waiting = st.slots.iter().any(|s| s.phase == Phase::Waiting);
+        if st.writer_busy || waiting || st.reason.is_some() || st.out.len() > DIRECT_WRITE_MAX {
+            drop(st);
+            self.wake.notify_one();
+            return;
+        }
+        let Some(io) = st.io.clone() else {
+            drop(st);
+            self.wake.notify_one();
+            return;
+        };
+        match st.out.write_to(&io) {
+            Ok(n) => Counters::add(&self.session.counters.bytes_sent, n as u64),
+            Err(_) => {
+                // The task meets the same error on its own write and ends
+                // the connection with the right reason.
+                drop(st);
+                self.wake.notify_one();
+                return;
+            }
+        }
+        st.last_write = Some(Instant::now());
+        let mut need_task =
+            !st.out.is_empty() || st.slots.len() >= self.max_pipelined || st.peer_fin;
+        while let Some(front) = st.slots.front() {
+            if front.phase != Phase::Complete {
+                break;
+            }
+            if front.close_after || front.body.as_ref().is_some_and(|p| !p.done) {
+                // Closing, or draining an unread body: the task's work.
+                need_task = true;
+                break;
+            }
+            st.slots.pop_front();
+            Counters::inc(&self.session.counters.responses_sent);
+        }
+        drop(st);
+        if need_task {
+            self.wake.notify_one();
+        }
     }
 
     /// Polls for request body bytes of request `seq` into `buf`.
@@ -407,7 +514,6 @@ impl Conn {
             return Poll::Ready(Err(ServerError::Disconnected(r)));
         }
         pipe.waker = Some(cx.waker().clone());
-        let mut wake_task = !pipe.requested;
         pipe.requested = true;
         if pipe.expect_continue && !pipe.continue_sent && waiting {
             pipe.continue_sent = true;
@@ -417,12 +523,12 @@ impl Conn {
             } else {
                 st.slots[index].pending.put_slice(line);
             }
-            wake_task = true;
         }
         drop(st);
-        if wake_task {
-            self.wake.notify_one();
-        }
+        // Always wake the task: it arms the EntityBody timer only while the
+        // application waits on an empty pipe, and it may last have looked
+        // while the pipe still held bytes (then no timer would ever fire).
+        self.wake.notify_one();
         Poll::Pending
     }
 }
@@ -463,7 +569,7 @@ struct Reader {
 
 /// State owned by the connection task alone.
 struct Task {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     conn: Arc<Conn>,
     rbuf: BytesMut,
     parser: RequestParser,
@@ -476,6 +582,8 @@ struct Task {
     head_started: Option<Instant>,
     last_activity: Instant,
     writes: Vec<Bytes>,
+    /// The output copy buffer, swapped in for writing and swapped back empty.
+    wbuf: BytesMut,
     timeouts: Timeouts,
     scheme: &'static str,
     /// The request error this connection is closing for, if any.
@@ -484,6 +592,8 @@ struct Task {
 
 /// Runs a connection to its end and reports why it ended.
 pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaphorePermit) {
+    let stream = Arc::new(stream);
+    conn.lock().io = Some(stream.clone());
     let session = conn.session.clone();
     let props = session.properties();
     let mut task = Task {
@@ -498,6 +608,7 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         head_started: None,
         last_activity: Instant::now(),
         writes: Vec::with_capacity(16),
+        wbuf: BytesMut::with_capacity(16 * 1024),
         timeouts: props.timeouts.normalized(),
         scheme: "http",
         protocol_failure: None,
@@ -539,10 +650,16 @@ impl Task {
             if self.fin && self.conn.lock().slots.is_empty() {
                 return (DisconnectReason::ClientClosed, false);
             }
-            let (deadline, kind) = self.deadline();
-            if armed != deadline {
-                sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
-                armed = deadline;
+            let (deadline, _) = self.deadline();
+            // The timer is re-armed only when a deadline comes *earlier*;
+            // a later one (the idle clock moving on with every request) lets
+            // the armed timer fire early and be re-checked — far cheaper
+            // than resetting a timer on every request.
+            if let Some(d) = deadline {
+                if armed.is_none_or(|a| d < a) {
+                    sleep.as_mut().reset(d);
+                    armed = Some(d);
+                }
             }
             let watch = !self.fin;
             let event = tokio::select! {
@@ -553,7 +670,15 @@ impl Task {
             };
             match event {
                 Event::Woken => {}
-                Event::Timer => return self.timed_out(kind).await,
+                Event::Timer => {
+                    armed = None;
+                    // Re-evaluated: the deadline may have moved since it was armed.
+                    if let (Some(d), Some(kind)) = self.deadline() {
+                        if d <= Instant::now() {
+                            return self.timed_out(kind).await;
+                        }
+                    }
+                }
                 Event::Readable(Err(_)) => return (DisconnectReason::Reset, false),
                 Event::Readable(Ok(ready)) => {
                     if let Some(end) = self.on_readable(ready) {
@@ -590,9 +715,19 @@ impl Task {
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
             self.rbuf.reserve(8 * 1024);
         }
+        let room = self.rbuf.capacity() - self.rbuf.len();
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => self.on_peer_closed(),
             Ok(n) => {
+                if n < room {
+                    // A short read drained the socket: clear the readiness now
+                    // rather than learn it from one more read that would block
+                    // (one syscall per request saved). A FIN stays visible:
+                    // tokio never clears the read-closed bit.
+                    let _ = self.stream.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                    });
+                }
                 Counters::add(&self.counters().bytes_received, n as u64);
                 self.last_activity = Instant::now();
                 if self.reading.is_none() && self.head_started.is_none() {
@@ -633,6 +768,7 @@ impl Task {
             return Some((DisconnectReason::ClientClosed, false));
         }
         self.fin = true;
+        self.conn.lock().peer_fin = true;
         self.stop_reading = true;
         None
     }
@@ -653,8 +789,7 @@ impl Task {
             }
             {
                 let st = self.conn.lock();
-                let max = self.conn.session.properties_ref(|p| p.max_pipelined);
-                if st.closing || st.slots.len() >= max {
+                if st.closing || st.slots.len() >= self.conn.max_pipelined {
                     return None;
                 }
             }
@@ -688,9 +823,11 @@ impl Task {
             }
             let pipe = index.and_then(|i| st.slots[i].body.as_mut());
             if let Some(p) = &pipe {
-                if reader.draining.is_none()
-                    && ((p.expect_continue && !p.continue_sent) || p.buffered >= PIPE_CAP)
-                {
+                // Body waiting for a 100 Continue stays unread, unless the
+                // application asks for it after its response began (no 100
+                // can go out then, and a client sends the body anyway).
+                let held = p.expect_continue && !p.continue_sent && !p.requested;
+                if reader.draining.is_none() && (held || p.buffered >= PIPE_CAP) {
                     return Ok(false);
                 }
             }
@@ -748,12 +885,26 @@ impl Task {
         let seq = self.next_seq;
         self.next_seq += 1;
         let limits = *self.parser.limits();
-        let url = match head.cooked_url(self.scheme, conn.local, &limits) {
-            Ok(u) => u,
-            Err(e) => return self.protocol_error_at(seq, head.version(), e),
+        // Most targets route as they are; only ones that need decoding or
+        // normalising get their cooked URL built (and checked) up front.
+        let simple = head.simple_path(&limits);
+        let cooked = match simple {
+            Some(_) => None,
+            None => match head.cooked_url(self.scheme, conn.local, &limits) {
+                Ok(u) => Some(u),
+                Err(e) => return self.protocol_error_at(seq, head.version(), e),
+            },
         };
         let keep_alive = head.keep_alive() && seq < registry::MAX_SEQ;
-        let route = session.route(self.scheme, &url.host, conn.local, &url.path);
+        let route = match (&cooked, simple) {
+            (Some(u), _) => session.route(self.scheme, u.host.as_bytes(), conn.local, &u.path),
+            (None, path) => session.route(
+                self.scheme,
+                head.host().unwrap_or_default(),
+                conn.local,
+                path.unwrap_or("/"),
+            ),
+        };
         let has_body = !head.body().is_empty();
         let timeouts = route
             .as_ref()
@@ -797,17 +948,20 @@ impl Task {
         };
         slot.queue = queue.id;
         self.conn.lock().slots.push_back(slot);
-        let request = Request::new(
-            conn.clone(),
-            registry::request_id(conn.id, seq),
-            route.context,
-            head,
-            url,
-        );
+        let expires = std::time::Instant::now() + timeouts.request_queue;
+        let request = Request::new(conn.clone(), seq, route.context, head, cooked, expires);
         if let Err(why) = queue.push(request) {
             Counters::inc(&session.counters.queue_rejections);
             match queue.overflow_policy() {
-                OverflowPolicy::Reset => conn.abort(DisconnectReason::ServerClosed, true),
+                OverflowPolicy::Reset => {
+                    // Refused, never handed out: not an abandoned request.
+                    let mut st = conn.lock();
+                    if let Some(i) = st.slot_index(seq) {
+                        st.slots[i].queue = 0;
+                    }
+                    drop(st);
+                    conn.abort(DisconnectReason::ServerClosed, true)
+                }
                 OverflowPolicy::ServiceUnavailable => self.server_answer(seq, 503, why, false),
                 OverflowPolicy::ServiceUnavailableWithReason => {
                     self.server_answer(seq, 503, why, !has_body)
@@ -818,16 +972,25 @@ impl Task {
 
     /// The server answers request `seq` itself (routing failure, overload).
     fn server_answer(&mut self, seq: u32, status: u16, why: &str, keep: bool) {
-        let resp = Response::new(status)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(format!("{why}\n"));
-        let flags = if keep {
-            SendFlags::NONE
-        } else {
-            SendFlags::DISCONNECT
-        };
-        let _ = self.conn.send_response(seq, 0, resp, flags);
-        Counters::inc(&self.conn.session.counters.responses_sent);
+        self.conn.server_answer(seq, status, why, keep);
+    }
+
+    /// Answers a request the application never saw (malformed, or a head
+    /// that never finished) and closes the connection after it.
+    fn closing_answer(&mut self, seq: u32, version: Version, status: u16, why: &str) {
+        self.conn.lock().slots.push_back(Slot {
+            seq,
+            version,
+            head_request: false,
+            keep_alive: false,
+            queue: 0,
+            phase: Phase::Waiting,
+            pending: Outbuf::default(),
+            close_after: true,
+            body: None,
+            timeouts: self.timeouts,
+        });
+        self.server_answer(seq, status, why, false);
     }
 
     fn protocol_error(&mut self, e: httpq_proto::Error) {
@@ -842,19 +1005,7 @@ impl Task {
         Counters::inc(&self.conn.session.counters.protocol_errors);
         self.stop_reading = true;
         self.rbuf.clear();
-        self.conn.lock().slots.push_back(Slot {
-            seq,
-            version,
-            head_request: false,
-            keep_alive: false,
-            queue: 0,
-            phase: Phase::Waiting,
-            pending: Outbuf::default(),
-            close_after: true,
-            body: None,
-            timeouts: self.timeouts,
-        });
-        self.server_answer(seq, e.status(), e.reason(), false);
+        self.closing_answer(seq, version, e.status(), e.reason());
         self.protocol_failure = Some(e);
     }
 
@@ -864,13 +1015,16 @@ impl Task {
         loop {
             let close_now = {
                 let mut st = self.conn.lock();
-                st.out.take_into(&mut self.writes);
+                if !st.out.swap_small(&mut self.wbuf) {
+                    st.out.take_into(&mut self.writes);
+                }
+                // Until these bytes are out, the application must not write
+                // past them (its send call would put later bytes first).
+                st.writer_busy = !(self.writes.is_empty() && self.wbuf.is_empty());
                 let mut close_now = false;
                 while st.slots.front().is_some_and(|s| s.phase == Phase::Complete) {
                     let slot = st.slots.pop_front().expect("front");
-                    if slot.queue != 0 {
-                        Counters::inc(&self.conn.session.counters.responses_sent);
-                    }
+                    Counters::inc(&self.conn.session.counters.responses_sent);
                     close_now |= slot.close_after;
                     if let Some(r) = self.reading.as_mut() {
                         if r.seq == slot.seq && r.draining.is_none() {
@@ -891,10 +1045,12 @@ impl Task {
                 }
                 close_now
             };
-            if self.writes.is_empty() {
+            if self.writes.is_empty() && self.wbuf.is_empty() {
                 return Ok(close_now);
             }
-            self.write_all().await?;
+            let written = self.write_all().await;
+            self.conn.lock().writer_busy = false;
+            written?;
             self.conn.drained.notify_waiters();
             self.last_activity = Instant::now();
             if close_now {
@@ -903,65 +1059,77 @@ impl Task {
         }
     }
 
-    /// One vectored write of everything gathered, bounded by MinSendRate.
+    /// One vectored write of everything gathered (the swapped-in copy
+    /// buffer, then any large parts), bounded by MinSendRate.
     async fn write_all(&mut self) -> Result<(), DisconnectReason> {
-        let total: usize = self.writes.iter().map(|b| b.len()).sum();
-        let rate = u64::from(self.timeouts.min_send_rate.max(1));
-        let allowed = Duration::from_millis((total as u64 * 1000 / rate).max(1000));
-        let deadline = Instant::now() + allowed;
+        let Task {
+            stream,
+            wbuf,
+            writes,
+            timeouts,
+            conn,
+            ..
+        } = self;
+        let total = wbuf.len() + writes.iter().map(|b| b.len()).sum::<usize>();
+        let mut deadline: Option<Instant> = None;
         let mut written = 0usize;
-        let mut first = 0usize;
-        let mut offset = 0usize;
         while written < total {
             let res = {
                 let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
                 let mut n = 0;
-                for (i, b) in self.writes[first..].iter().enumerate().take(64) {
-                    slices[n] = IoSlice::new(if i == 0 { &b[offset..] } else { b });
+                let mut skip = written;
+                let parts = std::iter::once(&wbuf[..]).chain(writes.iter().map(|b| &b[..]));
+                for part in parts {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    slices[n] = IoSlice::new(&part[skip..]);
+                    skip = 0;
                     n += 1;
+                    if n == slices.len() {
+                        break;
+                    }
                 }
-                let slices = &slices[..n];
-                match self.stream.try_write_vectored(slices) {
+                match stream.try_write_vectored(&slices[..n]) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                     r => Some(r),
                 }
             };
             match res {
-                Some(Ok(0)) => return Err(DisconnectReason::WriteFailed),
-                Some(Ok(mut n)) => {
+                Some(Ok(0)) | Some(Err(_)) => return Err(DisconnectReason::WriteFailed),
+                Some(Ok(n)) => {
                     written += n;
-                    Counters::add(&self.counters().bytes_sent, n as u64);
-                    while n > 0 {
-                        let left = self.writes[first].len() - offset;
-                        if n >= left {
-                            n -= left;
-                            first += 1;
-                            offset = 0;
-                        } else {
-                            offset += n;
-                            n = 0;
-                        }
-                    }
+                    Counters::add(&conn.session.counters.bytes_sent, n as u64);
                 }
-                Some(Err(_)) => return Err(DisconnectReason::WriteFailed),
                 None => {
+                    // Only a blocked write starts the MinSendRate clock.
+                    let at = *deadline.get_or_insert_with(|| {
+                        let rate = u64::from(timeouts.min_send_rate.max(1));
+                        Instant::now()
+                            + Duration::from_millis(
+                                ((total - written) as u64 * 1000 / rate).max(1000),
+                            )
+                    });
                     tokio::select! {
-                        r = self.stream.writable() => if r.is_err() { return Err(DisconnectReason::WriteFailed) },
-                        _ = tokio::time::sleep_until(deadline) => return Err(DisconnectReason::Timeout(TimeoutKind::MinSendRate)),
+                        r = stream.writable() => if r.is_err() { return Err(DisconnectReason::WriteFailed) },
+                        _ = tokio::time::sleep_until(at) => return Err(DisconnectReason::Timeout(TimeoutKind::MinSendRate)),
                     }
                 }
             }
         }
-        self.writes.clear();
+        wbuf.clear();
+        writes.clear();
         Ok(())
     }
 
-    /// The next timer deadline and which timeout it is.
-    fn deadline(&self) -> (Option<Instant>, TimeoutKind) {
+    /// The next timer deadline and which timeout it is (`None`: only a
+    /// wake-up to look again, not a timeout).
+    fn deadline(&self) -> (Option<Instant>, Option<TimeoutKind>) {
         if let Some(r) = &self.reading {
             if let Some(start) = r.draining {
                 let t = self.slot_timeouts(r.seq).drain_entity_body;
-                return (Some(start + t), TimeoutKind::DrainEntityBody);
+                return (Some(start + t), Some(TimeoutKind::DrainEntityBody));
             }
             let st = self.conn.lock();
             let waiting = st
@@ -972,26 +1140,35 @@ impl Task {
                 let t = st.slot_index(r.seq).map_or(self.timeouts.entity_body, |i| {
                     st.slots[i].timeouts.entity_body
                 });
-                return (Some(r.last_progress + t), TimeoutKind::EntityBody);
+                return (Some(r.last_progress + t), Some(TimeoutKind::EntityBody));
             }
-            return (None, TimeoutKind::EntityBody);
+            return (None, None);
         }
         if let Some(start) = self.head_started {
             if !self.stop_reading {
                 return (
                     Some(start + self.timeouts.header_wait),
-                    TimeoutKind::HeaderWait,
+                    Some(TimeoutKind::HeaderWait),
                 );
             }
         }
-        let idle = self.rbuf.is_empty() && self.conn.lock().slots.is_empty();
-        if idle {
+        let st = self.conn.lock();
+        let since = st
+            .last_write
+            .map_or(self.last_activity, |w| w.max(self.last_activity));
+        if self.rbuf.is_empty() && st.slots.is_empty() {
             return (
-                Some(self.last_activity + self.timeouts.idle_connection),
-                TimeoutKind::IdleConnection,
+                Some(since + self.timeouts.idle_connection),
+                Some(TimeoutKind::IdleConnection),
             );
         }
-        (None, TimeoutKind::IdleConnection)
+        // The application holds requests, so nothing times out; but keep a
+        // timer, because responses the application writes itself do not
+        // wake this task, and the idle clock must start after them.
+        (
+            Some(Instant::now().max(since) + self.timeouts.idle_connection),
+            None,
+        )
     }
 
     fn slot_timeouts(&self, seq: u32) -> Timeouts {
@@ -1006,19 +1183,12 @@ impl Task {
         if kind == TimeoutKind::HeaderWait && self.conn.lock().slots.is_empty() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.conn.lock().slots.push_back(Slot {
+            self.closing_answer(
                 seq,
-                version: Version::Http11,
-                head_request: false,
-                keep_alive: false,
-                queue: 0,
-                phase: Phase::Waiting,
-                pending: Outbuf::default(),
-                close_after: true,
-                body: None,
-                timeouts: self.timeouts,
-            });
-            self.server_answer(seq, 408, "request head not received in time", false);
+                Version::Http11,
+                408,
+                "request head not received in time",
+            );
             let _ = self.flush().await;
         }
         (DisconnectReason::Timeout(kind), false)
@@ -1036,6 +1206,7 @@ impl Task {
         let (abandoned, posted, started) = {
             let mut st = conn.lock();
             st.reason = Some(reason);
+            st.io = None;
             let mut abandoned = 0u64;
             let mut started = false;
             for slot in st.slots.iter_mut() {
@@ -1053,7 +1224,20 @@ impl Task {
         };
         if reset || (reason == DisconnectReason::Cancelled && started) {
             // SO_LINGER 0: close sends RST instead of FIN.
-            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO));
+        }
+        // Counters first: a woken waiter reading them sees this end counted.
+        Counters::dec(&counters.connections_open);
+        Counters::add(&counters.requests_abandoned, abandoned);
+        let client_broke = matches!(
+            reason,
+            DisconnectReason::ClientClosed
+                | DisconnectReason::Reset
+                | DisconnectReason::WriteFailed
+                | DisconnectReason::Timeout(_)
+        );
+        if abandoned > 0 && client_broke {
+            Counters::inc(&counters.disconnects);
         }
         conn.connected.store(false, Ordering::Release);
         registry::remove(conn.id);
@@ -1066,18 +1250,6 @@ impl Task {
                 connection_id: conn.id,
                 reason,
             });
-        }
-        Counters::dec(&counters.connections_open);
-        Counters::add(&counters.requests_abandoned, abandoned);
-        let client_broke = matches!(
-            reason,
-            DisconnectReason::ClientClosed
-                | DisconnectReason::Reset
-                | DisconnectReason::WriteFailed
-                | DisconnectReason::Timeout(_)
-        );
-        if abandoned > 0 && client_broke {
-            Counters::inc(&counters.disconnects);
         }
     }
 }

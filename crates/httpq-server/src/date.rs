@@ -1,14 +1,28 @@
-//! The `Date` header, formatted at most once a second per thread.
+//! The `Date` header, formatted at most once a second per thread, together
+//! with the fixed lines every response starts with, so writing them is one
+//! copy instead of a dozen small ones.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-thread_local! {
-    static CACHE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+struct Cache {
+    secs: u64,
+    server: Option<Box<[u8]>>,
+    /// `Server: …\r\nDate: …\r\n`
+    fields: Vec<u8>,
+    /// `HTTP/1.1 200 OK\r\n` followed by `fields`.
+    ok_11: Vec<u8>,
 }
 
-/// Calls `f` with the current IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+thread_local! {
+    static CACHE: RefCell<Cache> = const {
+        RefCell::new(Cache { secs: u64::MAX, server: None, fields: Vec::new(), ok_11: Vec::new() })
+    };
+}
+
+/// Calls `f` with the `Server` and `Date` field lines for this second, and
+/// the same preceded by the status line `HTTP/1.1 200 OK`.
+pub(crate) fn with_fixed_lines<R>(server: Option<&[u8]>, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
     let now = SystemTime::now();
     let secs = now
         .duration_since(UNIX_EPOCH)
@@ -16,13 +30,25 @@ pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
         .unwrap_or(0);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.0 != secs {
-            let s = httpdate::fmt_http_date(now);
-            if s.len() == 29 {
-                c.1.copy_from_slice(s.as_bytes());
+        if c.secs != secs || c.server.as_deref() != server {
+            let mut fields = Vec::with_capacity(64);
+            if let Some(s) = server {
+                fields.extend_from_slice(b"Server: ");
+                fields.extend_from_slice(s);
+                fields.extend_from_slice(b"\r\n");
             }
-            c.0 = secs;
+            fields.extend_from_slice(b"Date: ");
+            fields.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            fields.extend_from_slice(b"\r\n");
+            let mut ok_11 = b"HTTP/1.1 200 OK\r\n".to_vec();
+            ok_11.extend_from_slice(&fields);
+            *c = Cache {
+                secs,
+                server: server.map(Into::into),
+                fields,
+                ok_11,
+            };
         }
-        f(&c.1)
+        f(&c.fields, &c.ok_11)
     })
 }

@@ -21,6 +21,38 @@ impl Outbuf {
         self.len
     }
 
+    /// Lets an encoder append to the copy buffer (it truncates on error).
+    pub(crate) fn encode<E>(
+        &mut self,
+        f: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let before = self.small.len();
+        let r = f(&mut self.small);
+        self.len += self.small.len() - before;
+        r
+    }
+
+    /// When everything queued is in the copy buffer, swaps it with `with`
+    /// (an empty buffer whose capacity is kept): the steady state of small
+    /// responses then writes without allocating. False if there are parts.
+    pub(crate) fn swap_small(&mut self, with: &mut BytesMut) -> bool {
+        if !self.parts.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.small, with);
+        self.len = 0;
+        true
+    }
+
+    /// Drops what was appended to the copy buffer after length `mark` (an
+    /// encoder failed half-way).
+    pub(crate) fn truncate_to(&mut self, mark: usize) {
+        let cut = self.len - mark;
+        let keep = self.small.len() - cut;
+        self.small.truncate(keep);
+        self.len = mark;
+    }
+
     pub(crate) fn put_slice(&mut self, b: &[u8]) {
         self.small.extend_from_slice(b);
         self.len += b.len();
@@ -43,6 +75,67 @@ impl Outbuf {
         }
     }
 
+    /// Writes as much as the socket takes now, without waiting, and drops
+    /// what was written. Order on the wire: the parts, then the copy buffer.
+    pub(crate) fn write_to(&mut self, stream: &tokio::net::TcpStream) -> std::io::Result<usize> {
+        let mut total = 0;
+        while self.len > 0 {
+            let n = {
+                let mut slices: [std::io::IoSlice<'_>; 32] = [std::io::IoSlice::new(&[]); 32];
+                let mut k = 0;
+                for p in self.parts.iter().take(31) {
+                    slices[k] = std::io::IoSlice::new(p);
+                    k += 1;
+                }
+                if k < 31 && !self.small.is_empty() {
+                    slices[k] = std::io::IoSlice::new(&self.small);
+                    k += 1;
+                }
+                match stream.try_write_vectored(&slices[..k]) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(total),
+                    Err(e) => return Err(e),
+                }
+            };
+            self.advance(n);
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Drops the first `n` bytes.
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            match self.parts.front_mut() {
+                Some(p) if n >= p.len() => {
+                    n -= p.len();
+                    self.parts.pop_front();
+                }
+                Some(p) => {
+                    bytes::Buf::advance(p, n);
+                    n = 0;
+                }
+                None if n >= self.small.len() => {
+                    // All written: clear rather than advance, which would
+                    // leave the buffer's start behind and make the next
+                    // write reallocate.
+                    self.small.clear();
+                    n = 0;
+                }
+                None => {
+                    bytes::Buf::advance(&mut self.small, n);
+                    n = 0;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Moves everything into `into`, in order.
     pub(crate) fn take_into(&mut self, into: &mut Vec<Bytes>) {
         self.seal();
@@ -52,6 +145,19 @@ impl Outbuf {
 
     /// Appends `other`'s bytes after this buffer's.
     pub(crate) fn append(&mut self, other: &mut Outbuf) {
+        if other.len == 0 {
+            return;
+        }
+        if other.parts.is_empty() {
+            // Small bytes are copied: sealing here would split the copy
+            // buffer and make every later response allocate anew.
+            let moved = other.small.len();
+            self.small.extend_from_slice(&other.small);
+            self.len += moved;
+            other.small.clear();
+            other.len = 0;
+            return;
+        }
         other.seal();
         self.seal();
         self.len += other.len;

@@ -69,16 +69,21 @@ impl Default for Timeouts {
 impl Timeouts {
     /// `self` with zero fields replaced by the defaults.
     pub fn normalized(self) -> Timeouts {
-        let d = Timeouts::default();
-        let pick = |v: Duration, d: Duration| if v.is_zero() { d } else { v };
+        self.or(Timeouts::default())
+    }
+
+    /// `self` with zero fields taken from `base` (how a URL group's
+    /// timeouts fall back to the session's).
+    pub fn or(self, base: Timeouts) -> Timeouts {
+        let pick = |v: Duration, b: Duration| if v.is_zero() { b } else { v };
         Timeouts {
-            header_wait: pick(self.header_wait, d.header_wait),
-            entity_body: pick(self.entity_body, d.entity_body),
-            drain_entity_body: pick(self.drain_entity_body, d.drain_entity_body),
-            idle_connection: pick(self.idle_connection, d.idle_connection),
-            request_queue: pick(self.request_queue, d.request_queue),
+            header_wait: pick(self.header_wait, base.header_wait),
+            entity_body: pick(self.entity_body, base.entity_body),
+            drain_entity_body: pick(self.drain_entity_body, base.drain_entity_body),
+            idle_connection: pick(self.idle_connection, base.idle_connection),
+            request_queue: pick(self.request_queue, base.request_queue),
             min_send_rate: if self.min_send_rate == 0 {
-                d.min_send_rate
+                base.min_send_rate
             } else {
                 self.min_send_rate
             },

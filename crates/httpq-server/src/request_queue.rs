@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use httpq_proto::{CookedUrl, RequestHead, Version};
@@ -13,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::block_on::block_on;
 use crate::connection::{Conn, SEND_HIGH_WATER};
+use crate::counters::Counters;
 use crate::disconnect::{recent, Completion, CompletionQueue, DisconnectReason};
 use crate::properties::OverflowPolicy;
 use crate::registry;
@@ -30,22 +32,29 @@ static NEXT_QUEUE: AtomicU64 = AtomicU64::new(1);
 /// println!("{} {} from {}", req.method(), req.url().path, req.remote_addr());
 /// # Ok(()) }
 /// ```
-pub struct Request {
+pub struct Request(Box<RequestInner>);
+
+/// Boxed so a request moves through queues and futures as one pointer.
+pub(crate) struct RequestInner {
     pub(crate) conn: Arc<Conn>,
     id: u64,
+    seq: u32,
     url_context: u64,
     head: RequestHead,
-    url: CookedUrl,
+    /// The cooked URL, built on first use unless routing needed it already.
+    url: OnceLock<CookedUrl>,
     headers: OnceLock<http::HeaderMap>,
+    /// When the request has waited too long in its queue (RequestQueue timeout).
+    expires: Instant,
 }
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("id", &self.id)
-            .field("connection_id", &self.conn.id)
-            .field("method", &String::from_utf8_lossy(self.head.method()))
-            .field("target", &String::from_utf8_lossy(self.head.target()))
+            .field("id", &self.0.id)
+            .field("connection_id", &self.0.conn.id)
+            .field("method", &String::from_utf8_lossy(self.0.head.method()))
+            .field("target", &String::from_utf8_lossy(self.0.head.target()))
             .finish()
     }
 }
@@ -53,105 +62,126 @@ impl std::fmt::Debug for Request {
 impl Request {
     pub(crate) fn new(
         conn: Arc<Conn>,
-        id: u64,
+        seq: u32,
         url_context: u64,
         head: RequestHead,
-        url: CookedUrl,
+        cooked: Option<CookedUrl>,
+        expires: Instant,
     ) -> Request {
-        Request {
+        let url = OnceLock::new();
+        if let Some(u) = cooked {
+            let _ = url.set(u);
+        }
+        Request(Box::new(RequestInner {
+            id: registry::request_id(conn.id, seq),
             conn,
-            id,
+            seq,
             url_context,
             head,
             url,
             headers: OnceLock::new(),
-        }
+            expires,
+        }))
     }
 
     /// The request id: unique, never reused; answer the request with it.
     pub fn id(&self) -> u64 {
-        self.id
+        self.0.id
     }
 
     /// The connection id: the same for every request on a keep-alive connection.
     pub fn connection_id(&self) -> u64 {
-        self.conn.id
+        self.0.conn.id
     }
 
     /// The context value of the URL prefix that matched.
     pub fn url_context(&self) -> u64 {
-        self.url_context
+        self.0.url_context
     }
 
     /// The method (unknown methods included).
     pub fn method(&self) -> http::Method {
-        self.head.http_method()
+        self.0.head.http_method()
     }
 
     /// The method token exactly as sent.
     pub fn method_bytes(&self) -> &[u8] {
-        self.head.method()
+        self.0.head.method()
     }
 
     /// The raw request target bytes.
     pub fn raw_target(&self) -> &[u8] {
-        self.head.target()
+        self.0.head.target()
     }
 
     /// The cooked URL: decoded, normalised path; host; port; raw query.
     pub fn url(&self) -> &CookedUrl {
-        &self.url
+        self.0.url.get_or_init(|| {
+            let limits = self.0.conn.session.properties_ref(|p| p.limits);
+            // Only targets that already passed `simple_path` get here, and
+            // their cooked form cannot fail; the fallback is unreachable.
+            self.0
+                .head
+                .cooked_url("http", self.0.conn.local, &limits)
+                .unwrap_or_else(|_| CookedUrl {
+                    scheme: "http",
+                    host: String::new(),
+                    port: self.0.conn.local.port(),
+                    path: "/".to_string(),
+                    query: String::new(),
+                })
+        })
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.head.version()
+        self.0.head.version()
     }
 
     /// The header fields (built on first use; values share the request's memory).
     pub fn headers(&self) -> &http::HeaderMap {
-        self.headers.get_or_init(|| self.head.header_map())
+        self.0.headers.get_or_init(|| self.0.head.header_map())
     }
 
     /// The first value of header `name`, without building the map.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.head.header(name)
+        self.0.head.header(name)
     }
 
     /// The parsed head (zero-copy access to everything the client sent).
     pub fn head(&self) -> &RequestHead {
-        &self.head
+        &self.0.head
     }
 
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.conn.remote
+        self.0.conn.remote
     }
 
     /// The local address the request arrived on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.conn.local
+        self.0.conn.local
     }
 
     /// Bytes of the request head.
     pub fn bytes_received(&self) -> u64 {
-        self.head.as_bytes().len() as u64
+        self.0.head.as_bytes().len() as u64
     }
 
     /// True if a body follows the head.
     pub fn has_body(&self) -> bool {
-        !self.head.body().is_empty()
+        !self.0.head.body().is_empty()
     }
 
     /// True while the client's connection is open.
     pub fn is_connected(&self) -> bool {
-        self.conn.is_connected()
+        self.0.conn.is_connected()
     }
 
     /// Completes when this request's connection breaks, with the reason.
     /// Cancel-safe: dropping it deregisters.
     pub async fn disconnected(&self) -> DisconnectReason {
-        wait_conn(&self.conn).await
+        wait_conn(&self.0.conn).await
     }
 }
 
@@ -174,6 +204,8 @@ pub(crate) struct QueueInner {
     notify: Notify,
     /// Woken at shutdown: disconnect waits on this queue end with Aborted.
     shut: Notify,
+    /// Wakes the parked RequestQueue-timeout sweeper.
+    sweep: Arc<Notify>,
     limit: AtomicUsize,
     overflow: Mutex<OverflowPolicy>,
 }
@@ -182,6 +214,66 @@ pub(crate) struct QueueInner {
 struct QueueState {
     items: VecDeque<Request>,
     shutdown: bool,
+    /// The RequestQueue-timeout sweeper task has been started.
+    sweeper: bool,
+    /// It is parked until the next request.
+    sweeper_parked: bool,
+}
+
+/// How often the sweeper looks for expired requests while the queue is busy.
+const SWEEP_TICK: Duration = Duration::from_millis(50);
+/// Empty ticks in a row before the sweeper parks until the next request.
+const SWEEP_IDLE_TICKS: u32 = 20;
+
+/// Answers 503 to requests that waited in the queue past their RequestQueue
+/// timeout, so a stalled application cannot hold clients forever.
+///
+/// One long-lived task per queue, ticking while the queue is in use and
+/// parked when it has been empty for a while; it holds only a weak
+/// reference, so a dropped queue ends it. Nothing of it is on the
+/// per-request path except one flag check in `push`.
+async fn sweep(queue: Weak<QueueInner>, wake: Arc<Notify>) {
+    let mut idle_ticks = 0;
+    loop {
+        let parked = {
+            let Some(q) = queue.upgrade() else { return };
+            let expired = {
+                let mut st = q.lock();
+                if st.shutdown {
+                    return;
+                }
+                let now = Instant::now();
+                let mut expired = Vec::new();
+                let mut i = 0;
+                while i < st.items.len() {
+                    if st.items[i].0.expires <= now {
+                        expired.extend(st.items.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                idle_ticks = if st.items.is_empty() {
+                    idle_ticks + 1
+                } else {
+                    0
+                };
+                st.sweeper_parked = idle_ticks >= SWEEP_IDLE_TICKS;
+                expired
+            };
+            for r in expired {
+                Counters::inc(&r.0.conn.session.counters.timeouts);
+                r.0.conn
+                    .server_answer(r.0.seq, 503, "request waited too long in the queue", true);
+            }
+            idle_ticks >= SWEEP_IDLE_TICKS
+        };
+        if parked {
+            wake.notified().await;
+            idle_ticks = 0;
+        } else {
+            tokio::time::sleep(SWEEP_TICK).await;
+        }
+    }
 }
 
 impl QueueInner {
@@ -190,7 +282,7 @@ impl QueueInner {
     }
 
     /// Queues a request, or says why it was refused (the request is dropped).
-    pub(crate) fn push(&self, r: Request) -> Result<(), &'static str> {
+    pub(crate) fn push(self: &Arc<Self>, r: Request) -> Result<(), &'static str> {
         let mut st = self.lock();
         if st.shutdown {
             drop(st);
@@ -203,8 +295,19 @@ impl QueueInner {
             return Err("request queue is full");
         }
         st.items.push_back(r);
+        let start_sweeper = !st.sweeper;
+        let unpark = st.sweeper_parked;
+        st.sweeper = true;
+        st.sweeper_parked = false;
         drop(st);
         self.notify.notify_one();
+        if unpark {
+            self.sweep.notify_one();
+        }
+        if start_sweeper {
+            // Called from a connection task, so a runtime is at hand.
+            tokio::spawn(sweep(Arc::downgrade(self), self.sweep.clone()));
+        }
         Ok(())
     }
 
@@ -214,6 +317,13 @@ impl QueueInner {
 
     fn is_shutdown(&self) -> bool {
         self.lock().shutdown
+    }
+}
+
+impl Drop for QueueInner {
+    fn drop(&mut self) {
+        // Let a parked sweeper see the queue is gone and end.
+        self.sweep.notify_one();
     }
 }
 
@@ -249,6 +359,7 @@ impl RequestQueue {
                 state: Mutex::new(QueueState::default()),
                 notify: Notify::new(),
                 shut: Notify::new(),
+                sweep: Arc::new(Notify::new()),
                 limit: AtomicUsize::new(1000),
                 overflow: Mutex::new(OverflowPolicy::default()),
             }),
@@ -287,26 +398,33 @@ impl RequestQueue {
     /// The next request. Fails with [`ServerError::Aborted`] once the queue is shut down.
     pub async fn receive(&self) -> Result<Request, ServerError> {
         loop {
+            // Fast path first: a waiting request needs no waiter registration.
+            if let Some(r) = self.try_pop()? {
+                return Ok(r);
+            }
             let notified = self.inner.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut st = self.inner.lock();
-                if st.shutdown {
-                    return Err(ServerError::Aborted);
-                }
-                if let Some(r) = st.items.pop_front() {
-                    let more = !st.items.is_empty();
-                    drop(st);
-                    if more {
-                        // Another consumer may be waiting for the next one.
-                        self.inner.notify.notify_one();
-                    }
-                    return Ok(r);
-                }
+            if let Some(r) = self.try_pop()? {
+                return Ok(r);
             }
             notified.await;
         }
+    }
+
+    fn try_pop(&self) -> Result<Option<Request>, ServerError> {
+        let mut st = self.inner.lock();
+        if st.shutdown {
+            return Err(ServerError::Aborted);
+        }
+        let r = st.items.pop_front();
+        let more = r.is_some() && !st.items.is_empty();
+        drop(st);
+        if more {
+            // Another consumer may be waiting for the next one.
+            self.inner.notify.notify_one();
+        }
+        Ok(r)
     }
 
     /// Blocking twin of [`receive`](Self::receive), for plain threads (not
@@ -558,6 +676,7 @@ impl RequestQueue {
         };
         self.inner.notify.notify_waiters();
         self.inner.shut.notify_waiters();
+        self.inner.sweep.notify_one();
         // Posted waits made through this queue complete now, as aborted.
         for conn in registry::all() {
             let mut st = conn.lock();
@@ -576,7 +695,7 @@ impl RequestQueue {
             }
         }
         for r in waiting {
-            r.conn.abort(DisconnectReason::QueueShutdown, false);
+            r.0.conn.abort(DisconnectReason::QueueShutdown, false);
         }
     }
 

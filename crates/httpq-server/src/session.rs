@@ -26,11 +26,31 @@ struct PortListeners {
     /// Registrations using this port.
     refs: usize,
     wildcard: bool,
-    tasks: Vec<(SocketAddr, JoinHandle<()>)>,
+    listeners: Vec<Listener>,
+}
+
+/// One listening socket and its accept task. The socket sits in a slot the
+/// task borrows only while polling, so [`Listener::close`] closes it at once:
+/// a task abort alone drops the socket later, on the runtime, and until then
+/// the address cannot be bound again (a wildcard replacing it, or the same
+/// prefix registered anew, would fail with "address in use").
+struct Listener {
+    addr: SocketAddr,
+    socket: Arc<Mutex<Option<TcpListener>>>,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    fn close(self) {
+        drop(self.socket.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.task.abort();
+    }
 }
 
 pub(crate) struct SessionInner {
     pub id: u64,
+    /// The Server header value, fixed at creation (read on every response).
+    pub server_header: Option<Box<[u8]>>,
     props: RwLock<Properties>,
     routes: RwLock<Arc<Vec<Registration>>>,
     listeners: Mutex<HashMap<u16, PortListeners>>,
@@ -65,21 +85,7 @@ impl Route {
             .unwrap_or_else(|e| e.into_inner())
         {
             None => *base,
-            Some(t) => {
-                let pick = |v: Duration, b: Duration| if v.is_zero() { b } else { v };
-                Timeouts {
-                    header_wait: pick(t.header_wait, base.header_wait),
-                    entity_body: pick(t.entity_body, base.entity_body),
-                    drain_entity_body: pick(t.drain_entity_body, base.drain_entity_body),
-                    idle_connection: pick(t.idle_connection, base.idle_connection),
-                    request_queue: pick(t.request_queue, base.request_queue),
-                    min_send_rate: if t.min_send_rate == 0 {
-                        base.min_send_rate
-                    } else {
-                        t.min_send_rate
-                    },
-                }
-            }
+            Some(t) => t.or(*base),
         }
     }
 }
@@ -93,14 +99,10 @@ impl SessionInner {
         f(&self.props.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub(crate) fn server_header(&self) -> Option<String> {
-        self.properties_ref(|p| p.server_header.clone())
-    }
-
     pub(crate) fn route(
         &self,
         scheme: &str,
-        host: &str,
+        host: &[u8],
         local: SocketAddr,
         path: &str,
     ) -> Option<Route> {
@@ -160,31 +162,36 @@ impl SessionInner {
         let entry = all.entry(prefix.port).or_insert_with(|| PortListeners {
             refs: 0,
             wildcard: false,
-            tasks: Vec::new(),
+            listeners: Vec::new(),
         });
         if entry.wildcard {
             entry.refs += 1;
             return Ok(());
         }
         let addrs = prefix.listen_addrs();
-        if wants_wildcard && !entry.tasks.is_empty() {
-            // Specific addresses are bound; the wildcard replaces them.
-            for (_, t) in entry.tasks.drain(..) {
-                t.abort();
-            }
-        }
-        let mut new_tasks = Vec::new();
+        // Specific addresses are bound; the wildcard replaces them (they
+        // must be closed first, or binding the wildcard conflicts with them).
+        let replaced: Vec<SocketAddr> = if wants_wildcard {
+            entry
+                .listeners
+                .drain(..)
+                .map(|l| {
+                    let addr = l.addr;
+                    l.close();
+                    addr
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut new_listeners = Vec::new();
         let mut first_err = None;
         for addr in addrs {
-            if entry.tasks.iter().any(|(a, _)| *a == addr) {
+            if entry.listeners.iter().any(|l| l.addr == addr) {
                 continue;
             }
             match self.bind(addr) {
-                Ok(l) => {
-                    let session = self.clone();
-                    let _guard = self.handle.enter();
-                    new_tasks.push((addr, self.handle.spawn(accept_loop(l, session))));
-                }
+                Ok(l) => new_listeners.push(self.spawn_listener(addr, l)),
                 // A machine without IPv6 still serves the IPv4 wildcard.
                 Err(e)
                     if addr.is_ipv6()
@@ -197,15 +204,21 @@ impl SessionInner {
             }
         }
         if let Some(e) = first_err {
-            for (_, t) in new_tasks {
-                t.abort();
+            for l in new_listeners {
+                l.close();
             }
-            if entry.refs == 0 && entry.tasks.is_empty() {
+            // The registrations already on this port keep their listeners.
+            for addr in replaced {
+                if let Ok(l) = self.bind(addr) {
+                    entry.listeners.push(self.spawn_listener(addr, l));
+                }
+            }
+            if entry.refs == 0 && entry.listeners.is_empty() {
                 all.remove(&prefix.port);
             }
             return Err(e);
         }
-        entry.tasks.extend(new_tasks);
+        entry.listeners.extend(new_listeners);
         entry.wildcard |= wants_wildcard;
         entry.refs += 1;
         Ok(())
@@ -216,12 +229,20 @@ impl SessionInner {
         if let Some(entry) = all.get_mut(&port) {
             entry.refs -= 1;
             if entry.refs == 0 {
-                for (_, t) in entry.tasks.drain(..) {
-                    t.abort();
+                for l in entry.listeners.drain(..) {
+                    l.close();
                 }
                 all.remove(&port);
             }
         }
+    }
+
+    fn spawn_listener(self: &Arc<Self>, addr: SocketAddr, l: TcpListener) -> Listener {
+        let socket = Arc::new(Mutex::new(Some(l)));
+        let task = self
+            .handle
+            .spawn(accept_loop(socket.clone(), addr, self.clone()));
+        Listener { addr, socket, task }
     }
 
     fn bind(&self, addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -247,19 +268,35 @@ impl SessionInner {
     }
 }
 
-async fn accept_loop(listener: TcpListener, session: Arc<SessionInner>) {
+async fn accept_loop(
+    listener: Arc<Mutex<Option<TcpListener>>>,
+    addr: SocketAddr,
+    session: Arc<SessionInner>,
+) {
     loop {
-        let Ok(permit) = session.conn_limit.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => x,
-            Err(_) => {
+        let accepted = std::future::poll_fn(|cx| {
+            match &*listener.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(l) => l.poll_accept(cx).map(Some),
+                None => std::task::Poll::Ready(None), // closed
+            }
+        })
+        .await;
+        let (stream, remote) = match accepted {
+            None => return,
+            Some(Ok(x)) => x,
+            Some(Err(_)) => {
                 // Out of descriptors or a transient error: back off briefly
                 // instead of spinning or dying.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
+        };
+        // The permit is taken after accepting, not before: every listener
+        // of a port (IPv4 and IPv6 wildcards) waits in accept, and a permit
+        // held by an idle one would be missing from the others. At the limit,
+        // this connection waits here, unserved, until another one ends.
+        let Ok(permit) = session.conn_limit.clone().acquire_owned().await else {
+            return;
         };
         let _ = stream.set_nodelay(true);
         if let Some(idle) = session.properties_ref(|p| p.tcp_keepalive) {
@@ -269,11 +306,10 @@ async fn accept_loop(listener: TcpListener, session: Arc<SessionInner>) {
                 .with_retries(3);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| listener.local_addr().expect("bound listener"));
+        let local = stream.local_addr().unwrap_or(addr);
         let conn = Arc::new(Conn {
             id: registry::next_connection_id(),
+            max_pipelined: session.properties_ref(|p| p.max_pipelined.max(1)),
             remote,
             local,
             session: session.clone(),
@@ -351,6 +387,7 @@ impl ServerSession {
         ServerSession {
             inner: Arc::new(SessionInner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                server_header: props.server_header.as_ref().map(|s| s.as_bytes().into()),
                 conn_limit: Arc::new(Semaphore::new(
                     props.max_connections.clamp(1, Semaphore::MAX_PERMITS),
                 )),
@@ -398,7 +435,7 @@ impl ServerSession {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         all.values()
-            .flat_map(|p| p.tasks.iter().map(|(a, _)| *a))
+            .flat_map(|p| p.listeners.iter().map(|l| l.addr))
             .collect()
     }
 
@@ -434,8 +471,8 @@ impl ServerSession {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for (_, p) in all.drain() {
-            for (_, t) in p.tasks {
-                t.abort();
+            for l in p.listeners {
+                l.close();
             }
         }
         self.inner.conn_limit.close();

@@ -168,7 +168,7 @@ pub(crate) struct Registration {
 pub(crate) fn route(
     table: &[Registration],
     scheme: &str,
-    host: &str,
+    host: &[u8],
     local: SocketAddr,
     path: &str,
 ) -> Option<(u64, Arc<GroupInner>)> {
@@ -180,7 +180,7 @@ pub(crate) fn route(
         }
         let category = match &p.host {
             HostSpec::StrongWildcard => 0,
-            HostSpec::Explicit(h) if h.eq_ignore_ascii_case(host) => 1,
+            HostSpec::Explicit(h) if h.as_bytes().eq_ignore_ascii_case(host) => 1,
             HostSpec::Explicit(_) => continue,
             HostSpec::IpBound(ip) if same_ip(*ip, local.ip()) => 2,
             HostSpec::IpBound(_) => continue,

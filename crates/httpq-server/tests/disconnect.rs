@@ -286,6 +286,41 @@ async fn entity_body_timeout_while_the_application_waits_for_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_body_timeout_when_the_application_waited_before_the_body_came() {
+    use std::future::Future;
+    let t = Timeouts {
+        entity_body: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let s = Server::start(short(t));
+    let mut c = s.connect().await;
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+        .await;
+    let req = s.queue.receive().await.unwrap();
+    let (mut buf, mut buf2) = ([0u8; 16], [0u8; 16]);
+    let first = s.queue.receive_body(req.id(), &mut buf);
+    tokio::pin!(first);
+    // The application waits for body before any has arrived...
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(first.as_mut().poll(cx))).await;
+    assert!(polled.is_pending());
+    // ...then gets some, then the client stalls.
+    c.send(b"abc").await;
+    assert_eq!(first.await.unwrap(), 3);
+    let stalled = tokio::time::timeout(LIMIT, s.queue.receive_body(req.id(), &mut buf2))
+        .await
+        .expect("the EntityBody timeout fires");
+    assert!(
+        matches!(
+            stalled,
+            Err(ServerError::Disconnected(DisconnectReason::Timeout(
+                TimeoutKind::EntityBody
+            )))
+        ),
+        "{stalled:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_entity_body_timeout() {
     let t = Timeouts {
         drain_entity_body: Duration::from_millis(300),

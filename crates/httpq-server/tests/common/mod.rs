@@ -71,7 +71,11 @@ impl Resp {
 
 impl Client {
     pub async fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Client::connect_to(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await
+    }
+
+    pub async fn connect_to(addr: std::net::SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
