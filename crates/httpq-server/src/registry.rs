@@ -18,18 +18,39 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 const SHARDS: usize = 16;
 
+/// Connection ids are sequential integers, not attacker-chosen keys, so a
+/// multiplicative hash serves (SipHash cost more than the rest of the lookup).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap = HashMap<u64, Arc<Conn>, std::hash::BuildHasherDefault<IdHasher>>;
+
 struct Registry {
-    shards: [Mutex<HashMap<u64, Arc<Conn>>>; SHARDS],
+    shards: [Mutex<IdMap>; SHARDS],
 }
 
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(|| Registry {
-        shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+        shards: std::array::from_fn(|_| Mutex::new(IdMap::default())),
     })
 }
 
-fn shard(id: u64) -> &'static Mutex<HashMap<u64, Arc<Conn>>> {
+fn shard(id: u64) -> &'static Mutex<IdMap> {
     &registry().shards[(id as usize) % SHARDS]
 }
 
