@@ -1,0 +1,13 @@
+-- wrk script: send DEPTH requests back to back per write (HTTP pipelining).
+init = function(args)
+  local depth = tonumber(args[1]) or 1
+  local r = {}
+  for i = 1, depth do
+    r[i] = wrk.format()
+  end
+  req = table.concat(r)
+end
+
+request = function()
+  return req
+end
