@@ -454,6 +454,7 @@ pub(crate) fn collect_fields(
 
 /// Runs `f` with an uninitialised header table sized for the limit, on the
 /// stack for the default limit.
+#[inline]
 pub(crate) fn with_header_table<'b, R>(
     max_headers: usize,
     f: impl FnOnce(&mut [std::mem::MaybeUninit<httparse::Header<'b>>]) -> R,

@@ -289,6 +289,7 @@ impl RequestParser {
     /// Parses a head from the front of `buf`. On success the head's bytes are
     /// split off `buf` (no copy) and whatever follows (body, pipelined
     /// requests) stays in it.
+    #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, Error> {
         match self.parse_layout(buf)? {
             None => Ok(None),
@@ -311,6 +312,7 @@ impl RequestParser {
         }
     }
 
+    #[inline]
     fn parse_layout(&mut self, buf: &[u8]) -> Result<Option<Layout>, Error> {
         // Fast path: a head that arrived whole is parsed by one httparse
         // call, with no separate scan for its end. Anything else (partial,
@@ -365,6 +367,7 @@ impl RequestParser {
     }
 
     /// One httparse pass over `buf`; `Some` only if it holds a complete head within the limit.
+    #[inline]
     fn parse_whole(&mut self, buf: &[u8]) -> Option<Result<Layout, Error>> {
         let limits = &self.limits;
         with_header_table(limits.max_headers, |table| {
@@ -529,6 +532,7 @@ impl Layout {
         })
     }
 
+    #[inline]
     fn into_head(self, buf: Bytes) -> RequestHead {
         let mut head = self.head;
         head.buf = buf;

@@ -87,22 +87,20 @@ pub(crate) fn split_authority(a: &[u8]) -> Result<(&[u8], Option<u16>), Error> {
             _ => return Err(Error::InvalidHost),
         }
     } else {
-        // One pass: find the last colon and check every other byte is a
-        // reg-name byte (a colon is only allowed as the port separator).
-        let mut colon = None;
-        for (i, &b) in a.iter().enumerate() {
-            if b == b':' {
-                if colon.is_some() {
-                    return Err(Error::InvalidHost);
-                }
-                colon = Some(i);
-            } else if colon.is_none() && !REG_NAME[b as usize] {
+        // One pass up to the first colon, every byte a reg-name byte; what
+        // follows must be the port (checked below: digits only, so a second
+        // colon is rejected there).
+        let mut i = 0;
+        while i < a.len() && a[i] != b':' {
+            if !REG_NAME[a[i] as usize] {
                 return Err(Error::InvalidHost);
             }
+            i += 1;
         }
-        match colon {
-            Some(i) => (&a[..i], Some(&a[i + 1..])),
-            None => (a, None),
+        if i < a.len() {
+            (&a[..i], Some(&a[i + 1..]))
+        } else {
+            (a, None)
         }
     };
     if host.is_empty() {
@@ -111,10 +109,16 @@ pub(crate) fn split_authority(a: &[u8]) -> Result<(&[u8], Option<u16>), Error> {
     let port = match port {
         None | Some([]) => None,
         Some(p) => {
-            if p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
+            if p.len() > 5 {
                 return Err(Error::InvalidHost);
             }
-            let n: u32 = p.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'));
+            let mut n: u32 = 0;
+            for &d in p {
+                if !d.is_ascii_digit() {
+                    return Err(Error::InvalidHost);
+                }
+                n = n * 10 + u32::from(d - b'0');
+            }
             Some(u16::try_from(n).map_err(|_| Error::InvalidHost)?)
         }
     };

@@ -75,6 +75,29 @@ pub(crate) fn get(conn_id: u64) -> Option<Arc<Conn>> {
     shard(conn_id).lock().unwrap().get(&conn_id).cloned()
 }
 
+thread_local! {
+    /// The connection last answered on this thread: pipelined responses go
+    /// to the same connection many times in a row, and this skips the
+    /// shard lock and hash for them. It may keep one closed connection's
+    /// memory alive until the next lookup; it is never returned once closed.
+    static LAST: std::cell::RefCell<Option<Arc<Conn>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// [`get`], through the one-entry per-thread cache; only open connections.
+pub(crate) fn get_open(conn_id: u64) -> Option<Arc<Conn>> {
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some(c) = last.as_ref() {
+            if c.id == conn_id && c.is_connected() {
+                return Some(c.clone());
+            }
+        }
+        let c = get(conn_id)?;
+        *last = Some(c.clone());
+        Some(c)
+    })
+}
+
 pub(crate) fn request_id(conn_id: u64, seq: u32) -> u64 {
     (conn_id << SEQ_BITS) | u64::from(seq)
 }

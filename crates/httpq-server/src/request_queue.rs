@@ -447,7 +447,7 @@ impl RequestQueue {
         if seq == 0 || !registry::issued(conn_id) {
             return Err(ServerError::ConnectionInvalid);
         }
-        let conn = registry::get(conn_id).ok_or(ServerError::ConnectionInvalid)?;
+        let conn = registry::get_open(conn_id).ok_or(ServerError::ConnectionInvalid)?;
         Ok((conn, seq))
     }
 

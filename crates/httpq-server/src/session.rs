@@ -106,11 +106,7 @@ impl SessionInner {
         local: SocketAddr,
         path: &str,
     ) -> Option<Route> {
-        let table = self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let table = self.routes.read().unwrap_or_else(|e| e.into_inner());
         let (context, group) = url_group::route(&table, scheme, host, local, path)?;
         Some(Route { context, group })
     }
