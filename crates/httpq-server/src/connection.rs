@@ -194,7 +194,7 @@ impl Conn {
         queue: u64,
         resp: Response,
         flags: SendFlags,
-    ) -> Result<(), ServerError> {
+    ) -> Result<bool, ServerError> {
         let server_header = self.session.server_header.as_deref();
         let mut st = self.lock();
         if st.reason.is_some() {
@@ -342,8 +342,7 @@ impl Conn {
         } else {
             st.slots[index].phase = Phase::Sending(framing);
         }
-        self.after_send(st);
-        Ok(())
+        Ok(self.after_send(st))
     }
 
     /// The server answers request `seq` itself (routing failure, overload,
@@ -374,7 +373,7 @@ impl Conn {
         queue: u64,
         data: Bytes,
         flags: SendFlags,
-    ) -> Result<(), ServerError> {
+    ) -> Result<bool, ServerError> {
         let mut st = self.lock();
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);
@@ -424,25 +423,28 @@ impl Conn {
         } else {
             complete(&mut st, index, framing);
         }
-        self.after_send(st);
-        Ok(())
+        Ok(self.after_send(st))
     }
 
     /// After a send: write at once from the caller if the socket is free and
     /// no pipelined request is still waiting for its answer (those are
     /// batched into one write when the last is answered); wake the
     /// connection task only when it has something to do.
-    fn after_send(&self, mut st: MutexGuard<'_, ConnState>) {
+    /// Returns true when the connection has more than the high-water mark
+    /// queued, so the sender should wait for it to drain.
+    fn after_send(&self, mut st: MutexGuard<'_, ConnState>) -> bool {
         let waiting = st.slots.iter().any(|s| s.phase == Phase::Waiting);
         if st.writer_busy || waiting || st.reason.is_some() || st.out.len() > DIRECT_WRITE_MAX {
+            let over = st.queued_bytes() >= SEND_HIGH_WATER;
             drop(st);
             self.wake.notify_one();
-            return;
+            return over;
         }
         let Some(io) = st.io.clone() else {
+            let over = st.queued_bytes() >= SEND_HIGH_WATER;
             drop(st);
             self.wake.notify_one();
-            return;
+            return over;
         };
         match st.out.write_to(&io) {
             Ok(n) => Counters::add(&self.session.counters.bytes_sent, n as u64),
@@ -451,7 +453,7 @@ impl Conn {
                 // the connection with the right reason.
                 drop(st);
                 self.wake.notify_one();
-                return;
+                return false;
             }
         }
         st.last_write = Some(Instant::now());
@@ -469,10 +471,12 @@ impl Conn {
             st.slots.pop_front();
             Counters::inc(&self.session.counters.responses_sent);
         }
+        let over = st.queued_bytes() >= SEND_HIGH_WATER;
         drop(st);
         if need_task {
             self.wake.notify_one();
         }
+        over
     }
 
     /// Polls for request body bytes of request `seq` into `buf`.

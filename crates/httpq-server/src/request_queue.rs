@@ -451,7 +451,8 @@ impl RequestQueue {
         Ok((conn, seq))
     }
 
-    /// Waits while the connection has more than the high-water mark queued.
+    /// Waits while the connection has more than the high-water mark queued
+    /// (only called when a send left it above the mark).
     async fn backpressure(conn: &Conn) {
         loop {
             let notified = conn.drained.notified();
@@ -478,8 +479,9 @@ impl RequestQueue {
         flags: SendFlags,
     ) -> Result<(), ServerError> {
         let (conn, seq) = self.conn_for(request_id)?;
-        conn.send_response(seq, self.inner.id, response, flags)?;
-        Self::backpressure(&conn).await;
+        if conn.send_response(seq, self.inner.id, response, flags)? {
+            Self::backpressure(&conn).await;
+        }
         Ok(())
     }
 
@@ -502,8 +504,9 @@ impl RequestQueue {
         flags: SendFlags,
     ) -> Result<(), ServerError> {
         let (conn, seq) = self.conn_for(request_id)?;
-        conn.send_body(seq, self.inner.id, data.into(), flags)?;
-        Self::backpressure(&conn).await;
+        if conn.send_body(seq, self.inner.id, data.into(), flags)? {
+            Self::backpressure(&conn).await;
+        }
         Ok(())
     }
 
