@@ -6,9 +6,12 @@
 //! - the chunked decoder agrees with a tiny reference decoder on random valid
 //!   encodings fed in random pieces, and `ChunkedEncoder` output decodes back.
 
+mod support;
+
 use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use support::{pieces, read_body};
 
 use httpq_proto::{
     encode_request_head, encode_response_head, BodyDecoder, BodyLength, ChunkedDecoder,
@@ -272,51 +275,16 @@ struct Message {
     rest: Vec<u8>,
 }
 
-fn split_pieces<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    for &c in cuts {
-        out.push(&input[at..c]);
-        at = c;
-    }
-    out.push(&input[at..]);
-    out
-}
+type SortedBody = (Vec<u8>, Vec<(String, Vec<u8>)>, Vec<u8>);
 
-type BodyParts = (Vec<u8>, Vec<(String, Vec<u8>)>, Vec<u8>);
-
-fn read_body<'a>(
-    mut dec: BodyDecoder,
+/// The body, its trailers as sorted (name, value) pairs, and what follows.
+fn read_body_sorted<'a>(
+    dec: BodyDecoder,
     buf: &mut BytesMut,
     pieces: &mut impl Iterator<Item = &'a [u8]>,
-) -> Result<BodyParts, Error> {
-    let mut body = Vec::new();
-    loop {
-        while !dec.is_done() && !buf.is_empty() {
-            let d = dec.decode(buf)?;
-            body.extend_from_slice(&buf[d.data.clone()]);
-            let _ = buf.split_to(d.consumed);
-            if d.consumed == 0 {
-                break;
-            }
-        }
-        if dec.is_done() {
-            break;
-        }
-        match pieces.next() {
-            Some(p) => buf.extend_from_slice(p),
-            None => {
-                dec.finish_at_eof()?;
-                break;
-            }
-        }
-    }
-    let mut rest = buf.to_vec();
-    for p in pieces {
-        rest.extend_from_slice(p);
-    }
-    let trailers = dec
-        .trailers()
+) -> Result<SortedBody, Error> {
+    let (body, trailers, rest) = read_body(dec, buf, pieces)?;
+    let trailers = trailers
         .map(|m| {
             m.iter()
                 .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
@@ -328,7 +296,7 @@ fn read_body<'a>(
 
 fn parse_request(input: &[u8], cuts: &[usize]) -> Result<Message, Error> {
     let limits = Limits::default();
-    let mut pieces = split_pieces(input, cuts).into_iter();
+    let mut pieces = pieces(input, cuts).into_iter();
     let mut parser = RequestParser::new(limits);
     let mut buf = BytesMut::new();
     let head = loop {
@@ -340,7 +308,7 @@ fn parse_request(input: &[u8], cuts: &[usize]) -> Result<Message, Error> {
             break h;
         }
     };
-    let (body, trailers, rest) = read_body(
+    let (body, trailers, rest) = read_body_sorted(
         BodyDecoder::new(head.body(), &limits),
         &mut buf,
         &mut pieces,
@@ -362,7 +330,7 @@ fn parse_request(input: &[u8], cuts: &[usize]) -> Result<Message, Error> {
 
 fn parse_response(input: &[u8], method: &http::Method, cuts: &[usize]) -> Result<Message, Error> {
     let limits = Limits::default();
-    let mut pieces = split_pieces(input, cuts).into_iter();
+    let mut pieces = pieces(input, cuts).into_iter();
     let mut parser = ResponseParser::new(limits);
     let mut buf = BytesMut::new();
     let mut start = Vec::new();
@@ -378,7 +346,7 @@ fn parse_response(input: &[u8], method: &http::Method, cuts: &[usize]) -> Result
     };
     start.push(head.status().to_string().into_bytes());
     start.push(head.reason().to_vec());
-    let (body, trailers, rest) = read_body(
+    let (body, trailers, rest) = read_body_sorted(
         BodyDecoder::new(head.body(), &limits),
         &mut buf,
         &mut pieces,

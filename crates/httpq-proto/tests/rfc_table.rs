@@ -7,6 +7,8 @@
 //! and checks a few properties of the parsed message, or expects one exact
 //! [`Error`] variant together with its `status()`.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
@@ -15,6 +17,7 @@ use httpq_proto::{
     ChunkedDecoder, ChunkedEncoder, Error, Limits, RequestParser, ResponseParser, TargetForm,
     Version,
 };
+use support::{pieces, read_body};
 
 // ---------------------------------------------------------------------------
 // Shared machinery
@@ -83,56 +86,6 @@ fn trailer_fields(map: Option<&http::HeaderMap>) -> Option<Fields> {
     })
 }
 
-/// Splits `input` at the (sorted) `cuts`.
-fn pieces<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    for &c in cuts {
-        out.push(&input[at..c]);
-        at = c;
-    }
-    out.push(&input[at..]);
-    out
-}
-
-/// Body, trailers (once a chunked body is done), bytes after the body.
-type BodyParts = (Vec<u8>, Option<Fields>, Vec<u8>);
-
-/// Runs the body decoder over `buf` and then the remaining pieces; returns
-/// the body, the trailers and everything after the body.
-fn read_body<'a>(
-    mut dec: BodyDecoder,
-    buf: &mut BytesMut,
-    pieces: &mut impl Iterator<Item = &'a [u8]>,
-) -> Result<BodyParts, Error> {
-    let mut body = Vec::new();
-    loop {
-        while !dec.is_done() && !buf.is_empty() {
-            let d = dec.decode(buf)?;
-            body.extend_from_slice(&buf[d.data.clone()]);
-            let _ = buf.split_to(d.consumed);
-            if d.consumed == 0 {
-                break;
-            }
-        }
-        if dec.is_done() {
-            break;
-        }
-        match pieces.next() {
-            Some(p) => buf.extend_from_slice(p),
-            None => {
-                dec.finish_at_eof()?;
-                break;
-            }
-        }
-    }
-    let mut rest = buf.to_vec();
-    for p in pieces {
-        rest.extend_from_slice(p);
-    }
-    Ok((body, trailer_fields(dec.trailers()), rest))
-}
-
 /// Parses one request (head and body) from `input` fed in pieces cut at `cuts`.
 fn parse_request_cut(input: &[u8], limits: Limits, cuts: &[usize]) -> Result<Req, Error> {
     let mut pieces = pieces(input, cuts).into_iter();
@@ -149,6 +102,7 @@ fn parse_request_cut(input: &[u8], limits: Limits, cuts: &[usize]) -> Result<Req
     };
     let dec = BodyDecoder::new(head.body(), &limits);
     let (body, trailers, rest) = read_body(dec, &mut buf, &mut pieces)?;
+    let trailers = trailer_fields(trailers.as_ref());
     Ok(Req {
         method: head.method().to_vec(),
         target: head.target().to_vec(),
@@ -197,6 +151,7 @@ fn parse_response_cut(
     };
     let dec = BodyDecoder::new(head.body(), &limits);
     let (body, trailers, rest) = read_body(dec, &mut buf, &mut pieces)?;
+    let trailers = trailer_fields(trailers.as_ref());
     Ok(Resp {
         interim,
         status: head.status(),
