@@ -34,19 +34,24 @@ pub struct Limits {
     pub max_informational: usize,
 }
 
+impl Limits {
+    /// The defaults, as a constant (usable in `const` contexts).
+    pub const DEFAULT: Limits = Limits {
+        max_head_bytes: 16 * 1024,
+        max_field_bytes: 16 * 1024,
+        max_headers: 100,
+        max_url_segment_len: 260,
+        max_url_segments: 255,
+        max_chunk_ext_bytes: 16 * 1024,
+        max_trailer_bytes: 16 * 1024,
+        max_trailers: 100,
+        max_body_bytes: u64::MAX,
+        max_informational: 10,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_head_bytes: 16 * 1024,
-            max_field_bytes: 16 * 1024,
-            max_headers: 100,
-            max_url_segment_len: 260,
-            max_url_segments: 255,
-            max_chunk_ext_bytes: 16 * 1024,
-            max_trailer_bytes: 16 * 1024,
-            max_trailers: 100,
-            max_body_bytes: u64::MAX,
-            max_informational: 10,
-        }
+        Limits::DEFAULT
     }
 }

@@ -11,7 +11,7 @@ mod support;
 use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use support::{pieces, read_body};
+use support::{pieces, read_body, read_request_head};
 
 use httpq_proto::{
     encode_request_head, encode_response_head, BodyDecoder, BodyLength, ChunkedDecoder,
@@ -297,17 +297,8 @@ fn read_body_sorted<'a>(
 fn parse_request(input: &[u8], cuts: &[usize]) -> Result<Message, Error> {
     let limits = Limits::default();
     let mut pieces = pieces(input, cuts).into_iter();
-    let mut parser = RequestParser::new(limits);
     let mut buf = BytesMut::new();
-    let head = loop {
-        match pieces.next() {
-            Some(p) => buf.extend_from_slice(p),
-            None => return Err(Error::IncompleteHead),
-        }
-        if let Some(h) = parser.parse(&mut buf)? {
-            break h;
-        }
-    };
+    let head = read_request_head(limits, &mut buf, &mut pieces)?;
     let (body, trailers, rest) = read_body_sorted(
         BodyDecoder::new(head.body(), &limits),
         &mut buf,

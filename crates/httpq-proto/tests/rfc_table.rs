@@ -17,25 +17,14 @@ use httpq_proto::{
     ChunkedDecoder, ChunkedEncoder, Error, Limits, RequestParser, ResponseParser, TargetForm,
     Version,
 };
-use support::{pieces, read_body};
+use support::{pieces, read_body, read_request_head};
 
 // ---------------------------------------------------------------------------
 // Shared machinery
 // ---------------------------------------------------------------------------
 
-/// `Limits::default()`, spelled out so small-limit rows can be constants.
-const DEFAULT: Limits = Limits {
-    max_head_bytes: 16 * 1024,
-    max_field_bytes: 16 * 1024,
-    max_headers: 100,
-    max_url_segment_len: 260,
-    max_url_segments: 255,
-    max_chunk_ext_bytes: 16 * 1024,
-    max_trailer_bytes: 16 * 1024,
-    max_trailers: 100,
-    max_body_bytes: u64::MAX,
-    max_informational: 10,
-};
+/// The defaults, as a constant so small-limit rows can be constants.
+const DEFAULT: Limits = Limits::DEFAULT;
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -89,17 +78,8 @@ fn trailer_fields(map: Option<&http::HeaderMap>) -> Option<Fields> {
 /// Parses one request (head and body) from `input` fed in pieces cut at `cuts`.
 fn parse_request_cut(input: &[u8], limits: Limits, cuts: &[usize]) -> Result<Req, Error> {
     let mut pieces = pieces(input, cuts).into_iter();
-    let mut parser = RequestParser::new(limits);
     let mut buf = BytesMut::new();
-    let head = loop {
-        match pieces.next() {
-            Some(p) => buf.extend_from_slice(p),
-            None => return Err(Error::IncompleteHead),
-        }
-        if let Some(h) = parser.parse(&mut buf)? {
-            break h;
-        }
-    };
+    let head = read_request_head(limits, &mut buf, &mut pieces)?;
     let dec = BodyDecoder::new(head.body(), &limits);
     let (body, trailers, rest) = read_body(dec, &mut buf, &mut pieces)?;
     let trailers = trailer_fields(trailers.as_ref());

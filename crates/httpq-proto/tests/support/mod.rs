@@ -2,7 +2,7 @@
 //! and reading a body to its end.
 
 use bytes::BytesMut;
-use httpq_proto::{BodyDecoder, Error};
+use httpq_proto::{BodyDecoder, Error, Limits, RequestHead, RequestParser};
 
 /// Splits `input` at the (sorted) `cuts`.
 pub fn pieces<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
@@ -52,4 +52,23 @@ pub fn read_body<'a>(
         rest.extend_from_slice(p);
     }
     Ok((body, dec.trailers().cloned(), rest))
+}
+
+/// Feeds pieces into `buf` until a request head parses; the rest stays in
+/// `buf` and `pieces`.
+pub fn read_request_head<'a>(
+    limits: Limits,
+    buf: &mut BytesMut,
+    pieces: &mut impl Iterator<Item = &'a [u8]>,
+) -> Result<RequestHead, Error> {
+    let mut parser = RequestParser::new(limits);
+    loop {
+        match pieces.next() {
+            Some(p) => buf.extend_from_slice(p),
+            None => return Err(Error::IncompleteHead),
+        }
+        if let Some(h) = parser.parse(buf)? {
+            return Ok(h);
+        }
+    }
 }
