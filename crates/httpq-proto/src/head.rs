@@ -436,8 +436,10 @@ pub(crate) fn collect_fields(
     headers: &[httparse::Header<'_>],
     limits: &Limits,
     special: &mut Special,
-) -> Result<Fields, Error> {
-    let mut fields = Fields::with_capacity(headers.len());
+    fields: &mut Fields,
+) -> Result<(), Error> {
+    fields.clear();
+    fields.reserve(headers.len());
     for h in headers {
         let name = h.name.as_bytes();
         if name.len() + h.value.len() > limits.max_field_bytes {
@@ -449,7 +451,7 @@ pub(crate) fn collect_fields(
             value: Span::of(base, h.value),
         });
     }
-    Ok(fields)
+    Ok(())
 }
 
 /// Runs `f` with an uninitialised header table sized for the limit, on the

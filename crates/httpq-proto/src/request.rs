@@ -55,6 +55,27 @@ pub struct RequestHead {
     upgrade: bool,
 }
 
+/// An empty head (no method, target or fields): the thing
+/// [`RequestParser::parse_into`] fills.
+impl Default for RequestHead {
+    fn default() -> Self {
+        RequestHead {
+            buf: Bytes::new(),
+            method: Span::default(),
+            target: Span::default(),
+            version: Version::Http11,
+            fields: Fields::new(),
+            form: TargetForm::Origin,
+            host: None,
+            host_name: None,
+            body: BodyLength::Empty,
+            keep_alive: true,
+            expect_continue: false,
+            upgrade: false,
+        }
+    }
+}
+
 impl RequestHead {
     /// The method token as sent (unknown methods included).
     pub fn method(&self) -> &[u8] {
@@ -291,11 +312,37 @@ impl RequestParser {
     /// requests) stays in it.
     #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, Error> {
-        match self.parse_layout(buf)? {
-            None => Ok(None),
-            Some(layout) => {
-                let bytes = buf.split_to(layout.len).freeze();
-                Ok(Some(layout.into_head(bytes)))
+        let mut head = RequestHead::default();
+        Ok(self.parse_into(buf, &mut head)?.then_some(head))
+    }
+
+    /// Like [`parse`](Self::parse), but fills `head` in place (no moves of
+    /// the ~200-byte head between layers; a server keeps the head where the
+    /// request will live). `Ok(true)`: a head was parsed into `head`.
+    /// `Ok(false)`: more bytes are needed. After `Ok(false)` or an error,
+    /// `head` holds unspecified (but valid) contents.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use httpq_proto::{Limits, RequestHead, RequestParser};
+    /// let mut parser = RequestParser::new(Limits::default());
+    /// let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..]);
+    /// let mut head = RequestHead::default();
+    /// assert!(parser.parse_into(&mut buf, &mut head)?);
+    /// assert_eq!(head.target(), b"/");
+    /// # Ok::<(), httpq_proto::Error>(())
+    /// ```
+    #[inline]
+    pub fn parse_into(
+        &mut self,
+        buf: &mut BytesMut,
+        head: &mut RequestHead,
+    ) -> Result<bool, Error> {
+        match self.parse_layout(buf, head)? {
+            None => Ok(false),
+            Some(len) => {
+                head.buf = buf.split_to(len).freeze();
+                Ok(true)
             }
         }
     }
@@ -303,23 +350,25 @@ impl RequestParser {
     /// Like [`parse`](Self::parse) for an immutable buffer: returns the head
     /// and its length; the head shares `buf`'s memory.
     pub fn parse_bytes(&mut self, buf: &Bytes) -> Result<Option<(RequestHead, usize)>, Error> {
-        match self.parse_layout(buf)? {
+        let mut head = RequestHead::default();
+        match self.parse_layout(buf, &mut head)? {
             None => Ok(None),
-            Some(layout) => {
-                let len = layout.len;
-                Ok(Some((layout.into_head(buf.slice(..len)), len)))
+            Some(len) => {
+                head.buf = buf.slice(..len);
+                Ok(Some((head, len)))
             }
         }
     }
 
+    /// Parses into `out` (all but its `buf`); returns the head's length.
     #[inline]
-    fn parse_layout(&mut self, buf: &[u8]) -> Result<Option<Layout>, Error> {
+    fn parse_layout(&mut self, buf: &[u8], out: &mut RequestHead) -> Result<Option<usize>, Error> {
         // Fast path: a head that arrived whole is parsed by one httparse
         // call, with no separate scan for its end. Anything else (partial,
         // malformed, oversized) takes the incremental path below, so the
         // outcome never depends on how the bytes were split.
         if self.scan.is_fresh() && buf.len() >= 16 {
-            if let Some(done) = self.parse_whole(buf) {
+            if let Some(done) = self.parse_whole(buf, out) {
                 return done.map(Some);
             }
         }
@@ -361,14 +410,14 @@ impl RequestParser {
             let target = req.path.unwrap_or_default().as_bytes();
             let version = Version::from_httparse(req.version.unwrap_or(1));
             let mut special = Special::default();
-            let fields = collect_fields(head, req.headers, limits, &mut special)?;
-            Layout::build(head, method, target, version, fields, special, limits).map(Some)
+            collect_fields(head, req.headers, limits, &mut special, &mut out.fields)?;
+            build(head, method, target, version, special, limits, out).map(Some)
         })
     }
 
     /// One httparse pass over `buf`; `Some` only if it holds a complete head within the limit.
     #[inline]
-    fn parse_whole(&mut self, buf: &[u8]) -> Option<Result<Layout, Error>> {
+    fn parse_whole(&mut self, buf: &[u8], out: &mut RequestHead) -> Option<Result<usize, Error>> {
         let limits = &self.limits;
         with_header_table(limits.max_headers, |table| {
             let mut req = httparse::Request::new(&mut []);
@@ -380,13 +429,10 @@ impl RequestParser {
                     let version = Version::from_httparse(req.version.unwrap_or(1));
                     let mut special = Special::default();
                     Some(
-                        collect_fields(head, req.headers, limits, &mut special).and_then(
-                            |fields| {
-                                Layout::build(
-                                    head, method, target, version, fields, special, limits,
-                                )
-                            },
-                        ),
+                        collect_fields(head, req.headers, limits, &mut special, &mut out.fields)
+                            .and_then(|()| {
+                                build(head, method, target, version, special, limits, out)
+                            }),
                     )
                 }
                 _ => None,
@@ -458,86 +504,66 @@ fn has_obs_fold(head: &[u8]) -> bool {
     false
 }
 
-/// A validated head whose buffer is attached once the caller has split it
-/// off (built in place, so the large header table is not copied again).
-struct Layout {
-    len: usize,
-    head: RequestHead,
-}
-
-impl Layout {
-    fn build(
-        head: &[u8],
-        method: &[u8],
-        target: &[u8],
-        version: Version,
-        fields: Fields,
-        s: Special,
-        limits: &Limits,
-    ) -> Result<Layout, Error> {
-        let form = classify_target(method, target)?;
-        if version == Version::Http11 && s.host_count == 0 {
-            return Err(Error::MissingHost);
-        }
-        if s.host_count > 1 {
-            return Err(Error::MultipleHost);
-        }
-        // The host name the request is for (no port), kept for routing.
-        let mut name: Option<Span> = None;
-        if let Some(h) = s.host {
-            let h = h.get(head);
-            if !h.is_empty() {
-                name = Some(Span::of(head, split_authority(h)?.0));
-            }
-        }
-        if form == TargetForm::Absolute || form == TargetForm::Authority {
-            let t = target;
-            let auth = if form == TargetForm::Authority {
-                t
-            } else {
-                let rest = &t[t.iter().position(|&b| b == b':').map_or(0, |i| i + 3)..];
-                &rest[..rest
-                    .iter()
-                    .position(|&b| b == b'/' || b == b'?')
-                    .unwrap_or(rest.len())]
-            };
-            let (host, port) = split_authority(auth)?;
-            if host.is_empty() || (form == TargetForm::Authority && port.is_none()) {
-                return Err(Error::InvalidTarget);
-            }
-            name = Some(Span::of(head, host));
-        }
-        let body = request_body(&s, version, limits)?;
-        if s.expect_other && version == Version::Http11 {
-            return Err(Error::ExpectationFailed);
-        }
-        Ok(Layout {
-            len: head.len(),
-            head: RequestHead {
-                buf: Bytes::new(),
-                method: Span::of(head, method),
-                target: Span::of(head, target),
-                version,
-                fields,
-                form,
-                host: s.host,
-                host_name: name,
-                keep_alive: s.keep_alive(version),
-                expect_continue: s.expect_continue
-                    && version == Version::Http11
-                    && !body.is_empty(),
-                upgrade: s.conn_upgrade && s.upgrade,
-                body,
-            },
-        })
+/// Validates a parsed head and fills `out` with it (all but `out.buf`,
+/// which the caller attaches once it has split the bytes off; `out.fields`
+/// is already filled). Returns the head's length.
+#[inline]
+fn build(
+    head: &[u8],
+    method: &[u8],
+    target: &[u8],
+    version: Version,
+    s: Special,
+    limits: &Limits,
+    out: &mut RequestHead,
+) -> Result<usize, Error> {
+    let form = classify_target(method, target)?;
+    if version == Version::Http11 && s.host_count == 0 {
+        return Err(Error::MissingHost);
     }
-
-    #[inline]
-    fn into_head(self, buf: Bytes) -> RequestHead {
-        let mut head = self.head;
-        head.buf = buf;
-        head
+    if s.host_count > 1 {
+        return Err(Error::MultipleHost);
     }
+    // The host name the request is for (no port), kept for routing.
+    let mut name: Option<Span> = None;
+    if let Some(h) = s.host {
+        let h = h.get(head);
+        if !h.is_empty() {
+            name = Some(Span::of(head, split_authority(h)?.0));
+        }
+    }
+    if form == TargetForm::Absolute || form == TargetForm::Authority {
+        let t = target;
+        let auth = if form == TargetForm::Authority {
+            t
+        } else {
+            let rest = &t[t.iter().position(|&b| b == b':').map_or(0, |i| i + 3)..];
+            &rest[..rest
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(rest.len())]
+        };
+        let (host, port) = split_authority(auth)?;
+        if host.is_empty() || (form == TargetForm::Authority && port.is_none()) {
+            return Err(Error::InvalidTarget);
+        }
+        name = Some(Span::of(head, host));
+    }
+    let body = request_body(&s, version, limits)?;
+    if s.expect_other && version == Version::Http11 {
+        return Err(Error::ExpectationFailed);
+    }
+    out.method = Span::of(head, method);
+    out.target = Span::of(head, target);
+    out.version = version;
+    out.form = form;
+    out.host = s.host;
+    out.host_name = name;
+    out.keep_alive = s.keep_alive(version);
+    out.expect_continue = s.expect_continue && version == Version::Http11 && !body.is_empty();
+    out.upgrade = s.conn_upgrade && s.upgrade;
+    out.body = body;
+    Ok(head.len())
 }
 
 /// RFC 9112 §3.2: which form the target takes, and whether the method allows it.

@@ -159,7 +159,8 @@ impl ResponseParser {
             }
             let version = Version::from_httparse(res.version.unwrap_or(1));
             let mut special = Special::default();
-            let fields = collect_fields(&head, res.headers, &limits, &mut special)?;
+            let mut fields = Fields::new();
+            collect_fields(&head, res.headers, &limits, &mut special, &mut fields)?;
             let body = response_body(&special, version, status, method, &limits)?;
             Ok((version, status, fields, body, special.keep_alive(version)))
         })?;

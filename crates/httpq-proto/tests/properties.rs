@@ -15,7 +15,7 @@ use support::{pieces, read_body, read_request_head};
 
 use httpq_proto::{
     encode_request_head, encode_response_head, BodyDecoder, BodyLength, ChunkedDecoder,
-    ChunkedEncoder, Error, Limits, RequestParser, ResponseParser, Version,
+    ChunkedEncoder, Error, Limits, RequestHead, RequestParser, ResponseParser, Version,
 };
 
 // ---------------------------------------------------------------------------
@@ -895,6 +895,25 @@ proptest! {
             all.into_iter().map(|(n, v)| (n.into_bytes(), v)).collect();
         prop_assert_eq!(got, want);
         prop_assert_eq!(head.body(), BodyLength::Empty);
+    }
+
+    /// A head parsed in place over an earlier one (as a server reusing its
+    /// request allocation does) is the same as one parsed fresh: nothing of
+    /// the earlier head survives.
+    #[test]
+    fn parse_into_a_used_head_equals_a_fresh_parse(first in gen_request(), second in gen_request()) {
+        let mut parser = RequestParser::new(Limits::default());
+        let mut head = RequestHead::default();
+        let mut a = BytesMut::from(&first.encode()[..]);
+        prop_assume!(matches!(parser.parse_into(&mut a, &mut head), Ok(true)));
+        let mut b = BytesMut::from(&second.encode()[..]);
+        let mut fresh_buf = b.clone();
+        let reused = parser.parse_into(&mut b, &mut head).map(|done| done.then(|| format!("{head:?}")));
+        let fresh = RequestParser::new(Limits::default())
+            .parse(&mut fresh_buf)
+            .map(|h| h.map(|h| format!("{h:?}")));
+        prop_assert_eq!(reused, fresh);
+        prop_assert_eq!(b, fresh_buf);
     }
 
     /// encode_response_head output parses back to the same head.

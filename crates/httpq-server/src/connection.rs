@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use httpq_proto::{
-    encode_status_line, BodyDecoder, ChunkHeader, RequestHead, RequestParser, Version, CHUNK_END,
+    encode_status_line, BodyDecoder, ChunkHeader, RequestParser, Version, CHUNK_END,
 };
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -62,6 +62,8 @@ pub(crate) struct Conn {
 pub(crate) struct ConnState {
     /// Requests not yet fully answered, in order; seqs are consecutive.
     pub slots: VecDeque<Slot>,
+    /// How many of them are still `Phase::Waiting` (so a send need not scan).
+    pub waiting: usize,
     /// Bytes ready to go out, in wire order.
     pub out: Outbuf,
     pub reason: Option<DisconnectReason>,
@@ -95,8 +97,8 @@ pub(crate) struct Slot {
     /// Bytes of this response waiting for earlier responses to finish.
     pub pending: Outbuf,
     pub close_after: bool,
-    pub body: Option<BodyPipe>,
-    pub timeouts: Timeouts,
+    /// Boxed: most requests have no body, and slots move in and out of the deque.
+    pub body: Option<Box<BodyPipe>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +123,13 @@ pub(crate) struct BodyPipe {
 }
 
 impl ConnState {
+    /// Adds the slot of a request just read (waiting for its answer).
+    pub(crate) fn push_slot(&mut self, slot: Slot) {
+        debug_assert_eq!(slot.phase, Phase::Waiting);
+        self.waiting += 1;
+        self.slots.push_back(slot);
+    }
+
     pub(crate) fn slot_index(&self, seq: u32) -> Option<usize> {
         let front = self.slots.front()?.seq;
         let i = seq.checked_sub(front)? as usize;
@@ -128,11 +137,23 @@ impl ConnState {
     }
 
     /// A slot may write straight to `out` when every earlier one is complete.
+    /// Checked on the one before it alone: every complete response wrote at
+    /// least a status line, so a complete slot with nothing parked has had
+    /// its bytes released into `out`, which happens only once all slots
+    /// before it were complete (and completion is never undone).
     fn is_direct(&self, index: usize) -> bool {
-        self.slots
-            .iter()
-            .take(index)
-            .all(|s| s.phase == Phase::Complete)
+        let direct = index == 0 || {
+            let prev = &self.slots[index - 1];
+            prev.phase == Phase::Complete && prev.pending.is_empty()
+        };
+        debug_assert_eq!(
+            direct,
+            self.slots
+                .iter()
+                .take(index)
+                .all(|s| s.phase == Phase::Complete)
+        );
+        direct
     }
 
     /// Appends bytes for slot `index`, straight out or parked behind earlier responses.
@@ -200,6 +221,7 @@ impl Conn {
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);
         }
+        let out_was_empty = st.out.is_empty();
         let index = st.slot_index(seq).ok_or(ServerError::ConnectionInvalid)?;
         {
             let slot = &st.slots[index];
@@ -219,12 +241,22 @@ impl Conn {
         let more = flags.contains(SendFlags::MORE_DATA);
         let slot = &st.slots[index];
         let (version, head_request) = (slot.version, slot.head_request);
-        let app_length = match resp.headers.get(http::header::CONTENT_LENGTH) {
-            Some(v) => Some(
-                parse_length(v).ok_or(ServerError::InvalidResponse("invalid Content-Length"))?,
-            ),
-            None => None,
-        };
+        // One pass over the application's fields instead of a hashed
+        // lookup per field the server cares about.
+        let mut app_length = None;
+        let mut asks_close = false;
+        for (k, v) in resp.headers.iter() {
+            if k == http::header::CONTENT_LENGTH {
+                let n = parse_length(v)
+                    .ok_or(ServerError::InvalidResponse("invalid Content-Length"))?;
+                if app_length.is_some_and(|m| m != n) {
+                    return Err(ServerError::InvalidResponse("conflicting Content-Length"));
+                }
+                app_length = Some(n);
+            } else if k == http::header::CONNECTION {
+                asks_close |= v.as_bytes().eq_ignore_ascii_case(b"close");
+            }
+        }
         let no_body = head_request || status == 204 || status == 304;
         let framing = if no_body {
             Framing::NoBody
@@ -247,11 +279,7 @@ impl Conn {
         let wants_close = flags.contains(SendFlags::DISCONNECT)
             || !slot.keep_alive
             || framing == Framing::Close
-            || resp
-                .headers
-                .get_all(http::header::CONNECTION)
-                .iter()
-                .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            || asks_close;
 
         // Framing fields the server owns.
         let mut len_buf = itoa::Buffer::new();
@@ -337,12 +365,13 @@ impl Conn {
         if wants_close {
             st.closing = true;
         }
+        st.waiting -= 1;
         if done {
             complete(&mut st, index, framing);
         } else {
             st.slots[index].phase = Phase::Sending(framing);
         }
-        Ok(self.after_send(st))
+        Ok(self.after_send(st, out_was_empty))
     }
 
     /// The server answers request `seq` itself (routing failure, overload,
@@ -378,6 +407,7 @@ impl Conn {
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);
         }
+        let out_was_empty = st.out.is_empty();
         let index = st.slot_index(seq).ok_or(ServerError::ConnectionInvalid)?;
         let slot = &mut st.slots[index];
         if slot.queue != queue {
@@ -423,7 +453,7 @@ impl Conn {
         } else {
             complete(&mut st, index, framing);
         }
-        Ok(self.after_send(st))
+        Ok(self.after_send(st, out_was_empty))
     }
 
     /// After a send: write at once from the caller if the socket is free and
@@ -432,12 +462,27 @@ impl Conn {
     /// connection task only when it has something to do.
     /// Returns true when the connection has more than the high-water mark
     /// queued, so the sender should wait for it to drain.
-    fn after_send(&self, mut st: MutexGuard<'_, ConnState>) -> bool {
-        let waiting = st.slots.iter().any(|s| s.phase == Phase::Waiting);
+    ///
+    /// `out_was_empty`: `out` held nothing before this send. The task takes
+    /// all of `out` whenever it flushes, so bytes already there have a wake
+    /// (or a flush) coming; only the send that makes `out` non-empty needs
+    /// to wake it — one wake per pipelined batch, not one per response.
+    fn after_send(&self, mut st: MutexGuard<'_, ConnState>, out_was_empty: bool) -> bool {
+        debug_assert_eq!(
+            st.waiting,
+            st.slots
+                .iter()
+                .filter(|s| s.phase == Phase::Waiting)
+                .count()
+        );
+        let waiting = st.waiting > 0;
         if st.writer_busy || waiting || st.reason.is_some() || st.out.len() > DIRECT_WRITE_MAX {
             let over = st.queued_bytes() >= SEND_HIGH_WATER;
+            let wake = st.reason.is_some() || (out_was_empty && !st.out.is_empty());
             drop(st);
-            self.wake.notify_one();
+            if wake {
+                self.wake.notify_one();
+            }
             return over;
         }
         let Some(io) = st.io.clone() else {
@@ -566,6 +611,9 @@ fn parse_length(v: &HeaderValue) -> Option<u64> {
 struct Reader {
     seq: u32,
     dec: BodyDecoder,
+    /// EntityBody and DrainEntityBody of the request's URL group.
+    entity_body: Duration,
+    drain_entity_body: Duration,
     /// The response went out first; the rest is read and discarded.
     draining: Option<Instant>,
     last_progress: Instant,
@@ -577,6 +625,8 @@ struct Task {
     conn: Arc<Conn>,
     rbuf: BytesMut,
     parser: RequestParser,
+    /// The request the next head is parsed into, in place.
+    next: Option<Request>,
     reading: Option<Reader>,
     next_seq: u32,
     /// The client sent FIN (half-close allowed by policy).
@@ -605,6 +655,7 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         conn: conn.clone(),
         rbuf: BytesMut::with_capacity(8 * 1024),
         parser: RequestParser::new(props.limits),
+        next: None,
         reading: None,
         next_seq: 1,
         fin: false,
@@ -794,15 +845,30 @@ impl Task {
             {
                 let st = self.conn.lock();
                 if st.closing || st.slots.len() >= self.conn.max_pipelined {
+                    // Not parsing, so no HeaderWait: the wait is the
+                    // application's, not the client's.
+                    self.head_started = None;
                     return None;
                 }
             }
-            match self.parser.parse(&mut self.rbuf) {
-                Ok(Some(head)) => {
-                    self.head_started = (!self.rbuf.is_empty()).then(Instant::now);
-                    self.dispatch(head);
+            let now = self.last_activity.into_std();
+            let next = self
+                .next
+                .get_or_insert_with(|| Request::blank(&self.conn, now));
+            match self.parser.parse_into(&mut self.rbuf, next.head_mut()) {
+                Ok(false) => {
+                    // A partial head left behind while the pipeline was full
+                    // starts its HeaderWait now.
+                    self.head_started.get_or_insert_with(Instant::now);
+                    return None;
                 }
-                Ok(None) => return None,
+                Ok(true) => {
+                    // What is left arrived with the last read (no clock read per
+                    // pipelined request).
+                    self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
+                    let request = self.next.take().expect("parsed into");
+                    self.dispatch(request);
+                }
                 Err(e) => {
                     self.protocol_error(e);
                     return None;
@@ -873,7 +939,7 @@ impl Task {
             if d.done {
                 drop(st);
                 self.reading = None;
-                self.head_started = (!self.rbuf.is_empty()).then(Instant::now);
+                self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
                 return Ok(true);
             }
             if d.consumed == 0 {
@@ -882,7 +948,8 @@ impl Task {
         }
     }
 
-    fn dispatch(&mut self, head: RequestHead) {
+    fn dispatch(&mut self, mut request: Request) {
+        let head = request.head();
         let conn = self.conn.clone();
         let session = &conn.session;
         Counters::inc(&session.counters.requests_received);
@@ -923,16 +990,17 @@ impl Task {
             pending: Outbuf::default(),
             close_after: false,
             body: None,
-            timeouts,
         };
         if has_body {
-            slot.body = Some(BodyPipe {
+            slot.body = Some(Box::new(BodyPipe {
                 expect_continue: head.expects_continue(),
                 ..BodyPipe::default()
-            });
+            }));
             self.reading = Some(Reader {
                 seq,
                 dec: BodyDecoder::new(head.body(), &limits),
+                entity_body: timeouts.entity_body,
+                drain_entity_body: timeouts.drain_entity_body,
                 draining: None,
                 last_progress: Instant::now(),
             });
@@ -941,7 +1009,7 @@ impl Task {
         let queue_missing_only = route.is_some() && queue.is_none();
         let (Some(route), Some(queue)) = (route, queue) else {
             Counters::inc(&session.counters.unrouted);
-            self.conn.lock().slots.push_back(slot);
+            self.conn.lock().push_slot(slot);
             let (status, why) = if queue_missing_only {
                 (503, "the URL group has no request queue")
             } else {
@@ -951,10 +1019,10 @@ impl Task {
             return;
         };
         slot.queue = queue.id;
-        self.conn.lock().slots.push_back(slot);
+        self.conn.lock().push_slot(slot);
         // Counted from when the bytes arrived; saves a clock read per request.
         let expires = self.last_activity.into_std() + timeouts.request_queue;
-        let request = Request::new(conn.clone(), seq, route.context, head, cooked, expires);
+        request.fill(seq, route.context, cooked, expires);
         if let Err(why) = queue.push(request) {
             Counters::inc(&session.counters.queue_rejections);
             match queue.overflow_policy() {
@@ -983,7 +1051,7 @@ impl Task {
     /// Answers a request the application never saw (malformed, or a head
     /// that never finished) and closes the connection after it.
     fn closing_answer(&mut self, seq: u32, version: Version, status: u16, why: &str) {
-        self.conn.lock().slots.push_back(Slot {
+        self.conn.lock().push_slot(Slot {
             seq,
             version,
             head_request: false,
@@ -993,7 +1061,6 @@ impl Task {
             pending: Outbuf::default(),
             close_after: true,
             body: None,
-            timeouts: self.timeouts,
         });
         self.server_answer(seq, status, why, false);
     }
@@ -1133,8 +1200,10 @@ impl Task {
     fn deadline(&self) -> (Option<Instant>, Option<TimeoutKind>) {
         if let Some(r) = &self.reading {
             if let Some(start) = r.draining {
-                let t = self.slot_timeouts(r.seq).drain_entity_body;
-                return (Some(start + t), Some(TimeoutKind::DrainEntityBody));
+                return (
+                    Some(start + r.drain_entity_body),
+                    Some(TimeoutKind::DrainEntityBody),
+                );
             }
             let st = self.conn.lock();
             let waiting = st
@@ -1142,10 +1211,10 @@ impl Task {
                 .and_then(|i| st.slots[i].body.as_ref())
                 .is_some_and(|p| p.requested && p.chunks.is_empty() && !p.done);
             if waiting {
-                let t = st.slot_index(r.seq).map_or(self.timeouts.entity_body, |i| {
-                    st.slots[i].timeouts.entity_body
-                });
-                return (Some(r.last_progress + t), Some(TimeoutKind::EntityBody));
+                return (
+                    Some(r.last_progress + r.entity_body),
+                    Some(TimeoutKind::EntityBody),
+                );
             }
             return (None, None);
         }
@@ -1174,12 +1243,6 @@ impl Task {
             Some(Instant::now().max(since) + self.timeouts.idle_connection),
             None,
         )
-    }
-
-    fn slot_timeouts(&self, seq: u32) -> Timeouts {
-        let st = self.conn.lock();
-        st.slot_index(seq)
-            .map_or(self.timeouts, |i| st.slots[i].timeouts)
     }
 
     /// A timer fired. A request head that never completed gets 408 first.
