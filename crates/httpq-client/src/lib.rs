@@ -1,1 +1,54 @@
+//! httpq's client: the WinInet full-asynchronous model in async Rust.
+//!
+//! Every operation may complete later; every phase of a request is
+//! reported as a numbered [`Status`] notification (10 RESOLVING_NAME …
+//! 100 REQUEST_COMPLETE) carrying the handle's context; reads fill caller
+//! buffers; each timeout fires close to its value and names itself; and
+//! closing a handle cancels what is pending and leaves nothing behind.
+//!
+//! | concept | module |
+//! |---|---|
+//! | session, config, timeouts, proxy | [`session`] |
+//! | connect and request handles | [`request`] |
+//! | status notifications and timings | [`status`] |
+//! | handle tree, close, delivery order | `handle` |
+//! | keep-alive pool and per-server limit | `pool` |
+//! | resolve, connect, tunnel, TLS | `connect`, `transport` |
+//! | gzip / deflate / br | `decode` |
+//! | blocking facade | [`blocking`] |
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), httpq_client::ClientError> {
+//! use std::sync::Arc;
+//! use httpq_client::{Config, Session};
+//! let session = Session::new(Config {
+//!     callback: Some(Arc::new(|n: &httpq_client::Notification| {
+//!         eprintln!("{} {} {:?}", n.status.number(), n.status.name(), n.payload)
+//!     })),
+//!     ..Config::default()
+//! })?;
+//! let mut req = session.open_url("http://127.0.0.1:8080/", 1).await?;
+//! println!("{}", req.status());
+//! let body = req.bytes().await?;
+//! # Ok(()) }
+//! ```
 
+pub mod blocking;
+mod connect;
+mod decode;
+mod error;
+mod handle;
+mod pool;
+pub mod request;
+pub mod session;
+pub mod status;
+mod transport;
+mod url;
+
+pub use connect::{Resolver, SystemResolver};
+pub use error::{ClientError, TimeoutKind, Violation};
+pub use request::{Closer, ConnectHandle, Query, RequestHandle};
+pub use session::{Callback, Config, LowSpeed, Proxy, Session, Timeouts};
+pub use status::{Notification, Payload, Status, Timings};
+pub use transport::TlsRoots;
+pub use url::{Scheme, Url};

@@ -1,0 +1,248 @@
+//! Handles and the delivery of their notifications: ids and contexts, the
+//! parent/child tree, closing (which cancels what is pending), and the
+//! ordering rules — HANDLE_CREATED first, HANDLE_CLOSING last, one
+//! REQUEST_COMPLETE per pending operation.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::sync::Notify;
+
+use crate::session::SessionInner;
+use crate::status::{Notification, Payload, Status};
+use crate::ClientError;
+
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+/// The shared part of a handle: what notifications, close and cancel need.
+pub(crate) struct HandleCore {
+    pub id: u64,
+    pub context: u64,
+    pub session: Arc<SessionInner>,
+    state: Mutex<HandleState>,
+    /// Wakes a pending operation when the handle is closed.
+    cancel: Notify,
+}
+
+#[derive(Default)]
+struct HandleState {
+    closed: bool,
+    op_pending: bool,
+    closing_sent: bool,
+    children: Vec<Weak<HandleCore>>,
+}
+
+impl HandleCore {
+    /// A new handle under `parent`; delivers HANDLE_CREATED.
+    pub(crate) fn new(
+        session: &Arc<SessionInner>,
+        parent: Option<&Arc<HandleCore>>,
+        context: u64,
+    ) -> Result<Arc<HandleCore>, ClientError> {
+        let core = Arc::new(HandleCore {
+            id: NEXT_HANDLE.fetch_add(1, Ordering::Relaxed),
+            context,
+            session: session.clone(),
+            state: Mutex::new(HandleState::default()),
+            cancel: Notify::new(),
+        });
+        if let Some(p) = parent {
+            let mut st = p.lock();
+            if st.closed {
+                return Err(ClientError::InvalidState("parent handle is closed"));
+            }
+            st.children.retain(|c| c.strong_count() > 0);
+            st.children.push(Arc::downgrade(&core));
+        }
+        core.emit(
+            Status::HandleCreated,
+            Payload::Parent(parent.map_or(0, |p| p.id)),
+        );
+        Ok(core)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HandleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Delivers a notification of this handle, unless HANDLE_CLOSING has
+    /// already gone out (nothing follows it).
+    pub(crate) fn emit(&self, status: Status, payload: Payload) {
+        let mut st = self.lock();
+        if st.closing_sent {
+            return;
+        }
+        if status == Status::HandleClosing {
+            st.closing_sent = true;
+        }
+        let n = Notification {
+            handle: self.id,
+            context: self.context,
+            status,
+            payload,
+            elapsed: self.session.started.elapsed(),
+        };
+        // Queued under the handle's lock, so this handle's notifications
+        // keep their order; delivered after it is released.
+        self.session.delivery.push(n);
+        drop(st);
+        self.session.delivery.drain(&self.session);
+    }
+
+    /// Starts an operation. Fails if the handle is closed or busy.
+    pub(crate) fn begin(self: &Arc<Self>) -> Result<Op, ClientError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(ClientError::InvalidState("handle is closed"));
+        }
+        if st.op_pending {
+            return Err(ClientError::InvalidState("an operation is already pending"));
+        }
+        st.op_pending = true;
+        Ok(Op {
+            core: self.clone(),
+            pending: false,
+            done: false,
+        })
+    }
+
+    /// Resolves when the handle is closed.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let notified = self.cancel.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Closes the handle and its children: pending operations complete as
+    /// cancelled, then HANDLE_CLOSING goes out (at once if nothing is pending).
+    pub(crate) fn close(&self) {
+        let (children, idle) = {
+            let mut st = self.lock();
+            if st.closed {
+                return;
+            }
+            st.closed = true;
+            (std::mem::take(&mut st.children), !st.op_pending)
+        };
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.close();
+        }
+        self.cancel.notify_waiters();
+        if idle {
+            self.emit(Status::HandleClosing, Payload::None);
+        }
+    }
+}
+
+/// A running operation of a handle. It completes exactly once: with
+/// [`finish`](Op::finish), or as cancelled when dropped unfinished (the
+/// caller dropped the future). A pending operation's end is reported by
+/// REQUEST_COMPLETE; if the handle was closed meanwhile, HANDLE_CLOSING follows.
+pub(crate) struct Op {
+    core: Arc<HandleCore>,
+    /// The operation had to wait, so its completion is notified.
+    pending: bool,
+    done: bool,
+}
+
+impl Op {
+    /// The operation could not complete at once.
+    pub(crate) fn set_pending(&mut self) {
+        self.pending = true;
+    }
+
+    pub(crate) fn finish<T>(mut self, r: Result<T, ClientError>) -> Result<T, ClientError> {
+        let r = if self.core.is_closed() && r.is_err() {
+            // Whatever broke, it broke because the handle was closed.
+            r.map_err(|_| ClientError::Cancelled)
+        } else {
+            r
+        };
+        self.end(r.as_ref().map(|_| ()).map_err(Clone::clone));
+        self.done = true;
+        r
+    }
+
+    fn end(&self, result: Result<(), ClientError>) {
+        if self.pending {
+            self.core
+                .emit(Status::RequestComplete, Payload::Complete(result));
+        }
+        let closed = {
+            let mut st = self.core.lock();
+            st.op_pending = false;
+            st.closed
+        };
+        if closed {
+            self.core.emit(Status::HandleClosing, Payload::None);
+        }
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pending = true;
+            self.end(Err(ClientError::Cancelled));
+        }
+    }
+}
+
+/// The session's notification queue: delivered in order, outside every
+/// lock, so a callback may call back into the API (even close) without
+/// deadlock; a notification raised inside a callback is delivered right
+/// after it returns.
+#[derive(Default)]
+pub(crate) struct Delivery {
+    state: Mutex<DeliveryState>,
+}
+
+#[derive(Default)]
+struct DeliveryState {
+    queue: VecDeque<Notification>,
+    draining: bool,
+}
+
+impl Delivery {
+    fn lock(&self) -> MutexGuard<'_, DeliveryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, n: Notification) {
+        self.lock().queue.push_back(n);
+    }
+
+    fn drain(&self, session: &SessionInner) {
+        {
+            let mut st = self.lock();
+            if st.draining {
+                return;
+            }
+            st.draining = true;
+        }
+        loop {
+            let next = {
+                let mut st = self.lock();
+                match st.queue.pop_front() {
+                    Some(n) => n,
+                    None => {
+                        st.draining = false;
+                        return;
+                    }
+                }
+            };
+            session.deliver(&next);
+        }
+    }
+}
