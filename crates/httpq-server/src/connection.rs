@@ -633,6 +633,11 @@ struct Task {
     fin: bool,
     /// No more requests are read (error sent, close requested, FIN).
     stop_reading: bool,
+    /// Reading paused with the read buffer full (the application is slow
+    /// to take a body), and the socket's readiness cleared: once there is
+    /// room, read at once — no new readiness event may ever come, since
+    /// the client is blocked on a full window.
+    read_paused: bool,
     head_started: Option<Instant>,
     last_activity: Instant,
     writes: Vec<Bytes>,
@@ -660,6 +665,7 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         next_seq: 1,
         fin: false,
         stop_reading: false,
+        read_paused: false,
         head_started: None,
         last_activity: Instant::now(),
         writes: Vec::with_capacity(16),
@@ -693,6 +699,13 @@ impl Task {
         loop {
             if let Some(end) = self.process_input() {
                 return end;
+            }
+            if self.read_paused && !self.stop_reading && self.rbuf.len() < self.read_cap() {
+                self.read_paused = false;
+                if let Some(end) = self.on_readable(tokio::io::Ready::READABLE) {
+                    return end;
+                }
+                continue;
             }
             match self.flush().await {
                 Ok(true) => return (self.end_reason(), false),
@@ -765,6 +778,7 @@ impl Task {
             let _ = self.stream.try_io(Interest::READABLE, || {
                 Err::<(), _>(io::ErrorKind::WouldBlock.into())
             });
+            self.read_paused = !self.stop_reading;
             return None;
         }
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
