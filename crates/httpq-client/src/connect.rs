@@ -81,11 +81,11 @@ pub(crate) async fn establish(
         Some((h, p)) => (h.clone(), *p),
         None => (key.host.clone(), key.port),
     };
-    // Resolve.
-    core.emit(Status::ResolvingName, Payload::Host(host.clone()));
+    // Resolve (an IP literal needs no lookup, so it gets no lookup notifications).
     let addrs = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
+            core.emit(Status::ResolvingName, Payload::Host(host.clone()));
             let lookup = session.resolver.resolve(&host, port);
             let addrs = clock
                 .run(core, TimeoutKind::Resolve, cfg.timeouts.resolve, lookup)
@@ -100,11 +100,11 @@ pub(crate) async fn establish(
                     reason: "no addresses".into(),
                 });
             }
+            core.emit(Status::NameResolved, Payload::Address(addrs[0]));
             addrs
         }
     };
     clock.mark_lookup();
-    core.emit(Status::NameResolved, Payload::Address(addrs[0]));
     // Connect, to each address in turn; the connect timeout covers them all
     // plus the tunnel and the TLS handshake, as curl's does.
     let connect_deadline = cfg

@@ -163,9 +163,12 @@ impl Op {
     }
 
     pub(crate) fn finish<T>(mut self, r: Result<T, ClientError>) -> Result<T, ClientError> {
-        let r = if self.core.is_closed() && r.is_err() {
-            // Whatever broke, it broke because the handle was closed.
-            r.map_err(|_| ClientError::Cancelled)
+        let r = if self.core.is_closed() {
+            // Closed while pending: the operation is cancelled, even if it
+            // got as far as succeeding (say the handle was closed from the
+            // callback of its last notification); whatever broke, it broke
+            // because the handle was closed.
+            r.and(Err(ClientError::Cancelled))
         } else {
             r
         };
@@ -231,6 +234,17 @@ impl Delivery {
             }
             st.draining = true;
         }
+        // Should a callback panic, the next notification still finds the
+        // queue free to drain.
+        struct Reset<'a>(&'a Delivery);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().draining = false;
+                }
+            }
+        }
+        let _reset = Reset(self);
         loop {
             let next = {
                 let mut st = self.lock();

@@ -47,7 +47,7 @@ mod url;
 
 pub use connect::{Resolver, SystemResolver};
 pub use error::{ClientError, TimeoutKind, Violation};
-pub use request::{Closer, ConnectHandle, Query, RequestHandle};
+pub use request::{BodyStream, Closer, ConnectHandle, Query, RequestHandle};
 pub use session::{Callback, Config, LowSpeed, Proxy, Session, Timeouts};
 pub use status::{Notification, Payload, Status, Timings};
 pub use transport::TlsRoots;

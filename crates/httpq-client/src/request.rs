@@ -28,7 +28,7 @@ use crate::{ClientError, TimeoutKind};
 /// The body of a redirect response is read (to keep the connection) up to this.
 const REDIRECT_DRAIN_MAX: u64 = 64 * 1024;
 /// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// A request's clock: per-phase timings, the total deadline, and running
 /// waits under a timeout and the handle's cancellation.
@@ -369,48 +369,47 @@ impl RequestHandle {
     /// head (following redirects per the session config). Pending: ends
     /// with REQUEST_COMPLETE.
     pub async fn send(&mut self, body: Option<Bytes>) -> Result<(), ClientError> {
+        self.pending_op(async |h| h.send_inner(body).await).await
+    }
+
+    /// Runs a send-side operation that always waits on the network: one
+    /// REQUEST_COMPLETE at its end; after a failure the request is spent.
+    async fn pending_op<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut Self) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let mut op = self.core.begin()?;
         op.set_pending();
-        let r = self.send_inner(body).await;
+        let r = f(self).await;
         if r.is_err() {
             self.state = State::Failed;
         }
-        op.finish(r)
+        let r = op.finish(r);
+        if r.is_err() {
+            // Cancelled by a close after it succeeded: spent all the same,
+            // and a closed handle keeps no connection.
+            self.state = State::Failed;
+        }
+        r
     }
 
     /// Sends the head only (`HttpSendRequestEx`): `Some(n)` announces a
     /// Content-Length, `None` sends the body chunked. Follow with
     /// [`write`](Self::write) and [`end_request`](Self::end_request).
     pub async fn send_headers(&mut self, length: Option<u64>) -> Result<(), ClientError> {
-        let mut op = self.core.begin()?;
-        op.set_pending();
-        let r = self.send_headers_inner(length).await;
-        if r.is_err() {
-            self.state = State::Failed;
-        }
-        op.finish(r)
+        self.pending_op(async |h| h.send_headers_inner(length).await)
+            .await
     }
 
     /// Writes body bytes after [`send_headers`](Self::send_headers).
     pub async fn write(&mut self, data: &[u8]) -> Result<usize, ClientError> {
-        let mut op = self.core.begin()?;
-        op.set_pending();
-        let r = self.write_inner(data).await.map(|()| data.len());
-        if r.is_err() {
-            self.state = State::Failed;
-        }
-        op.finish(r)
+        self.pending_op(async |h| h.write_inner(data).await.map(|()| data.len()))
+            .await
     }
 
     /// Ends the body (`HttpEndRequest`) and waits for the response head.
     pub async fn end_request(&mut self) -> Result<(), ClientError> {
-        let mut op = self.core.begin()?;
-        op.set_pending();
-        let r = self.end_request_inner().await;
-        if r.is_err() {
-            self.state = State::Failed;
-        }
-        op.finish(r)
+        self.pending_op(async |h| h.end_request_inner().await).await
     }
 
     fn receiving(&self) -> Option<&Receiving> {
@@ -473,9 +472,138 @@ impl RequestHandle {
         }
         let mut op = self.core.begin()?;
         op.set_pending();
-        let r = self.fill().await;
-        let r = r.map(|()| self.take_ready(buf));
-        op.finish(r)
+        let r = if self.direct_ok() {
+            self.read_direct(buf).await
+        } else {
+            let r = self.fill().await;
+            r.map(|()| self.take_ready(buf))
+        };
+        let r = op.finish(r);
+        self.release_if_closed();
+        r
+    }
+
+    /// A handle closed while a read was pending keeps no connection (the
+    /// read may have got its bytes just before it was cancelled).
+    fn release_if_closed(&mut self) {
+        if let State::Receiving(r) = &mut self.state {
+            if r.conn.is_some() && self.core.is_closed() {
+                r.conn = None;
+            }
+        }
+    }
+
+    /// Whether a read may go from the socket straight into the caller's
+    /// buffer: an identity body of known length or up to close, nothing
+    /// buffered. (Chunked and compressed bodies go through the decoders.)
+    fn direct_ok(&self) -> bool {
+        let Some(r) = self.receiving() else {
+            return false;
+        };
+        r.ready.is_empty()
+            && !r.done
+            && r.content.is_identity()
+            && r.conn.as_ref().is_some_and(|c| c.rbuf.is_empty())
+            && matches!(
+                r.head.body(),
+                BodyLength::Length(_) | BodyLength::CloseDelimited
+            )
+    }
+
+    async fn read_direct(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
+        let State::Receiving(mut r) = std::mem::replace(&mut self.state, State::Failed) else {
+            return Err(ClientError::InvalidState("no response to read"));
+        };
+        let result = self.read_direct_into(&mut r, buf).await;
+        if result.is_err() {
+            if let Some(c) = r.conn.take() {
+                self.close_connection(c);
+            }
+        }
+        self.state = State::Receiving(r);
+        result
+    }
+
+    /// One read from the socket into `buf`, never past the body's end (so
+    /// the next response's bytes stay in the socket): no extra copy.
+    async fn read_direct_into(
+        &mut self,
+        r: &mut Receiving,
+        buf: &mut [u8],
+    ) -> Result<usize, ClientError> {
+        loop {
+            let (deadline, kind) = self.wait_plan(r)?;
+            let cap = match r.body.remaining() {
+                Some(n) => (n.min(buf.len() as u64)) as usize,
+                None => buf.len(),
+            };
+            let conn = r
+                .conn
+                .as_mut()
+                .expect("a body in progress has its connection");
+            self.core.emit(Status::ReceivingResponse, Payload::None);
+            let read = self
+                .clock
+                .run_until(
+                    &self.core,
+                    kind,
+                    deadline,
+                    conn.stream.read(&mut buf[..cap]),
+                )
+                .await;
+            let n = match read {
+                Err(ClientError::Timeout(TimeoutKind::LowSpeed)) => continue, // judged by wait_plan
+                Err(e) => return Err(e),
+                Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
+                Ok(Ok(n)) => n,
+            };
+            self.core
+                .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
+            r.low_speed_bytes += n as u64;
+            if n == 0 {
+                r.keep_alive = false;
+                if r.body.finish_at_eof().is_err() {
+                    return Err(ClientError::Protocol(Violation::ShortBody {
+                        received: r.body.body_bytes(),
+                    }));
+                }
+                self.finish_body(r)?;
+                return Ok(0);
+            }
+            let d = r.body.decode(&buf[..n])?;
+            debug_assert_eq!((d.consumed, d.data.clone()), (n, 0..n));
+            if d.done {
+                self.finish_body(r)?;
+            }
+            return Ok(n);
+        }
+    }
+
+    /// The deadline for the next socket read and which timeout it is: the
+    /// receive timeout per read, or the end of the low-speed window when
+    /// sooner (judged here: too few bytes in a finished window fail).
+    fn wait_plan(&self, r: &mut Receiving) -> Result<(Option<Instant>, TimeoutKind), ClientError> {
+        let timeouts = &self.session.config.timeouts;
+        let now = Instant::now();
+        let mut deadline = timeouts.receive.map(|d| now + d);
+        let mut kind = TimeoutKind::Receive;
+        if let Some(ls) = timeouts.low_speed {
+            let mut window_end = r.low_speed_start + ls.window;
+            if now >= window_end {
+                let needed = (ls.bytes_per_sec as f64 * ls.window.as_secs_f64()) as u64;
+                if r.low_speed_bytes < needed {
+                    return Err(ClientError::Timeout(TimeoutKind::LowSpeed));
+                }
+                r.low_speed_start = now;
+                r.low_speed_bytes = 0;
+                window_end = now + ls.window;
+            }
+            if deadline.is_none_or(|d| window_end < d) {
+                deadline = Some(window_end);
+                kind = TimeoutKind::LowSpeed;
+            }
+        }
+        Ok((deadline, kind))
     }
 
     /// Reads without waiting: `Some(n)` bytes (0 at the end of the body),
@@ -483,6 +611,12 @@ impl RequestHandle {
     pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
         if self.core.is_closed() {
             return Err(ClientError::InvalidState("handle is closed"));
+        }
+        if self
+            .receiving()
+            .is_some_and(|r| r.content.is_identity() && r.ready.is_empty())
+        {
+            return self.copy_buffered(buf);
         }
         self.pump()?;
         let Some(r) = self.receiving() else {
@@ -508,7 +642,9 @@ impl RequestHandle {
         op.set_pending();
         let r = self.fill().await;
         let r = r.map(|()| self.receiving().map_or(0, |r| r.ready.len()));
-        op.finish(r)
+        let r = op.finish(r);
+        self.release_if_closed();
+        r
     }
 
     /// The next piece of the body as `Bytes` (no copy into a caller
@@ -522,7 +658,9 @@ impl RequestHandle {
             let mut op = self.core.begin()?;
             op.set_pending();
             let r = self.fill().await;
-            op.finish(r)?;
+            let r = op.finish(r);
+            self.release_if_closed();
+            r?;
         }
         match &mut self.state {
             State::Receiving(r) if !r.ready.is_empty() => Ok(Some(r.ready.split().freeze())),
@@ -742,7 +880,7 @@ impl RequestHandle {
                     self.method = method;
                     self.core
                         .emit(Status::Redirect, Payload::Url(next.to_string()));
-                    self.url = strip_credentials_if_cross_origin(&self.url, next);
+                    self.url = carry_credentials(&self.url, next);
                     self.clock.timings.redirect = Some(redirect_started.elapsed());
                     continue;
                 }
@@ -936,8 +1074,6 @@ impl RequestHandle {
     }
 
     async fn fill_into(&mut self, r: &mut Receiving) -> Result<(), ClientError> {
-        let cfg_receive = self.session.config.timeouts.receive;
-        let low_speed = self.session.config.timeouts.low_speed;
         loop {
             if !r.ready.is_empty() || r.done {
                 return Ok(());
@@ -947,25 +1083,12 @@ impl RequestHandle {
             }
             // Wait for more bytes: the receive timeout per read, the
             // low-speed window, the total deadline, and close.
-            let now = Instant::now();
-            let mut deadline = cfg_receive.map(|d| now + d);
-            let mut kind = TimeoutKind::Receive;
-            if let Some(ls) = low_speed {
-                let window_end = r.low_speed_start + ls.window;
-                if now >= window_end {
-                    if r.low_speed_bytes < ls.bytes_per_sec * ls.window.as_secs_f64() as u64 {
-                        return Err(ClientError::Timeout(TimeoutKind::LowSpeed));
-                    }
-                    r.low_speed_start = now;
-                    r.low_speed_bytes = 0;
-                    continue;
-                }
-                if deadline.is_none_or(|d| window_end < d) {
-                    deadline = Some(window_end);
-                    kind = TimeoutKind::LowSpeed;
-                }
-            }
-            let conn = r.conn.as_mut().expect("connection");
+            let (deadline, kind) = self.wait_plan(r)?;
+            // An earlier read failed and closed the connection: the rest
+            // of the body is lost.
+            let Some(conn) = r.conn.as_mut() else {
+                return Err(ClientError::InvalidState("the response already failed"));
+            };
             if conn.rbuf.capacity() - conn.rbuf.len() < 8192 {
                 conn.rbuf.reserve(READ_CHUNK);
             }
@@ -1029,6 +1152,55 @@ impl RequestHandle {
             return Ok(true);
         }
         Ok(d.consumed > 0)
+    }
+
+    /// Identity bodies: decodes bytes already read straight into `buf` (one
+    /// copy). `None` when nothing is buffered.
+    fn copy_buffered(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
+        let State::Receiving(mut r) = std::mem::replace(&mut self.state, State::Failed) else {
+            return Err(ClientError::InvalidState("no response to read"));
+        };
+        let result = self.copy_buffered_from(&mut r, buf);
+        if result.is_err() {
+            if let Some(c) = r.conn.take() {
+                self.close_connection(c);
+            }
+        }
+        self.state = State::Receiving(r);
+        result
+    }
+
+    fn copy_buffered_from(
+        &mut self,
+        r: &mut Receiving,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, ClientError> {
+        loop {
+            if r.done {
+                return Ok(Some(0));
+            }
+            let Some(conn) = r.conn.as_mut() else {
+                return Ok(None);
+            };
+            if conn.rbuf.is_empty() {
+                return Ok(None);
+            }
+            // The decoder resumes at any byte, so it may see a prefix.
+            let k = conn.rbuf.len().min(buf.len());
+            let d = r.body.decode(&conn.rbuf[..k])?;
+            let len = d.data.len();
+            buf[..len].copy_from_slice(&conn.rbuf[d.data.clone()]);
+            conn.rbuf.advance(d.consumed);
+            if d.done {
+                self.finish_body(r)?;
+            }
+            if len > 0 {
+                return Ok(Some(len));
+            }
+            if d.consumed == 0 && !d.done {
+                return Ok(None);
+            }
+        }
     }
 
     /// Decodes what is buffered, without waiting, so reads it can satisfy
@@ -1162,18 +1334,23 @@ impl RequestHandle {
             self.method = method;
             self.core
                 .emit(Status::Redirect, Payload::Url(next.to_string()));
-            self.url = strip_credentials_if_cross_origin(&self.url, next);
+            self.url = carry_credentials(&self.url, next);
             return self.send_inner(None).await;
         }
         self.start_receiving(conn, head)
     }
 }
 
-fn strip_credentials_if_cross_origin(from: &Url, next: Url) -> Url {
-    if from.same_origin(&next) || next.credentials().is_none() {
-        return next;
+/// A redirect on the same origin keeps the URL's credentials (a relative
+/// Location has none of its own); one to another origin gets only what its
+/// Location spells out.
+fn carry_credentials(from: &Url, next: Url) -> Url {
+    match from.credentials() {
+        Some((u, p)) if from.same_origin(&next) && next.credentials().is_none() => {
+            next.with_credentials(u, p)
+        }
+        _ => next,
     }
-    next
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1194,5 +1371,67 @@ impl Drop for RequestHandle {
             self.state = State::Failed;
         }
         self.core.close();
+    }
+}
+
+type ChunkFuture = std::pin::Pin<
+    Box<dyn Future<Output = (RequestHandle, Result<Option<Bytes>, ClientError>)> + Send>,
+>;
+
+/// The body as a stream of [`Bytes`] ([`RequestHandle::into_stream`]).
+pub struct BodyStream {
+    handle: Option<RequestHandle>,
+    next: Option<ChunkFuture>,
+}
+
+impl RequestHandle {
+    /// The rest of the body as a `futures` stream of `Bytes` pieces.
+    ///
+    /// ```no_run
+    /// # async fn f(req: httpq_client::RequestHandle) {
+    /// use std::future::poll_fn;
+    /// use std::pin::Pin;
+    /// use futures_core::Stream;
+    /// let mut body = req.into_stream();
+    /// while let Some(piece) = poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await {
+    ///     println!("{} bytes", piece.unwrap().len());
+    /// }
+    /// # }
+    /// ```
+    pub fn into_stream(self) -> BodyStream {
+        BodyStream {
+            handle: Some(self),
+            next: None,
+        }
+    }
+}
+
+impl futures_core::Stream for BodyStream {
+    type Item = Result<Bytes, ClientError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.next.is_none() {
+            let Some(mut h) = self.handle.take() else {
+                return std::task::Poll::Ready(None);
+            };
+            self.next = Some(Box::pin(async move {
+                let r = h.chunk().await;
+                (h, r)
+            }));
+        }
+        let fut = self.next.as_mut().expect("set above");
+        let (h, r) = std::task::ready!(fut.as_mut().poll(cx));
+        self.next = None;
+        match r {
+            Ok(Some(b)) => {
+                self.handle = Some(h);
+                std::task::Poll::Ready(Some(Ok(b)))
+            }
+            Ok(None) => std::task::Poll::Ready(None),
+            Err(e) => std::task::Poll::Ready(Some(Err(e))),
+        }
     }
 }

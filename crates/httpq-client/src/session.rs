@@ -79,11 +79,12 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Parses `http://[user:pass@]host[:port]` (port 80 by default... as curl, 1080 is not assumed).
+    /// Parses `[http://][user:pass@]host[:port]`; without a port, 1080 (as curl).
     ///
     /// ```
     /// let p = httpq_client::Proxy::parse("http://u:p@proxy:3128").unwrap();
     /// assert_eq!((p.host.as_str(), p.port), ("proxy", 3128));
+    /// assert_eq!(httpq_client::Proxy::parse("proxy").unwrap().port, 1080);
     /// ```
     pub fn parse(s: &str) -> Result<Proxy, ClientError> {
         let with_scheme = if s.contains("://") {
@@ -92,6 +93,13 @@ impl Proxy {
             format!("http://{s}")
         };
         let u = Url::parse(&with_scheme)?;
+        let authority = with_scheme
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+        let hostport = authority.rsplit('@').next().unwrap_or("");
+        let explicit_port = hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if u.scheme() != Scheme::Http {
             return Err(ClientError::InvalidUrl(format!(
                 "{s}: only http:// proxies are supported"
@@ -99,7 +107,7 @@ impl Proxy {
         }
         Ok(Proxy {
             host: u.host().to_string(),
-            port: u.port(),
+            port: if explicit_port { u.port() } else { 1080 },
             credentials: u.credentials().map(|(a, b)| (a.to_string(), b.to_string())),
         })
     }

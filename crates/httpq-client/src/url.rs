@@ -144,6 +144,11 @@ impl Url {
         }
     }
 
+    pub(crate) fn with_credentials(mut self, user: &str, password: &str) -> Url {
+        self.credentials = Some((user.to_string(), password.to_string()));
+        self
+    }
+
     /// Scheme, host and port: what decides whether credentials may follow a redirect.
     pub fn same_origin(&self, other: &Url) -> bool {
         self.scheme == other.scheme && self.host == other.host && self.port == other.port
