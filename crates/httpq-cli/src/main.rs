@@ -1,6 +1,8 @@
 //! `httpq`: the command-line face of httpq.
-//! `httpq serve` runs the request-queue server over a directory (or in echo mode).
+//! `httpq serve` runs the request-queue server over a directory (or in echo mode);
+//! `httpq get` fetches a URL, curl-style, through the WinInet-model client.
 
+mod get;
 mod serve;
 mod static_files;
 
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Serve a directory as static files (or echo requests), with live stats under /_httpq/.
     Serve(ServeArgs),
+    /// Fetch a URL (curl-like flags and exit codes), with status notifications on request.
+    Get(get::GetArgs),
 }
 
 /// Arguments of `httpq serve`.
@@ -48,5 +52,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Get(args) => get::run(args),
     }
+}
+
+/// Builds a runtime for a subcommand, or says why it cannot.
+fn build_runtime(
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("httpq: cannot start runtime: {e}");
+        std::process::ExitCode::FAILURE
+    })
 }

@@ -1,0 +1,748 @@
+//! `httpq get` end to end: the real binary against `httpq serve` and against
+//! raw TCP servers that misbehave on purpose (close mid-body, stay silent,
+//! redirect, gzip). Bytes, files left behind, exit codes and `--events` lines.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything that should happen promptly (a loaded 2-core machine).
+const LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------- fixtures
+
+/// A unique temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "httpq-get-test-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The names in the directory, sorted.
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Deterministic bytes that do not compress (xorshift).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A running `httpq serve`; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    /// `httpq serve ARGS --listen 127.0.0.1:0-ish`, once it says it listens.
+    fn start(args: &[&str]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &listen, "--threads", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn httpq serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains("listening on") => return server,
+                Ok(_) => continue,
+                Err(_) => {
+                    let _ = server.child.kill();
+                    panic!("httpq serve did not become ready");
+                }
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw TCP server: each accepted connection goes to `handler` on its own
+/// thread. Dropping it stops accepting (and joins the accept thread).
+struct RawServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RawServer {
+    fn start(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
+        let accept = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let handler = handler.clone();
+                    std::thread::spawn(move || handler(stream));
+                }
+            })
+        };
+        RawServer {
+            port,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One request read off a raw connection.
+struct RawRequest {
+    /// Request line and header lines, CRLFs included.
+    head: String,
+    body: Vec<u8>,
+}
+
+impl RawRequest {
+    fn request_line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    fn path(&self) -> &str {
+        self.request_line().split(' ').nth(1).unwrap_or("")
+    }
+
+    /// Every value of header `name` (case-insensitive).
+    fn header_values(&self, name: &str) -> Vec<String> {
+        self.head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+}
+
+/// Reads one request (head, and a Content-Length body); `None` at EOF.
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<RawRequest> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let end = line == "\r\n";
+        head.push_str(&line);
+        if end {
+            break;
+        }
+    }
+    let mut req = RawRequest {
+        head,
+        body: Vec::new(),
+    };
+    let len = req
+        .header_values("content-length")
+        .first()
+        .map_or(0, |v| v.parse::<usize>().unwrap());
+    req.body = vec![0; len];
+    r.read_exact(&mut req.body).ok()?;
+    Some(req)
+}
+
+/// Serves requests on one connection with `respond` until the client closes.
+fn keep_alive(stream: TcpStream, respond: impl Fn(&RawRequest) -> Vec<u8>) {
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    while let Some(req) = read_request(&mut r) {
+        if w.write_all(&respond(&req)).is_err() {
+            return;
+        }
+    }
+}
+
+fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// What a finished `httpq get` did.
+struct Out {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Out {
+    fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `httpq get ARGS` (stdin closed) to its end. The end is seen as EOF
+/// on both pipes; past [`LIMIT`] the process is killed and the test fails.
+fn httpq_get(args: &[&str]) -> Out {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
+        .arg("get")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn httpq get");
+    let (tx, rx) = mpsc::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        let _ = tx.send((true, v));
+    });
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        let _ = tx2.send((false, v));
+    });
+    let (mut out, mut err) = (None, None);
+    let deadline = started + LIMIT;
+    while out.is_none() || err.is_none() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((true, v)) => out = Some(v),
+            Ok((false, v)) => err = Some(v),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("httpq get {args:?} did not finish within {LIMIT:?}");
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    Out {
+        code: status.code(),
+        stdout: out.unwrap(),
+        stderr: String::from_utf8_lossy(&err.unwrap()).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn assert_code(out: &Out, code: i32) {
+    assert_eq!(
+        out.code,
+        Some(code),
+        "exit code; stderr: {}; stdout: {:?}",
+        out.stderr,
+        String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(300)])
+    );
+}
+
+fn parse_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
+        })
+        .collect()
+}
+
+/// The server dir with `big.bin` (3 MiB + 17 bytes of noise) and `hello.txt`.
+fn site() -> (TempDir, Vec<u8>) {
+    let dir = TempDir::new();
+    let big = noise(3 * 1024 * 1024 + 17);
+    std::fs::write(dir.path().join("big.bin"), &big).unwrap();
+    std::fs::write(dir.path().join("hello.txt"), b"hello, httpq\n").unwrap();
+    (dir, big)
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn downloads_a_served_file_byte_for_byte_to_stdout() {
+    let (dir, big) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let out = httpq_get(&[&server.url("/big.bin")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout.len(), big.len());
+    assert!(out.stdout == big, "body differs from the served file");
+    assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
+}
+
+#[test]
+fn output_file_is_written_and_nothing_else_is_left() {
+    let (site_dir, big) = site();
+    let server = Server::start(&[site_dir.path().to_str().unwrap()]);
+    let dest = TempDir::new();
+    let file = dest.path().join("copy.bin");
+    let out = httpq_get(&["-s", "-o", file.to_str().unwrap(), &server.url("/big.bin")]);
+    assert_code(&out, 0);
+    assert!(out.stdout.is_empty(), "stdout is not the body with -o");
+    assert_eq!(dest.names(), ["copy.bin"]);
+    assert!(std::fs::read(&file).unwrap() == big, "file differs");
+}
+
+/// Announces 1 MB, sends 1000 bytes, closes.
+fn truncating_server() -> RawServer {
+    RawServer::start(|stream| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        if read_request(&mut r).is_none() {
+            return;
+        }
+        let mut w = stream;
+        let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+        let _ = w.write_all(&[b'x'; 1000]);
+        // Dropping the stream closes the connection mid-body.
+    })
+}
+
+#[test]
+fn close_mid_body_exits_56_and_leaves_no_file() {
+    let server = truncating_server();
+    let dest = TempDir::new();
+    let file = dest.path().join("out.bin");
+    let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
+    assert_code(&out, 56);
+    assert!(out.stderr.starts_with("httpq: "), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("1000"),
+        "names the bytes received: {}",
+        out.stderr
+    );
+    assert_eq!(dest.names(), Vec::<String>::new(), "no file, no temp file");
+}
+
+#[test]
+fn failed_download_keeps_an_existing_file_untouched() {
+    let server = truncating_server();
+    let dest = TempDir::new();
+    let file = dest.path().join("out.bin");
+    std::fs::write(&file, b"the old, whole file").unwrap();
+    let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
+    assert_code(&out, 56);
+    assert_eq!(std::fs::read(&file).unwrap(), b"the old, whole file");
+    assert_eq!(dest.names(), ["out.bin"]);
+}
+
+#[test]
+fn closed_port_exits_7() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again here
+    let out = httpq_get(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_code(&out, 7);
+    assert!(out.stderr.starts_with("httpq: "), "stderr: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unresolvable_host_exits_6() {
+    let out = httpq_get(&["http://nonexistent.invalid/"]);
+    assert_code(&out, 6);
+    assert!(out.stderr.contains("nonexistent.invalid"), "{}", out.stderr);
+}
+
+#[test]
+fn bad_url_exits_3() {
+    let out = httpq_get(&["ftp://example.invalid/"]);
+    assert_code(&out, 3);
+    assert!(
+        out.stderr.starts_with("httpq: invalid URL"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn receive_timeout_against_a_silent_server_exits_28() {
+    // Reads the request, then says nothing until the client goes away.
+    let server = RawServer::start(|stream| {
+        let mut r = BufReader::new(stream);
+        if read_request(&mut r).is_some() {
+            let mut rest = Vec::new();
+            let _ = r.read_to_end(&mut rest);
+        }
+    });
+    let out = httpq_get(&["--receive-timeout", "0.3", &server.url("/")]);
+    assert_code(&out, 28);
+    assert!(out.stderr.contains("receive timeout"), "{}", out.stderr);
+    assert!(
+        out.elapsed >= Duration::from_millis(300),
+        "gave up early: {:?}",
+        out.elapsed
+    );
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+}
+
+#[test]
+fn fail_on_404_exits_22_and_prints_nothing() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let out = httpq_get(&["--fail", &server.url("/missing.txt")]);
+    assert_code(&out, 22);
+    assert!(out.stdout.is_empty());
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    // Without --fail a 404 is a successful transfer, as in curl.
+    let out = httpq_get(&[&server.url("/missing.txt")]);
+    assert_code(&out, 0);
+}
+
+#[test]
+fn head_prints_status_line_and_headers_only() {
+    let (dir, big) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let out = httpq_get(&["-I", &server.url("/big.bin")]);
+    assert_code(&out, 0);
+    let text = out.stdout_text();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+    let want = format!("content-length: {}", big.len());
+    assert!(
+        text.lines().any(|l| l.eq_ignore_ascii_case(&want)),
+        "{text}"
+    );
+    assert!(out.stdout.len() < 1024, "no body after the head");
+}
+
+#[test]
+fn include_prints_head_then_body() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let out = httpq_get(&["-i", &server.url("/hello.txt")]);
+    assert_code(&out, 0);
+    let text = out.stdout_text();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case("content-length: 13")),
+        "{head}"
+    );
+    assert_eq!(body, "hello, httpq\n");
+}
+
+#[test]
+fn events_are_json_lines_from_created_to_closing() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let out = httpq_get(&["--events", &server.url("/hello.txt")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, b"hello, httpq\n", "events do not touch stdout");
+    let events = parse_events(&out.stderr);
+    assert!(events.len() >= 5, "{}", out.stderr);
+    for e in &events {
+        for key in ["n", "handle", "context", "us"] {
+            assert!(e[key].is_u64(), "{key} in {e}");
+        }
+        assert!(e["name"].is_string(), "{e}");
+    }
+    assert_eq!(events[0]["n"], 60);
+    assert_eq!(events[0]["name"], "HANDLE_CREATED");
+    let complete = events
+        .iter()
+        .find(|e| e["n"] == 100)
+        .expect("a REQUEST_COMPLETE");
+    assert_eq!(complete["name"], "REQUEST_COMPLETE");
+    assert_eq!(complete["ok"], true);
+    // The request handle's own notifications: created first, closing last.
+    let request = complete["handle"].as_u64().unwrap();
+    let mine: Vec<&serde_json::Value> = events.iter().filter(|e| e["handle"] == request).collect();
+    assert_eq!(mine[0]["name"], "HANDLE_CREATED");
+    assert_eq!(mine[0]["context"], 1);
+    assert_eq!(mine.last().unwrap()["n"], 70);
+    assert_eq!(mine.last().unwrap()["name"], "HANDLE_CLOSING");
+    // Phases with their payloads.
+    let named = |name: &str| mine.iter().find(|e| e["name"] == name).copied();
+    assert_eq!(
+        named("RESOLVING_NAME").expect("resolve")["host"],
+        "127.0.0.1"
+    );
+    let connected = named("CONNECTED_TO_SERVER").expect("connect");
+    assert_eq!(
+        connected["address"],
+        format!("127.0.0.1:{}", server.port).as_str()
+    );
+    assert!(
+        named("REQUEST_SENT").expect("sent")["bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // And the session's HANDLE_CLOSING ends the stream.
+    assert_eq!(events.last().unwrap()["name"], "HANDLE_CLOSING");
+}
+
+#[test]
+fn events_report_a_failed_request_complete() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = httpq_get(&["--events", &format!("http://127.0.0.1:{port}/")]);
+    assert_code(&out, 7);
+    // JSON lines, then the error message.
+    let (json, message) = out.stderr.trim_end().rsplit_once('\n').unwrap();
+    assert!(message.starts_with("httpq: cannot connect"), "{message}");
+    let events = parse_events(json);
+    let complete = events
+        .iter()
+        .find(|e| e["n"] == 100)
+        .expect("REQUEST_COMPLETE");
+    assert_eq!(complete["ok"], false);
+    assert!(
+        complete["error"].as_str().unwrap().contains("connect"),
+        "{complete}"
+    );
+    assert_eq!(events.last().unwrap()["name"], "HANDLE_CLOSING");
+}
+
+#[test]
+fn data_posts_to_echo_and_gets_it_back() {
+    let server = Server::start(&["--echo"]);
+    let out = httpq_get(&["-d", "a=1&b=two", &server.url("/anything")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout_text(), "a=1&b=two");
+    // --data-binary @file: byte for byte, newlines included.
+    let dir = TempDir::new();
+    let file = dir.path().join("payload");
+    let payload = b"line 1\r\nline 2\n\0binary\xff".to_vec();
+    std::fs::write(&file, &payload).unwrap();
+    let arg = format!("@{}", file.display());
+    let out = httpq_get(&["--data-binary", &arg, &server.url("/")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, payload);
+    // -d @file drops CR and LF, as curl's does.
+    let out = httpq_get(&["-d", &arg, &server.url("/")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, b"line 1line 2\0binary\xff");
+}
+
+#[test]
+fn data_means_post_with_a_form_content_type_unless_one_is_given() {
+    let (tx, rx) = mpsc::channel::<RawRequest>();
+    let tx = std::sync::Mutex::new(tx);
+    let server = RawServer::start(move |stream| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        if let Some(req) = read_request(&mut r) {
+            let mut w = stream;
+            let _ = w.write_all(&response("200 OK", &[], b"ok"));
+            let _ = tx.lock().unwrap().send(req);
+        }
+    });
+    let out = httpq_get(&["-d", "x=1", &server.url("/form")]);
+    assert_code(&out, 0);
+    let req = rx.recv_timeout(LIMIT).unwrap();
+    assert_eq!(req.request_line(), "POST /form HTTP/1.1");
+    assert_eq!(
+        req.header_values("content-type"),
+        ["application/x-www-form-urlencoded"]
+    );
+    assert_eq!(req.body, b"x=1");
+
+    let out = httpq_get(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: text/plain",
+        "-H",
+        "X-Extra: yes",
+        "-d",
+        "x=1",
+        &server.url("/put"),
+    ]);
+    assert_code(&out, 0);
+    let req = rx.recv_timeout(LIMIT).unwrap();
+    assert_eq!(req.request_line(), "PUT /put HTTP/1.1");
+    assert_eq!(req.header_values("content-type"), ["text/plain"]);
+    assert_eq!(req.header_values("x-extra"), ["yes"]);
+}
+
+/// `/start` redirects to `/final`; `/loop` redirects to itself.
+fn redirecting_server() -> RawServer {
+    RawServer::start(|stream| {
+        keep_alive(stream, |req| match req.path() {
+            "/start" => response("302 Found", &[("Location", "/final")], b"moved"),
+            "/final" => response("200 OK", &[], b"final body"),
+            "/loop" => response("302 Found", &[("Location", "/loop")], b"again"),
+            _ => response("404 Not Found", &[], b""),
+        })
+    })
+}
+
+#[test]
+fn location_follows_redirects_and_without_it_the_302_body_is_printed() {
+    let server = redirecting_server();
+    let out = httpq_get(&["-L", &server.url("/start")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout_text(), "final body");
+
+    let out = httpq_get(&[&server.url("/start")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout_text(), "moved");
+
+    let out = httpq_get(&["-i", &server.url("/start")]);
+    assert!(out.stdout_text().starts_with("HTTP/1.1 302 Found\r\n"));
+}
+
+#[test]
+fn too_many_redirects_exits_47() {
+    let server = redirecting_server();
+    let out = httpq_get(&["-L", "--max-redirs", "3", &server.url("/loop")]);
+    assert_code(&out, 47);
+    assert!(out.stderr.contains("redirects"), "{}", out.stderr);
+}
+
+#[test]
+fn compressed_decodes_a_gzip_body() {
+    use flate2::write::GzEncoder;
+    let plain: Vec<u8> = b"a gzip body that repeats, repeats, repeats.\n".repeat(500);
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&plain).unwrap();
+    let gz = enc.finish().unwrap();
+    let (plain2, gz2) = (plain.clone(), gz.clone());
+    let server = RawServer::start(move |stream| {
+        let (plain, gz) = (plain2.clone(), gz2.clone());
+        keep_alive(stream, move |req| {
+            let accepts = req
+                .header_values("accept-encoding")
+                .iter()
+                .any(|v| v.contains("gzip"));
+            if accepts {
+                response("200 OK", &[("Content-Encoding", "gzip")], &gz)
+            } else {
+                response("200 OK", &[], &plain)
+            }
+        })
+    });
+    let out = httpq_get(&["--compressed", &server.url("/")]);
+    assert_code(&out, 0);
+    assert!(out.stdout == plain, "decoded body differs");
+    // Without --compressed nothing is asked for, and the plain body comes.
+    let out = httpq_get(&[&server.url("/")]);
+    assert_code(&out, 0);
+    assert!(out.stdout == plain);
+    // A gzip body sent unasked is passed through undecoded.
+    let server = RawServer::start(move |stream| {
+        let gz = gz.clone();
+        keep_alive(stream, move |_| {
+            response("200 OK", &[("Content-Encoding", "gzip")], &gz)
+        })
+    });
+    let out = httpq_get(&[&server.url("/")]);
+    assert_code(&out, 0);
+    assert!(out.stdout.starts_with(&[0x1f, 0x8b]), "raw gzip bytes");
+}
+
+#[test]
+fn max_time_bounds_the_whole_transfer() {
+    // Sends the head and a trickle that never ends; --max-time stops it.
+    let server = RawServer::start(|stream| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        if read_request(&mut r).is_none() {
+            return;
+        }
+        let mut w = stream;
+        let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nsome");
+        let mut rest = Vec::new();
+        let _ = r.read_to_end(&mut rest);
+    });
+    let out = httpq_get(&["--max-time", "1.0", &server.url("/")]);
+    assert_code(&out, 28);
+    assert!(out.stderr.contains("total timeout"), "{}", out.stderr);
+    assert_eq!(out.stdout, b"some");
+    assert!(
+        out.elapsed >= Duration::from_millis(500),
+        "{:?}",
+        out.elapsed
+    );
+}
