@@ -638,6 +638,8 @@ struct Task {
     /// room, read at once — no new readiness event may ever come, since
     /// the client is blocked on a full window.
     read_paused: bool,
+    /// The runtime is current-thread (see the short-read case of `on_readable`).
+    single_thread: bool,
     head_started: Option<Instant>,
     last_activity: Instant,
     writes: Vec<Bytes>,
@@ -666,6 +668,8 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         fin: false,
         stop_reading: false,
         read_paused: false,
+        single_thread: tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread,
         head_started: None,
         last_activity: Instant::now(),
         writes: Vec::with_capacity(16),
@@ -702,7 +706,7 @@ impl Task {
             }
             if self.read_paused && !self.stop_reading && self.rbuf.len() < self.read_cap() {
                 self.read_paused = false;
-                if let Some(end) = self.on_readable(tokio::io::Ready::READABLE) {
+                if let Some(end) = self.resume_read() {
                     return end;
                 }
                 continue;
@@ -788,24 +792,66 @@ impl Task {
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => self.on_peer_closed(),
             Ok(n) => {
-                if n < room {
+                if n < room && self.single_thread {
                     // A short read drained the socket: clear the readiness now
                     // rather than learn it from one more read that would block
                     // (one syscall per request saved). A FIN stays visible:
-                    // tokio never clears the read-closed bit.
+                    // tokio never clears the read-closed bit. Only on a
+                    // current-thread runtime: there no I/O driver can record
+                    // a new event between the read and this clear, which
+                    // would then be wiped out with it.
                     let _ = self.stream.try_io(Interest::READABLE, || {
                         Err::<(), _>(io::ErrorKind::WouldBlock.into())
                     });
                 }
-                Counters::add(&self.counters().bytes_received, n as u64);
-                self.last_activity = Instant::now();
-                if self.reading.is_none() && self.head_started.is_none() {
-                    self.head_started = Some(self.last_activity);
-                }
+                self.took(n);
                 None
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(_) => Some((DisconnectReason::Reset, false)),
+        }
+    }
+
+    fn took(&mut self, n: usize) {
+        Counters::add(&self.counters().bytes_received, n as u64);
+        self.last_activity = Instant::now();
+        if self.reading.is_none() && self.head_started.is_none() {
+            self.head_started = Some(self.last_activity);
+        }
+    }
+
+    /// Reading was paused with its readiness cleared, and now there is
+    /// room. tokio would refuse a read until a new readiness event — which
+    /// never comes if the bytes are already in the socket and the client is
+    /// blocked on the full window — so the socket is read directly, until
+    /// it would block (then new bytes raise a new event) or the buffer is
+    /// full again (paused again).
+    fn resume_read(&mut self) -> Option<(DisconnectReason, bool)> {
+        use std::io::Read;
+        const STEP: usize = 16 * 1024;
+        loop {
+            if self.rbuf.len() >= self.read_cap() {
+                self.read_paused = true;
+                return None;
+            }
+            let start = self.rbuf.len();
+            self.rbuf.resize(start + STEP, 0);
+            let sock = socket2::SockRef::from(&*self.stream);
+            let r = (&*sock).read(&mut self.rbuf[start..]);
+            let n = *r.as_ref().unwrap_or(&0);
+            self.rbuf.truncate(start + n);
+            match r {
+                Ok(0) => return self.on_peer_closed(),
+                Ok(n) => {
+                    self.took(n);
+                    if n < STEP {
+                        return None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Some((DisconnectReason::Reset, false)),
+            }
         }
     }
 
