@@ -22,10 +22,9 @@
 //! body included; curl says 18 for that), 61 bad content encoding, 63 body too
 //! large, 130 interrupted, 1 anything else.
 //!
-//! Not (yet) as curl: `-i` with `-L` prints only the final response's head;
-//! `-s` silences the progress bar but not error messages (curl's `-sS`); a
-//! default request header (`Host`, `Accept`) cannot be removed with `-H 'K:'`,
-//! though `-H 'User-Agent:'` does remove the User-Agent.
+//! Not as curl: `-s` silences the progress bar but not error messages
+//! (curl's `-sS`). As curl: `-H 'Name:'` removes a header the client would
+//! send by default; `-i -L` prints every response head on the way.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -199,13 +198,6 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
     if let Some(ua) = &args.user_agent {
         config.user_agent = ua.clone();
     }
-    // `-H 'User-Agent:'` removes it, as curl's does.
-    if headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("user-agent") && v.is_none())
-    {
-        config.user_agent.clear();
-    }
     let session = Session::new(config).map_err(|e| Failure::client(e, false))?;
 
     let url = if args.url.contains("://") {
@@ -223,10 +215,12 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
         .request(method, &url, REQUEST_CONTEXT)
         .map_err(|e| Failure::client(e, false))?;
     for (k, v) in &headers {
-        if let Some(v) = v {
-            req.add_header(k, v)
-                .map_err(|e| Failure::client(e, false))?;
+        match v {
+            Some(v) => req.add_header(k, v),
+            // `-H 'Name:'`: no such header at all, default or not.
+            None => req.remove_header(k),
         }
+        .map_err(|e| Failure::client(e, false))?;
     }
     if body.is_some()
         && !headers
@@ -250,6 +244,10 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
 
     let mut sink = Sink::open(args.output.as_deref())?;
     if args.head || args.include {
+        // With -L, every head on the way, as curl prints them.
+        for hop in req.redirect_heads() {
+            sink.out.write_all(hop).map_err(Failure::write)?;
+        }
         let head = req.query_info(Query::RawHeaders).unwrap_or_default();
         sink.out
             .write_all(head.as_bytes())

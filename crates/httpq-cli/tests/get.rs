@@ -643,6 +643,15 @@ fn data_means_post_with_a_form_content_type_unless_one_is_given() {
     assert_eq!(req.request_line(), "PUT /put HTTP/1.1");
     assert_eq!(req.header_values("content-type"), ["text/plain"]);
     assert_eq!(req.header_values("x-extra"), ["yes"]);
+
+    // `-H 'Name:'` removes a header the client sends by default.
+    let out = httpq_get(&["-H", "Accept:", "-H", "User-Agent:", &server.url("/bare")]);
+    assert_code(&out, 0);
+    let req = rx.recv_timeout(LIMIT).unwrap();
+    assert_eq!(req.request_line(), "GET /bare HTTP/1.1");
+    assert!(req.header_values("accept").is_empty());
+    assert!(req.header_values("user-agent").is_empty());
+    assert_eq!(req.header_values("host").len(), 1);
 }
 
 /// `/start` redirects to `/final`; `/loop` redirects to itself.
@@ -670,6 +679,15 @@ fn location_follows_redirects_and_without_it_the_302_body_is_printed() {
 
     let out = httpq_get(&["-i", &server.url("/start")]);
     assert!(out.stdout_text().starts_with("HTTP/1.1 302 Found\r\n"));
+
+    // With -L, -i prints every head on the way, then the final body.
+    let out = httpq_get(&["-i", "-L", &server.url("/start")]);
+    assert_code(&out, 0);
+    let text = out.stdout_text();
+    let second = text.find("HTTP/1.1 200").expect("the final head");
+    assert!(text.starts_with("HTTP/1.1 302 Found\r\n"), "{text}");
+    assert!(text[..second].ends_with("\r\n\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nfinal body"), "{text}");
 }
 
 #[test]

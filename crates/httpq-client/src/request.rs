@@ -288,6 +288,10 @@ pub struct RequestHandle {
     redirects: u32,
     reused: bool,
     remote: Option<std::net::SocketAddr>,
+    /// Default fields the caller removed (Host, User-Agent, Accept, ...).
+    removed: Vec<HeaderName>,
+    /// The heads of the redirect responses followed, in order.
+    redirect_heads: Vec<Bytes>,
 }
 
 impl RequestHandle {
@@ -309,6 +313,8 @@ impl RequestHandle {
             redirects: 0,
             reused: false,
             remote: None,
+            removed: Vec::new(),
+            redirect_heads: Vec::new(),
         })
     }
 
@@ -363,6 +369,36 @@ impl RequestHandle {
             .map_err(|_| ClientError::InvalidRequest(format!("bad value for {name}")))?;
         self.headers.append(n, v);
         Ok(())
+    }
+
+    /// Removes a request header: any value added for it, and the one the
+    /// client would send by default (`Host`, `User-Agent`, `Accept`,
+    /// `Accept-Encoding`, `Authorization` from URL credentials) — as
+    /// WinInet's replace-with-nothing and curl's `-H 'Name:'` do.
+    ///
+    /// ```no_run
+    /// # async fn f(s: httpq_client::Session) -> Result<(), httpq_client::ClientError> {
+    /// let mut req = s.request("GET", "http://127.0.0.1:8080/", 0)?;
+    /// req.remove_header("accept")?;
+    /// req.send(None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_header(&mut self, name: &str) -> Result<(), ClientError> {
+        if !matches!(self.state, State::Created) {
+            return Err(ClientError::InvalidState("headers after send"));
+        }
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ClientError::InvalidRequest(format!("bad header name {name:?}")))?;
+        self.headers.remove(&n);
+        if !self.removed.contains(&n) {
+            self.removed.push(n);
+        }
+        Ok(())
+    }
+
+    /// The raw heads of the redirect responses followed to get here, oldest first.
+    pub fn redirect_heads(&self) -> &[Bytes] {
+        &self.redirect_heads
     }
 
     /// Sends the request with an optional body and waits for the response
@@ -741,7 +777,8 @@ impl RequestHandle {
             self.url.path_and_query().to_string()
         };
         let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(8 + self.headers.len());
-        let has = |n: &HeaderName| self.headers.contains_key(n);
+        // A field the caller set, or removed, gets no default.
+        let has = |n: &HeaderName| self.headers.contains_key(n) || self.removed.contains(n);
         if !has(&header::HOST) {
             fields.push((b"Host", self.url.authority().into_bytes()));
         }
@@ -867,6 +904,7 @@ impl RequestHandle {
                             self.session.config.max_redirects,
                         ));
                     }
+                    self.redirect_heads.push(head.as_bytes().clone());
                     self.discard_body(conn, &head).await;
                     if !next.same_origin(&self.url) {
                         // Credentials are for the origin they were given to.
@@ -1319,6 +1357,7 @@ impl RequestHandle {
         // A streamed body cannot be sent again, so only redirects that drop
         // it are followed.
         if let Some((next, method, false)) = self.redirect_target(&head)? {
+            self.redirect_heads.push(head.as_bytes().clone());
             self.discard_body(conn, &head).await;
             self.redirects += 1;
             if self.redirects > self.session.config.max_redirects {

@@ -100,61 +100,51 @@ fn operations_are_send(s: Session, mut r: httpq_client::RequestHandle) {
     });
 }
 
-/// A streamed upload larger than the server's body pipe (64 KiB) arrives
-/// whole at httpq's server: it pauses reading while the application is
-/// behind and resumes by itself (a regression: it used to wait for a
-/// readiness event that a client blocked on a full window never causes).
-#[tokio::test]
-async fn an_upload_past_the_server_pipe_arrives_whole() {
-    use httpq_server::{Properties, RequestQueue, Response, SendFlags, ServerSession};
-    let server = ServerSession::new(Properties::default()).unwrap();
-    let queue = RequestQueue::new("echo");
-    let group = server.create_url_group();
-    group.bind(&queue);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    group
-        .add_url(&format!("http://127.0.0.1:{port}/"), 1)
-        .unwrap();
-    let q = queue.clone();
-    tokio::spawn(async move {
-        while let Ok(req) = q.receive().await {
-            let id = req.id();
-            let mut body = Vec::new();
-            while let Ok(Some(c)) = q.receive_body_chunk(id).await {
-                body.extend_from_slice(&c);
+/// The blocking facade works from a plain thread, with no runtime around:
+/// two requests on one kept-alive connection.
+#[test]
+fn the_blocking_facade_fetches_from_a_plain_thread() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut answered = 0;
+        while answered < 2 {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed early");
+            seen.extend_from_slice(&buf[..n]);
+            while let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                seen.drain(..i + 4);
+                answered += 1;
+                let body = format!("answer {answered}");
+                write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
             }
-            let _ = q
-                .send_response(id, Response::new(200).body(body), SendFlags::NONE)
-                .await;
         }
+        answered
     });
-    let s = Session::new(Config::default()).unwrap();
-    let mut r = s
-        .request("PUT", &format!("http://127.0.0.1:{port}/up"), 1)
-        .unwrap();
-    r.send_headers(None).await.unwrap();
-    let data: Vec<u8> = (0..1_000_003usize).map(|i| (i * 31 % 251) as u8).collect();
-    let sizes = [1usize, 7, 100, 4096, 65536, 3, 200_000];
-    let (mut rest, mut i) = (&data[..], 0);
-    while !rest.is_empty() {
-        let n = sizes[i % sizes.len()].min(rest.len());
-        assert_eq!(r.write(&rest[..n]).await.unwrap(), n);
-        rest = &rest[n..];
-        i += 1;
-    }
-    let limit = std::time::Duration::from_secs(10);
-    tokio::time::timeout(limit, r.end_request())
-        .await
-        .expect("the server stalled on the body")
-        .unwrap();
+    let s = httpq_client::blocking::Session::new(Config::default()).unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut r = s.get(&url).unwrap();
     assert_eq!(r.status(), 200);
-    let back = tokio::time::timeout(limit, r.bytes())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(back[..] == data[..], "the echoed body differs");
+    let mut buf = [0u8; 3];
+    let mut body = Vec::new();
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body, b"answer 1");
+    let mut r = s.get(&url).unwrap();
+    assert_eq!(&r.bytes().unwrap()[..], b"answer 2");
+    assert_eq!(server.join().unwrap(), 2);
 }

@@ -263,3 +263,37 @@ async fn a_proxy_refusing_the_tunnel_is_a_proxy_error() {
     assert!(proxy.seen()[0].request_line.starts_with("CONNECT "));
     assert_eq!(server.connections(), 0, "the origin was never reached");
 }
+
+/// The system's roots (rustls-native-certs) load, and combine with an
+/// extra root: with both, the test server is trusted; with the system's
+/// alone, its self-signed certificate is not.
+#[tokio::test]
+async fn system_roots_load_and_combine_with_extra_ones() {
+    let cert = localhost_cert();
+    let server = tls_server(&cert).await;
+    let url = format!("https://localhost:{}/", server.port);
+    let both = Session::new(Config {
+        tls_roots: TlsRoots {
+            system: true,
+            extra: vec![cert.cert_der.clone()],
+            ..TlsRoots::default()
+        },
+        resolver: Some(Arc::new(Loopback)),
+        ..Config::default()
+    })
+    .unwrap();
+    let mut r = within(both.open_url(&url, 1)).await.unwrap();
+    assert_eq!(&within(r.bytes()).await.unwrap()[..], b"hello over tls");
+
+    let system_only = Session::new(Config {
+        tls_roots: TlsRoots {
+            system: true,
+            ..TlsRoots::default()
+        },
+        resolver: Some(Arc::new(Loopback)),
+        ..Config::default()
+    })
+    .unwrap();
+    let e = within(system_only.open_url(&url, 2)).await.err().unwrap();
+    assert!(matches!(e, ClientError::Tls(_)), "{e:?}");
+}
