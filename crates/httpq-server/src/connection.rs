@@ -216,7 +216,7 @@ impl Conn {
         resp: Response,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
-        let server_header = self.session.server_header.as_deref();
+        let server_header = self.session.server_header.as_ref();
         let mut st = self.lock();
         if st.reason.is_some() {
             return Err(ServerError::ConnectionInvalid);

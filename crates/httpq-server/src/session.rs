@@ -50,7 +50,8 @@ impl Listener {
 pub(crate) struct SessionInner {
     pub id: u64,
     /// The Server header value, fixed at creation (read on every response).
-    pub server_header: Option<Box<[u8]>>,
+    /// Shared with the per-thread response-line cache (compared by pointer).
+    pub server_header: Option<std::sync::Arc<[u8]>>,
     props: RwLock<Properties>,
     routes: RwLock<Arc<Vec<Registration>>>,
     listeners: Mutex<HashMap<u16, PortListeners>>,
