@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use httpq_server::{Request, RequestQueue, Response, SendFlags, ServerError};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Bytes read from disk per body chunk.
 const CHUNK: usize = 256 * 1024;
@@ -157,34 +156,49 @@ impl StaticSite {
         if req.method() == http::Method::HEAD || count == 0 {
             return q.send_response(id, r, SendFlags::NONE).await;
         }
-        let mut file = match tokio::fs::File::open(&path).await {
+        // Plain std reads on the blocking pool, straight into the buffer that
+        // is sent (tokio::fs would copy each chunk once more).
+        let opened = tokio::task::spawn_blocking(move || {
+            use std::io::{Seek, SeekFrom};
+            let mut f = std::fs::File::open(&path).map_err(|_| (404, "not found\n"))?;
+            if start > 0 {
+                f.seek(SeekFrom::Start(start))
+                    .map_err(|_| (500, "seek failed\n"))?;
+            }
+            Ok(f)
+        })
+        .await
+        .unwrap_or(Err((500, "read failed\n")));
+        let mut file = match opened {
             Ok(f) => f,
-            Err(_) => {
+            Err((status, why)) => {
                 return q
-                    .send_response(id, text(404, "not found\n"), SendFlags::NONE)
+                    .send_response(id, text(status, why), SendFlags::NONE)
                     .await
             }
         };
-        if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-            return q
-                .send_response(id, text(500, "seek failed\n"), SendFlags::NONE)
-                .await;
-        }
         q.send_response(id, r, SendFlags::MORE_DATA).await?;
         let mut left = count;
         while left > 0 {
             let want = (left as usize).min(CHUNK);
-            let mut buf = vec![0u8; want];
-            let n = match file.read_exact(&mut buf).await {
-                Ok(_) => want,
-                Err(_) => {
+            let read = tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let mut buf = vec![0u8; want];
+                let r = file.read_exact(&mut buf);
+                (file, r.map(|()| buf))
+            })
+            .await;
+            let (f, buf) = match read {
+                Ok((f, Ok(buf))) => (f, buf),
+                _ => {
                     // The file shrank under us: the promised length cannot be
                     // met, so the only honest thing left is to cut the connection.
                     q.cancel_request(id)?;
                     return Ok(());
                 }
             };
-            left -= n as u64;
+            file = f;
+            left -= want as u64;
             let flags = if left == 0 {
                 SendFlags::NONE
             } else {
