@@ -271,6 +271,21 @@ struct Receiving {
     keep_alive: bool,
     low_speed_start: Instant,
     low_speed_bytes: u64,
+    /// When the last socket read returned: the time from then until the
+    /// next wait is the caller's, not the server's, so no low-speed window
+    /// counts it.
+    last_read: Instant,
+}
+
+impl Receiving {
+    /// A socket read is about to wait: the low-speed window skips the time
+    /// since the last one. Returns when this read started (its receive
+    /// timeout runs from then, across low-speed window checks).
+    fn begin_wait(&mut self) -> Instant {
+        let now = Instant::now();
+        self.low_speed_start += now.saturating_duration_since(self.last_read);
+        now
+    }
 }
 
 /// A request handle (`HttpOpenRequest` / `InternetOpenUrl`): send, then
@@ -567,8 +582,9 @@ impl RequestHandle {
         r: &mut Receiving,
         buf: &mut [u8],
     ) -> Result<usize, ClientError> {
+        let started = r.begin_wait();
         loop {
-            let (deadline, kind) = self.wait_plan(r)?;
+            let (deadline, kind) = self.wait_plan(r, started)?;
             let cap = match r.body.remaining() {
                 Some(n) => (n.min(buf.len() as u64)) as usize,
                 None => buf.len(),
@@ -593,6 +609,7 @@ impl RequestHandle {
                 Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
                 Ok(Ok(n)) => n,
             };
+            r.last_read = Instant::now();
             self.core
                 .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
             r.low_speed_bytes += n as u64;
@@ -616,12 +633,17 @@ impl RequestHandle {
     }
 
     /// The deadline for the next socket read and which timeout it is: the
-    /// receive timeout per read, or the end of the low-speed window when
-    /// sooner (judged here: too few bytes in a finished window fail).
-    fn wait_plan(&self, r: &mut Receiving) -> Result<(Option<Instant>, TimeoutKind), ClientError> {
+    /// receive timeout per read (counted from `started`, when the read
+    /// began), or the end of the low-speed window when sooner (judged here:
+    /// too few bytes in a finished window fail).
+    fn wait_plan(
+        &self,
+        r: &mut Receiving,
+        started: Instant,
+    ) -> Result<(Option<Instant>, TimeoutKind), ClientError> {
         let timeouts = &self.session.config.timeouts;
         let now = Instant::now();
-        let mut deadline = timeouts.receive.map(|d| now + d);
+        let mut deadline = timeouts.receive.map(|d| started + d);
         let mut kind = TimeoutKind::Receive;
         if let Some(ls) = timeouts.low_speed {
             let mut window_end = r.low_speed_start + ls.window;
@@ -747,9 +769,13 @@ impl RequestHandle {
         let key = self.pool_key();
         let core = self.core.clone();
         let pool = self.session.pool.clone();
+        // Waiting for a slot under the per-server limit is part of getting
+        // a connection: the connect timeout covers it (it starts afresh
+        // for a new connection's own connect).
+        let connect = self.session.config.timeouts.connect;
         let checkout = self
             .clock
-            .run(&core, TimeoutKind::Connect, None, pool.checkout(&key))
+            .run(&core, TimeoutKind::Connect, connect, pool.checkout(&key))
             .await?;
         match checkout {
             Checkout::Reused(c) => {
@@ -856,6 +882,18 @@ impl RequestHandle {
     }
 
     async fn send_inner(&mut self, body: Option<Bytes>) -> Result<(), ClientError> {
+        // Sent again (as HttpSendRequest may be): the previous response's
+        // or upload's connection goes first, or under the per-server limit
+        // this request could wait for its own slot.
+        match std::mem::replace(&mut self.state, State::Created) {
+            State::Receiving(mut r) => {
+                if let Some(c) = r.conn.take() {
+                    self.close_connection(c);
+                }
+            }
+            State::Uploading(up) => self.close_connection(up.conn),
+            State::Created | State::Failed => {}
+        }
         let mut body = body;
         let redirect_started = Instant::now();
         loop {
@@ -913,7 +951,7 @@ impl RequestHandle {
                     }
                     if !keep_body {
                         body = None;
-                        self.headers.remove(header::CONTENT_TYPE);
+                        self.drop_body_headers();
                     }
                     self.method = method;
                     self.core
@@ -959,6 +997,20 @@ impl RequestHandle {
         Ok(Some((next, method, keep_body)))
     }
 
+    /// A redirect turned the request into one without a body: the caller's
+    /// fields describing the body go with it (a Content-Length or
+    /// Transfer-Encoding left on a bodyless GET would make the server wait
+    /// for a body that never comes).
+    fn drop_body_headers(&mut self) {
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ] {
+            self.headers.remove(name);
+        }
+    }
+
     /// Reads a redirect's body so the connection can be reused; a large or
     /// slow one just closes the connection.
     async fn discard_body(&mut self, mut conn: Connection, head: &ResponseHead) {
@@ -995,7 +1047,8 @@ impl RequestHandle {
                 _ => return self.close_connection(conn),
             }
         }
-        if conn.rbuf.is_empty() {
+        // A closed handle (or session, whose pool is already cleared) pools nothing.
+        if conn.rbuf.is_empty() && !self.core.is_closed() {
             self.session.pool.checkin(conn);
         } else {
             self.close_connection(conn);
@@ -1066,7 +1119,9 @@ impl RequestHandle {
             ));
         }
         let encoding = head.header("content-encoding");
-        let content = if cfg.decompress {
+        // A response without a body (HEAD, 204, 304, length 0) has nothing
+        // to decode, whatever Content-Encoding the representation has.
+        let content = if cfg.decompress && !head.body().is_empty() {
             ContentDecoder::for_encoding(encoding).unwrap_or(ContentDecoder::Identity)
         } else {
             ContentDecoder::Identity
@@ -1085,6 +1140,7 @@ impl RequestHandle {
             head,
             low_speed_start: Instant::now(),
             low_speed_bytes: 0,
+            last_read: Instant::now(),
         });
         if r.body.is_done() {
             self.finish_body(&mut r)?;
@@ -1112,6 +1168,7 @@ impl RequestHandle {
     }
 
     async fn fill_into(&mut self, r: &mut Receiving) -> Result<(), ClientError> {
+        let mut started = None;
         loop {
             if !r.ready.is_empty() || r.done {
                 return Ok(());
@@ -1121,7 +1178,8 @@ impl RequestHandle {
             }
             // Wait for more bytes: the receive timeout per read, the
             // low-speed window, the total deadline, and close.
-            let (deadline, kind) = self.wait_plan(r)?;
+            let begun = *started.get_or_insert_with(|| r.begin_wait());
+            let (deadline, kind) = self.wait_plan(r, begun)?;
             // An earlier read failed and closed the connection: the rest
             // of the body is lost.
             let Some(conn) = r.conn.as_mut() else {
@@ -1146,6 +1204,8 @@ impl RequestHandle {
                 Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
                 Ok(Ok(n)) => n,
             };
+            started = None;
+            r.last_read = Instant::now();
             self.core
                 .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
             r.low_speed_bytes += n as u64;
@@ -1369,7 +1429,7 @@ impl RequestHandle {
                 self.headers.remove(header::AUTHORIZATION);
                 self.headers.remove(header::COOKIE);
             }
-            self.headers.remove(header::CONTENT_TYPE);
+            self.drop_body_headers();
             self.method = method;
             self.core
                 .emit(Status::Redirect, Payload::Url(next.to_string()));

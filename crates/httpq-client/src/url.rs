@@ -156,12 +156,15 @@ impl Url {
 
     /// Resolves a redirect's Location against this URL (RFC 3986 §5.2).
     pub fn join(&self, location: &str) -> Result<Url, ClientError> {
+        // The fragment is the client's own: never part of the path or query.
         let loc = location.trim();
+        let loc = loc.split('#').next().unwrap_or("");
         if strip_prefix_ci(loc, "http://").is_some() || strip_prefix_ci(loc, "https://").is_some() {
             return Url::parse(loc);
         }
-        if loc.contains("://") {
-            return Err(ClientError::InvalidUrl(loc.to_string()));
+        // Another scheme; a "://" later on (in a query, say) is just data.
+        if has_scheme(loc) {
+            return Err(ClientError::InvalidUrl(location.trim().to_string()));
         }
         if let Some(rest) = loc.strip_prefix("//") {
             return Url::parse(&format!("{}://{rest}", self.scheme.as_str()));
@@ -209,8 +212,24 @@ impl fmt::Display for Url {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    // `get`: `s` may have a multi-byte character across the prefix's end.
+    s.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
+}
+
+/// Whether a reference starts with a scheme (RFC 3986 §3.1: `ALPHA *(ALPHA
+/// / DIGIT / "+" / "-" / ".") ":"`), so is absolute, not relative.
+fn has_scheme(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((scheme, _)) => {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        }
+        None => false,
+    }
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
@@ -239,8 +258,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            // On bytes: a multi-byte character may follow the '%'.
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
                 i += 3;
                 continue;
             }
