@@ -928,9 +928,12 @@ impl RequestHandle {
                     Ok(ok) => break ok,
                     // A pooled connection the server closed just as we took
                     // it: try once more on a new one (the body is in memory).
-                    Err(ClientError::Send(_))
-                    | Err(ClientError::Protocol(Violation::ClosedBeforeResponse))
-                        if self.reused && attempt == 1 => {}
+                    // A failed write sent nothing usable; a close after a
+                    // complete request may mean it was processed, so only
+                    // idempotent methods go again then (RFC 9110 §9.2.2).
+                    Err(ClientError::Send(_)) if self.reused && attempt == 1 => {}
+                    Err(ClientError::Protocol(Violation::ClosedBeforeResponse))
+                        if self.reused && attempt == 1 && self.method.is_idempotent() => {}
                     Err(e) => return Err(e),
                 }
             };
@@ -1122,7 +1125,8 @@ impl RequestHandle {
         // A response without a body (HEAD, 204, 304, length 0) has nothing
         // to decode, whatever Content-Encoding the representation has.
         let content = if cfg.decompress && !head.body().is_empty() {
-            ContentDecoder::for_encoding(encoding).unwrap_or(ContentDecoder::Identity)
+            ContentDecoder::for_encoding(encoding, cfg.max_decoded_bytes)
+                .unwrap_or(ContentDecoder::Identity)
         } else {
             ContentDecoder::Identity
         };

@@ -297,3 +297,37 @@ async fn a_redirect_that_drops_the_body_drops_its_framing_headers() {
         assert_eq!(g.header("transfer-encoding"), None, "{}", g.head);
     }
 }
+
+/// A pooled connection closed after a complete request: a GET is sent
+/// again on a new connection, a POST is not (it may have been processed).
+#[tokio::test]
+async fn only_idempotent_requests_are_retried_after_a_silent_close() {
+    for (method, retried) in [("GET", true), ("POST", false)] {
+        // The second request on any connection is read, then the
+        // connection closes without an answer.
+        let server = ScriptServer::start(|r: &Received| {
+            if r.seq == 1 {
+                vec![Action::Close]
+            } else {
+                vec![Action::Write(response(200, &[], b"ok"))]
+            }
+        })
+        .await;
+        let s = Session::new(Config::default()).unwrap();
+        let mut first = s.request("GET", &server.url("/a"), 1).unwrap();
+        within(first.send(None)).await.unwrap();
+        within(first.bytes()).await.unwrap();
+        drop(first);
+        let mut second = s.request(method, &server.url("/b"), 2).unwrap();
+        let r = within(second.send(Some(Bytes::from_static(b"x")))).await;
+        let seen: Vec<_> = server.received().iter().map(|r| r.method.clone()).collect();
+        if retried {
+            r.unwrap();
+            assert_eq!(seen, ["GET", "GET", "GET"]);
+            assert_eq!(server.connections(), 2);
+        } else {
+            assert!(matches!(r, Err(ClientError::Protocol(_))), "{r:?}");
+            assert_eq!(seen, ["GET", "POST"]);
+        }
+    }
+}
