@@ -664,12 +664,17 @@ impl RequestHandle {
         Ok((deadline, kind))
     }
 
-    /// Reads without waiting: `Some(n)` bytes (0 at the end of the body),
-    /// `None` when nothing is buffered yet.
-    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
+    fn check_open(&self) -> Result<(), ClientError> {
         if self.core.is_closed() {
             return Err(ClientError::InvalidState("handle is closed"));
         }
+        Ok(())
+    }
+
+    /// Reads without waiting: `Some(n)` bytes (0 at the end of the body),
+    /// `None` when nothing is buffered yet.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
+        self.check_open()?;
         if self
             .receiving()
             .is_some_and(|r| r.content.is_identity() && r.ready.is_empty())
@@ -689,6 +694,7 @@ impl RequestHandle {
     /// How many bytes a read would return without waiting; waits for some
     /// if none are buffered (`InternetQueryDataAvailable`); 0 at the end.
     pub async fn data_available(&mut self) -> Result<usize, ClientError> {
+        self.check_open()?;
         self.pump()?;
         let Some(r) = self.receiving() else {
             return Err(ClientError::InvalidState("no response to read"));
@@ -708,6 +714,7 @@ impl RequestHandle {
     /// The next piece of the body as `Bytes` (no copy into a caller
     /// buffer); `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        self.check_open()?;
         self.pump()?;
         if self
             .receiving()
