@@ -514,6 +514,11 @@ impl RequestHandle {
 
     /// Reads body bytes into `buf`; 0 at the end. Completes at once from
     /// buffered bytes, else is pending (REQUEST_COMPLETE when done).
+    ///
+    /// Dropping a pending read's future (a `select!` or `timeout` around
+    /// it) cancels the request, as closing would: REQUEST_COMPLETE reports
+    /// it cancelled, its connection closes, and later calls on the handle
+    /// fail. Use the session's timeouts to bound a read instead.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
         if buf.is_empty() {
             return Ok(0);
