@@ -608,24 +608,10 @@ impl RequestHandle {
                     conn.stream.read(&mut buf[..cap]),
                 )
                 .await;
-            let n = match read {
-                Err(ClientError::Timeout(TimeoutKind::LowSpeed)) => continue, // judged by wait_plan
-                Err(e) => return Err(e),
-                Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
-                Ok(Ok(n)) => n,
+            let Some(n) = self.body_read_outcome(r, read)? else {
+                continue;
             };
-            r.last_read = Instant::now();
-            self.core
-                .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
-            r.low_speed_bytes += n as u64;
             if n == 0 {
-                r.keep_alive = false;
-                if r.body.finish_at_eof().is_err() {
-                    return Err(ClientError::Protocol(Violation::ShortBody {
-                        received: r.body.body_bytes(),
-                    }));
-                }
-                self.finish_body(r)?;
                 return Ok(0);
             }
             let d = r.body.decode(&buf[..n])?;
@@ -1214,27 +1200,42 @@ impl RequestHandle {
                     conn.stream.read_buf(&mut conn.rbuf),
                 )
                 .await;
-            let n = match read {
-                Err(ClientError::Timeout(TimeoutKind::LowSpeed)) => continue, // judged above
-                Err(e) => return Err(e),
-                Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
-                Ok(Ok(n)) => n,
-            };
-            started = None;
-            r.last_read = Instant::now();
-            self.core
-                .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
-            r.low_speed_bytes += n as u64;
-            if n == 0 {
-                r.keep_alive = false;
-                if r.body.finish_at_eof().is_err() {
-                    return Err(ClientError::Protocol(Violation::ShortBody {
-                        received: r.body.body_bytes(),
-                    }));
-                }
-                return self.finish_body(r);
+            match self.body_read_outcome(r, read)? {
+                None => {}
+                Some(0) => return Ok(()),
+                Some(_) => started = None,
             }
         }
+    }
+
+    /// One socket read of the body has ended: `None` when it stopped for a
+    /// low-speed window check (read again), else the bytes read; at end of
+    /// file the body is finished — or found short.
+    fn body_read_outcome(
+        &mut self,
+        r: &mut Receiving,
+        read: Result<std::io::Result<usize>, ClientError>,
+    ) -> Result<Option<usize>, ClientError> {
+        let n = match read {
+            Err(ClientError::Timeout(TimeoutKind::LowSpeed)) => return Ok(None), // judged by wait_plan
+            Err(e) => return Err(e),
+            Ok(Err(e)) => return Err(ClientError::Receive(e.to_string())),
+            Ok(Ok(n)) => n,
+        };
+        r.last_read = Instant::now();
+        self.core
+            .emit(Status::ResponseReceived, Payload::Bytes(n as u64));
+        r.low_speed_bytes += n as u64;
+        if n == 0 {
+            r.keep_alive = false;
+            if r.body.finish_at_eof().is_err() {
+                return Err(ClientError::Protocol(Violation::ShortBody {
+                    received: r.body.body_bytes(),
+                }));
+            }
+            self.finish_body(r)?;
+        }
+        Ok(Some(n))
     }
 
     /// Decodes body bytes already read (no I/O). True if it made progress.
