@@ -944,7 +944,7 @@ impl RequestHandle {
                         ));
                     }
                     self.redirect_heads.push(head.as_bytes().clone());
-                    self.discard_body(conn, &head).await;
+                    self.discard_body(conn, &head).await?;
                     if !next.same_origin(&self.url) {
                         // Credentials are for the origin they were given to.
                         self.headers.remove(header::AUTHORIZATION);
@@ -1014,13 +1014,18 @@ impl RequestHandle {
 
     /// Reads a redirect's body so the connection can be reused; a large or
     /// slow one just closes the connection.
-    async fn discard_body(&mut self, mut conn: Connection, head: &ResponseHead) {
+    /// Close and the total deadline still end the request here.
+    async fn discard_body(
+        &mut self,
+        mut conn: Connection,
+        head: &ResponseHead,
+    ) -> Result<(), ClientError> {
         let mut dec = BodyDecoder::new(head.body(), &self.session.config.limits);
         let small = matches!(head.body(), BodyLength::Length(n) if n <= REDIRECT_DRAIN_MAX)
             || head.body().is_empty();
         if !small || !head.keep_alive() {
             self.close_connection(conn);
-            return;
+            return Ok(());
         }
         loop {
             match dec.decode(&conn.rbuf) {
@@ -1030,10 +1035,13 @@ impl RequestHandle {
                         break;
                     }
                 }
-                Err(_) => return self.close_connection(conn),
+                Err(_) => {
+                    self.close_connection(conn);
+                    return Ok(());
+                }
             }
             conn.rbuf.reserve(4096);
-            let limit = Some(Duration::from_secs(2));
+            let limit = self.session.config.timeouts.receive;
             match self
                 .clock
                 .run(
@@ -1045,7 +1053,15 @@ impl RequestHandle {
                 .await
             {
                 Ok(Ok(n)) if n > 0 => {}
-                _ => return self.close_connection(conn),
+                Err(e @ (ClientError::Cancelled | ClientError::Timeout(TimeoutKind::Total))) => {
+                    self.close_connection(conn);
+                    return Err(e);
+                }
+                // A redirect body that does not arrive costs only its connection.
+                _ => {
+                    self.close_connection(conn);
+                    return Ok(());
+                }
             }
         }
         // A closed handle (or session, whose pool is already cleared) pools nothing.
@@ -1054,6 +1070,7 @@ impl RequestHandle {
         } else {
             self.close_connection(conn);
         }
+        Ok(())
     }
 
     fn close_connection(&self, conn: Connection) {
@@ -1435,7 +1452,7 @@ impl RequestHandle {
         // it are followed.
         if let Some((next, method, false)) = self.redirect_target(&head)? {
             self.redirect_heads.push(head.as_bytes().clone());
-            self.discard_body(conn, &head).await;
+            self.discard_body(conn, &head).await?;
             self.redirects += 1;
             if self.redirects > self.session.config.max_redirects {
                 return Err(ClientError::TooManyRedirects(
