@@ -142,10 +142,10 @@ impl RequestHead {
     /// let l = Limits::default();
     /// let mut b = BytesMut::from(&b"GET /a/b.txt?x HTTP/1.1\r\nHost: h\r\n\r\nGET /a/../b HTTP/1.1\r\nHost: h\r\n\r\n"[..]);
     /// let mut p = RequestParser::new(l);
-    /// assert_eq!(p.parse(&mut b).unwrap().unwrap().simple_path(&l), Some("/a/b.txt"));
+    /// assert_eq!(p.parse(&mut b).unwrap().unwrap().simple_path(&l), Some(&b"/a/b.txt"[..]));
     /// assert_eq!(p.parse(&mut b).unwrap().unwrap().simple_path(&l), None);
     /// ```
-    pub fn simple_path(&self, limits: &Limits) -> Option<&str> {
+    pub fn simple_path(&self, limits: &Limits) -> Option<&[u8]> {
         if self.form != TargetForm::Origin {
             return None;
         }
@@ -167,8 +167,9 @@ impl RequestHead {
                 return None;
             }
         }
-        // The parser admitted only ASCII targets.
-        std::str::from_utf8(path).ok()
+        // Bytes, not str: the parser admitted only ASCII targets, and the
+        // router compares bytes (no UTF-8 check per request).
+        Some(path)
     }
 
     /// The host the request names, without port (from the target's

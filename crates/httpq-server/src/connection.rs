@@ -1028,12 +1028,17 @@ impl Task {
         };
         let keep_alive = head.keep_alive() && seq < registry::MAX_SEQ;
         let route = match (&cooked, simple) {
-            (Some(u), _) => session.route(self.scheme, u.host.as_bytes(), conn.local, &u.path),
+            (Some(u), _) => session.route(
+                self.scheme,
+                u.host.as_bytes(),
+                conn.local,
+                u.path.as_bytes(),
+            ),
             (None, path) => session.route(
                 self.scheme,
                 head.host().unwrap_or_default(),
                 conn.local,
-                path.unwrap_or("/"),
+                path.unwrap_or(b"/"),
             ),
         };
         let has_body = !head.body().is_empty();

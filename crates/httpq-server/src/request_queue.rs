@@ -296,6 +296,19 @@ struct QueueState {
     sweeper: bool,
     /// It is parked until the next request.
     sweeper_parked: bool,
+    /// Consumers registered on `notify` and about to sleep: with none, a
+    /// push or pop need not notify (a Notify call per request saved).
+    waiting: usize,
+}
+
+/// A consumer counted in `QueueState::waiting` while it sleeps; uncounted
+/// when it wakes or its receive is dropped.
+struct Waiting<'a>(&'a QueueInner);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
 }
 
 /// How often the sweeper looks for expired requests while the queue is busy.
@@ -377,8 +390,11 @@ impl QueueInner {
         let unpark = st.sweeper_parked;
         st.sweeper = true;
         st.sweeper_parked = false;
+        let wake = st.waiting > 0;
         drop(st);
-        self.notify.notify_one();
+        if wake {
+            self.notify.notify_one();
+        }
         if unpark {
             self.sweep.notify_one();
         }
@@ -483,21 +499,31 @@ impl RequestQueue {
             let notified = self.inner.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(r) = self.try_pop()? {
-                return Ok(r);
+            // Counted under the same lock a push checks, after the waiter
+            // is enabled: a push either is seen here or sees the count.
+            {
+                let mut st = self.inner.lock();
+                if let Some(r) = self.pop_locked(&mut st)? {
+                    return Ok(r);
+                }
+                st.waiting += 1;
             }
+            let _counted = Waiting(&self.inner);
             notified.await;
         }
     }
 
     fn try_pop(&self) -> Result<Option<Request>, ServerError> {
         let mut st = self.inner.lock();
+        self.pop_locked(&mut st)
+    }
+
+    fn pop_locked(&self, st: &mut QueueState) -> Result<Option<Request>, ServerError> {
         if st.shutdown {
             return Err(ServerError::Aborted);
         }
         let r = st.items.pop_front();
-        let more = r.is_some() && !st.items.is_empty();
-        drop(st);
+        let more = r.is_some() && !st.items.is_empty() && st.waiting > 0;
         if more {
             // Another consumer may be waiting for the next one.
             self.inner.notify.notify_one();

@@ -105,7 +105,7 @@ impl SessionInner {
         scheme: &str,
         host: &[u8],
         local: SocketAddr,
-        path: &str,
+        path: &[u8],
     ) -> Option<Route> {
         let table = self.routes.read().unwrap_or_else(|e| e.into_inner());
         let (context, group) = url_group::route(&table, scheme, host, local, path)?;

@@ -130,9 +130,8 @@ impl UrlPrefix {
 
     /// Whole-segment, case-insensitive prefix match: `/a/b/` matches
     /// `/a/b`, `/a/b/` and `/a/b/c`, not `/a/bc`.
-    pub(crate) fn path_matches(&self, path: &str) -> bool {
+    pub(crate) fn path_matches(&self, q: &[u8]) -> bool {
         let p = self.path.as_bytes();
-        let q = path.as_bytes();
         if q.len() >= p.len() {
             q[..p.len()].eq_ignore_ascii_case(p)
         } else {
@@ -170,7 +169,7 @@ pub(crate) fn route(
     scheme: &str,
     host: &[u8],
     local: SocketAddr,
-    path: &str,
+    path: &[u8],
 ) -> Option<(u64, Arc<GroupInner>)> {
     let mut best: Option<(u8, usize, &Registration)> = None;
     for r in table {
