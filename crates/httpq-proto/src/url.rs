@@ -90,17 +90,15 @@ pub(crate) fn split_authority(a: &[u8]) -> Result<(&[u8], Option<u16>), Error> {
         // One pass up to the first colon, every byte a reg-name byte; what
         // follows must be the port (checked below: digits only, so a second
         // colon is rejected there).
-        let mut i = 0;
-        while i < a.len() && a[i] != b':' {
-            if !REG_NAME[a[i] as usize] {
-                return Err(Error::InvalidHost);
-            }
-            i += 1;
-        }
-        if i < a.len() {
-            (&a[..i], Some(&a[i + 1..]))
-        } else {
-            (a, None)
+        // ':' is not a reg-name byte, so the scan stops at the port too.
+        let end = a
+            .iter()
+            .position(|&b| !REG_NAME[b as usize])
+            .unwrap_or(a.len());
+        match a.get(end) {
+            None => (a, None),
+            Some(b':') => (&a[..end], Some(&a[end + 1..])),
+            Some(_) => return Err(Error::InvalidHost),
         }
     };
     if host.is_empty() {
