@@ -77,6 +77,18 @@ impl Default for RequestHead {
 }
 
 impl RequestHead {
+    /// Empties the head and lets go of the bytes it pointed into (a head
+    /// kept for reuse must not hold the read buffer).
+    pub fn clear(&mut self) {
+        self.buf = Bytes::new();
+        self.method = Span::default();
+        self.target = Span::default();
+        self.fields.clear();
+        self.host = None;
+        self.host_name = None;
+        self.body = BodyLength::Empty;
+    }
+
     /// The method token as sent (unknown methods included).
     pub fn method(&self) -> &[u8] {
         self.method.get(&self.buf)
