@@ -1373,8 +1373,10 @@ impl Task {
             Counters::inc(&counters.disconnects);
         }
         conn.connected.store(false, Ordering::Release);
-        registry::remove(conn.id);
+        // Remembered before the id leaves the registry: a waiter arriving in
+        // between must find the reason, not an unexplained "closed".
         recent::remember(conn.id, reason);
+        registry::remove(conn.id);
         conn.gone.notify_waiters();
         conn.drained.notify_waiters();
         for (cq, key, _) in posted {
