@@ -145,6 +145,11 @@ impl Request {
         Request(ManuallyDrop::new(inner))
     }
 
+    /// The request's place in its connection's order.
+    pub(crate) fn seq(&self) -> u32 {
+        self.0.seq
+    }
+
     /// The head, for the parser to fill.
     pub(crate) fn head_mut(&mut self) -> &mut RequestHead {
         &mut self.0.head
@@ -382,24 +387,36 @@ impl QueueInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request, or says why it was refused (the request is dropped).
-    pub(crate) fn push(self: &Arc<Self>, r: Request) -> Result<(), &'static str> {
+    /// Queues a connection's batch of requests under one lock, in order,
+    /// leaving `batch` empty. Those that do not fit (queue full or shut down)
+    /// go to `refused`, with why, for the connection to answer.
+    pub(crate) fn push_batch(
+        self: &Arc<Self>,
+        batch: &mut Vec<Request>,
+        refused: &mut Vec<(Request, &'static str)>,
+    ) {
         let mut st = self.lock();
-        if st.shutdown {
-            drop(st);
-            drop(r);
-            return Err("request queue is shut down");
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut queued = false;
+        for r in batch.drain(..) {
+            if st.shutdown {
+                refused.push((r, "request queue is shut down"));
+            } else if st.items.len() >= limit {
+                refused.push((r, "request queue is full"));
+            } else {
+                st.items.push_back(r);
+                queued = true;
+            }
         }
-        if st.items.len() >= self.limit.load(Ordering::Relaxed) {
-            drop(st);
-            drop(r);
-            return Err("request queue is full");
+        if !queued {
+            return;
         }
-        st.items.push_back(r);
         let start_sweeper = !st.sweeper;
         let unpark = st.sweeper_parked;
         st.sweeper = true;
         st.sweeper_parked = false;
+        // One consumer is woken; it wakes the next if more are waiting
+        // (see `pop_locked`).
         let wake = st.waiting > 0;
         drop(st);
         if wake {
@@ -412,7 +429,6 @@ impl QueueInner {
             // Called from a connection task, so a runtime is at hand.
             tokio::spawn(sweep(Arc::downgrade(self), self.sweep.clone()));
         }
-        Ok(())
     }
 
     pub(crate) fn overflow_policy(&self) -> OverflowPolicy {
@@ -819,5 +835,18 @@ impl RequestQueue {
     /// Shuts the queue down and releases it.
     pub fn close(self) {
         self.shutdown();
+    }
+}
+#[cfg(test)]
+mod layout_probe {
+    #[test]
+    fn probe() {
+        use std::mem::offset_of;
+        use super::RequestInner as R;
+        eprintln!("size {}", std::mem::size_of::<R>());
+        eprintln!("conn {} id {} seq {} ctx {} head {} url {} headers {} expires {}",
+            offset_of!(R, conn), offset_of!(R, id), offset_of!(R, seq), offset_of!(R, url_context),
+            offset_of!(R, head), offset_of!(R, url), offset_of!(R, headers), offset_of!(R, expires));
+        eprintln!("head size {} url size {} hm size {}", std::mem::size_of::<httpq_proto::RequestHead>(), std::mem::size_of::<std::sync::OnceLock<httpq_proto::CookedUrl>>(), std::mem::size_of::<std::sync::OnceLock<http::HeaderMap>>());
     }
 }

@@ -54,12 +54,46 @@ pub(crate) struct SessionInner {
     pub server_header: Option<std::sync::Arc<[u8]>>,
     props: RwLock<Properties>,
     routes: RwLock<Arc<Vec<Registration>>>,
+    /// Bumped after every change that can alter where a request goes (a
+    /// prefix added or removed, a group bound, unbound or given timeouts),
+    /// so connections can trust a remembered decision while it is unchanged.
+    route_gen: AtomicU64,
     listeners: Mutex<HashMap<u16, PortListeners>>,
     pub counters: Counters,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     conn_limit: Arc<Semaphore>,
     closed: AtomicBool,
+}
+
+/// What a connection remembers of its last routing decision. Requests on a
+/// keep-alive connection mostly repeat their host and path, and a hit skips
+/// the table's lock, the group's upgrade, and the queue's and timeouts'
+/// locks: about ten atomic operations per request.
+#[derive(Default)]
+pub(crate) struct RouteCache {
+    /// The generation the entry was made under (0: none yet; they start at 1).
+    gen: u64,
+    host: Vec<u8>,
+    path: Vec<u8>,
+    /// `None`: no prefix matched.
+    resolved: Option<Resolved>,
+}
+
+impl RouteCache {
+    /// The queue of the last decision.
+    pub(crate) fn queue(&self) -> Option<&Arc<QueueInner>> {
+        self.resolved.as_ref()?.queue.as_ref()
+    }
+}
+
+/// A routing decision as a connection uses it.
+pub(crate) struct Resolved {
+    pub context: u64,
+    /// `None`: the group has no queue bound.
+    pub queue: Option<Arc<QueueInner>>,
+    /// The group's timeouts over the connection's.
+    pub timeouts: Timeouts,
 }
 
 /// What routing found: the prefix's context and its group.
@@ -112,6 +146,41 @@ impl SessionInner {
         Some(Route { context, group })
     }
 
+    /// Marks every remembered routing decision stale. Called after the change.
+    pub(crate) fn routes_changed(&self) {
+        self.route_gen.fetch_add(1, Ordering::Release);
+    }
+
+    /// [`route`](Self::route) through a connection's [`RouteCache`]: the same
+    /// host and path as last time, with no routing change since, reuse the
+    /// decision. `base`: the timeouts group timeouts fall back to.
+    pub(crate) fn route_cached<'c>(
+        &self,
+        cache: &'c mut RouteCache,
+        scheme: &str,
+        host: &[u8],
+        local: SocketAddr,
+        path: &[u8],
+        base: &Timeouts,
+    ) -> Option<&'c Resolved> {
+        // Read before the table: a change racing with this lookup leaves the
+        // entry tagged with the older generation, so it is looked up again.
+        let gen = self.route_gen.load(Ordering::Acquire);
+        if cache.gen != gen || cache.path != path || cache.host != host {
+            cache.resolved = self.route(scheme, host, local, path).map(|r| Resolved {
+                context: r.context,
+                queue: r.queue(),
+                timeouts: r.group_timeouts(base),
+            });
+            cache.gen = gen;
+            cache.host.clear();
+            cache.host.extend_from_slice(host);
+            cache.path.clear();
+            cache.path.extend_from_slice(path);
+        }
+        cache.resolved.as_ref()
+    }
+
     pub(crate) fn add_registration(
         self: &Arc<Self>,
         prefix: UrlPrefix,
@@ -130,6 +199,7 @@ impl SessionInner {
             group: Arc::downgrade(group),
         });
         *routes = Arc::new(table);
+        self.routes_changed();
         Ok(())
     }
 
@@ -146,6 +216,7 @@ impl SessionInner {
         let mut table = (**routes).clone();
         table.remove(pos);
         *routes = Arc::new(table);
+        self.routes_changed();
         self.release_listeners(prefix.port);
         Ok(())
     }
@@ -390,6 +461,7 @@ impl ServerSession {
                 )),
                 props: RwLock::new(props),
                 routes: RwLock::new(Arc::new(Vec::new())),
+                route_gen: AtomicU64::new(1),
                 listeners: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 handle,

@@ -257,11 +257,13 @@ impl UrlGroup {
     /// Sends this group's requests to `queue` (replacing any earlier binding).
     pub fn bind(&self, queue: &RequestQueue) {
         *self.inner.queue.lock().unwrap_or_else(|e| e.into_inner()) = Some(queue.inner.clone());
+        self.session.routes_changed();
     }
 
     /// Stops delivering this group's requests (they are answered 503).
     pub fn unbind(&self) {
         *self.inner.queue.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.session.routes_changed();
     }
 
     /// Registers `prefix` with `context`, opening listening sockets as needed.
@@ -303,6 +305,7 @@ impl UrlGroup {
             .timeouts
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(t);
+        self.session.routes_changed();
     }
 }
 

@@ -360,6 +360,48 @@ async fn groups_on_one_port_route_to_their_own_queues() {
     }
 }
 
+/// A connection remembers its last routing decision while host and path
+/// repeat; every change to the routing must still be seen by the very next
+/// request on an already-open keep-alive connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_changes_reach_an_open_connection_repeating_one_target() {
+    let session = ServerSession::new(Properties::default()).unwrap();
+    let p = free_port();
+    let (qa, qb) = (RequestQueue::new("qa"), RequestQueue::new("qb"));
+    answer_all(&qa, "qa");
+    answer_all(&qb, "qb");
+    let group = session.create_url_group();
+    group.bind(&qa);
+    group.add_url(&format!("http://+:{p}/"), 1).unwrap();
+    let mut c = Client::connect(p).await;
+    async fn again(c: &mut Client) -> (u16, String) {
+        c.send(b"GET /x/y HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        let r = c.response().await.expect("a response");
+        (r.status, String::from_utf8(r.body).unwrap())
+    }
+    assert_eq!(again(&mut c).await, (200, "qa 1 /x/y".into()));
+    assert_eq!(again(&mut c).await, (200, "qa 1 /x/y".into()));
+    // A longer prefix in another group takes over.
+    let longer = session.create_url_group();
+    longer.bind(&qb);
+    longer.add_url(&format!("http://+:{p}/x/"), 2).unwrap();
+    assert_eq!(again(&mut c).await, (200, "qb 2 /x/y".into()));
+    // Dropping that group removes its prefix.
+    drop(longer);
+    assert_eq!(again(&mut c).await, (200, "qa 1 /x/y".into()));
+    // Rebinding the group moves its requests to the other queue.
+    group.bind(&qb);
+    assert_eq!(again(&mut c).await, (200, "qb 1 /x/y".into()));
+    // Unbound: the server answers 503 itself, and the connection stays.
+    group.unbind();
+    assert_eq!(again(&mut c).await.0, 503);
+    group.bind(&qa);
+    assert_eq!(again(&mut c).await, (200, "qa 1 /x/y".into()));
+    // Removed: nothing matches.
+    group.remove_url(&format!("http://+:{p}/")).unwrap();
+    assert_eq!(again(&mut c).await.0, 400);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absolute_form_authority_overrides_host_for_routing() {
     let (_session, _queue, group) = one_queue();
