@@ -581,6 +581,26 @@ impl RequestQueue {
         Ok((conn, seq))
     }
 
+    /// Runs `send` on the connection of `request_id`; it returns whether
+    /// the sender must wait for the socket to drain, and then the connection
+    /// to wait on comes back. The connection is borrowed from the registry's
+    /// per-thread cache: no reference count is taken unless the sender has
+    /// to wait. Not async, so the response is not moved through a future.
+    #[inline(always)]
+    fn send_now(
+        request_id: u64,
+        send: impl FnOnce(&Conn, u32) -> Result<bool, ServerError>,
+    ) -> Result<Option<Arc<Conn>>, ServerError> {
+        let (conn_id, seq) = registry::split_request_id(request_id);
+        if seq == 0 || !registry::issued(conn_id) {
+            return Err(ServerError::ConnectionInvalid);
+        }
+        registry::with_open(conn_id, |conn| {
+            send(conn, seq).map(|over| over.then(|| conn.clone()))
+        })
+        .ok_or(ServerError::ConnectionInvalid)?
+    }
+
     /// Waits while the connection has more than the high-water mark queued
     /// (only called when a send left it above the mark).
     async fn backpressure(conn: &Conn) {
@@ -608,8 +628,13 @@ impl RequestQueue {
         response: Response,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let (conn, seq) = self.conn_for(request_id)?;
-        if conn.send_response(seq, self.inner.id, response, flags)? {
+        let queue = self.inner.id;
+        let mut response = response;
+        // By reference: the response is not copied again on its way in.
+        let wait = Self::send_now(request_id, |conn, seq| {
+            conn.send_response(seq, queue, &mut response, flags)
+        })?;
+        if let Some(conn) = wait {
             Self::backpressure(&conn).await;
         }
         Ok(())
@@ -633,8 +658,12 @@ impl RequestQueue {
         data: impl Into<Bytes>,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let (conn, seq) = self.conn_for(request_id)?;
-        if conn.send_body(seq, self.inner.id, data.into(), flags)? {
+        let queue = self.inner.id;
+        let data = data.into();
+        let wait = Self::send_now(request_id, |conn, seq| {
+            conn.send_body(seq, queue, data, flags)
+        })?;
+        if let Some(conn) = wait {
             Self::backpressure(&conn).await;
         }
         Ok(())
@@ -835,18 +864,5 @@ impl RequestQueue {
     /// Shuts the queue down and releases it.
     pub fn close(self) {
         self.shutdown();
-    }
-}
-#[cfg(test)]
-mod layout_probe {
-    #[test]
-    fn probe() {
-        use std::mem::offset_of;
-        use super::RequestInner as R;
-        eprintln!("size {}", std::mem::size_of::<R>());
-        eprintln!("conn {} id {} seq {} ctx {} head {} url {} headers {} expires {}",
-            offset_of!(R, conn), offset_of!(R, id), offset_of!(R, seq), offset_of!(R, url_context),
-            offset_of!(R, head), offset_of!(R, url), offset_of!(R, headers), offset_of!(R, expires));
-        eprintln!("head size {} url size {} hm size {}", std::mem::size_of::<httpq_proto::RequestHead>(), std::mem::size_of::<std::sync::OnceLock<httpq_proto::CookedUrl>>(), std::mem::size_of::<std::sync::OnceLock<http::HeaderMap>>());
     }
 }

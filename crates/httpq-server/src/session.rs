@@ -386,6 +386,7 @@ async fn accept_loop(
             gone: Default::default(),
             drained: Default::default(),
             connected: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
         });
         registry::insert(conn.clone());
         Counters::inc(&session.counters.connections_accepted);
