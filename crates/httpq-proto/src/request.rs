@@ -39,20 +39,23 @@ pub enum TargetForm {
 /// assert_eq!(&buf[..], b"hello"); // the body stays in the buffer
 /// ```
 #[derive(Debug, Clone)]
+// In declaration order: the fields table last, so a head's scalars and its
+// first fields share cache lines (servers keep many heads in flight).
+#[repr(C)]
 pub struct RequestHead {
     buf: Bytes,
     method: Span,
     target: Span,
-    version: Version,
-    fields: Fields,
-    form: TargetForm,
-    host: Option<Span>,
     /// The effective host without its port (the target's authority wins).
     host_name: Option<Span>,
+    host: Option<Span>,
     body: BodyLength,
+    version: Version,
+    form: TargetForm,
     keep_alive: bool,
     expect_continue: bool,
     upgrade: bool,
+    fields: Fields,
 }
 
 /// An empty head (no method, target or fields): the thing

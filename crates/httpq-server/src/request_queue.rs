@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -75,8 +75,11 @@ mod recycle {
         // read buffer the head points into, the lazily built parts.
         inner.conn = None;
         inner.head.clear();
-        inner.url = OnceLock::new();
-        inner.headers = OnceLock::new();
+        if *inner.lazy.get_mut() {
+            inner.url = OnceLock::new();
+            inner.headers = OnceLock::new();
+            *inner.lazy.get_mut() = false;
+        }
         let _ = FREE.try_with(move |f| {
             let mut f = f.borrow_mut();
             if f.len() < KEEP {
@@ -87,18 +90,27 @@ mod recycle {
 }
 
 /// Boxed so a request moves through queues and futures as one pointer.
+///
+/// In declaration order (`repr(C)`), what every request touches first and
+/// the lazily built parts last: pipelined batches keep hundreds of requests
+/// in flight, and with the compiler's order a request touched six or seven
+/// cache lines instead of three (callgrind's cache simulation: D1 misses
+/// were most of the gap in instructions per cycle to hyper).
+#[repr(C)]
 pub(crate) struct RequestInner {
     /// Always set while the request is in use (`None` only in a recycled box).
     conn: Option<Arc<Conn>>,
     id: u64,
-    seq: u32,
     url_context: u64,
+    /// When the request has waited too long in its queue (RequestQueue timeout).
+    expires: Instant,
+    seq: u32,
+    /// `url` or `headers` has been set: only then does recycling touch them.
+    lazy: AtomicBool,
     head: RequestHead,
     /// The cooked URL, built on first use unless routing needed it already.
     url: OnceLock<CookedUrl>,
     headers: OnceLock<http::HeaderMap>,
-    /// When the request has waited too long in its queue (RequestQueue timeout).
-    expires: Instant,
 }
 
 impl std::fmt::Debug for Request {
@@ -136,6 +148,7 @@ impl Request {
                 conn: Some(conn.clone()),
                 seq: 0,
                 url_context: 0,
+                lazy: AtomicBool::new(false),
                 head: RequestHead::default(),
                 url: OnceLock::new(),
                 headers: OnceLock::new(),
@@ -169,6 +182,7 @@ impl Request {
         inner.url_context = url_context;
         inner.expires = expires;
         if let Some(u) = cooked {
+            *inner.lazy.get_mut() = true;
             let _ = inner.url.set(u);
         }
     }
@@ -206,6 +220,7 @@ impl Request {
     /// The cooked URL: decoded, normalised path; host; port; raw query.
     pub fn url(&self) -> &CookedUrl {
         self.0.url.get_or_init(|| {
+            self.0.lazy.store(true, Ordering::Relaxed);
             let limits = self.0.conn().session.properties_ref(|p| p.limits);
             // Only targets that already passed `simple_path` get here, and
             // their cooked form cannot fail; the fallback is unreachable.
@@ -229,7 +244,10 @@ impl Request {
 
     /// The header fields (built on first use; values share the request's memory).
     pub fn headers(&self) -> &http::HeaderMap {
-        self.0.headers.get_or_init(|| self.0.head.header_map())
+        self.0.headers.get_or_init(|| {
+            self.0.lazy.store(true, Ordering::Relaxed);
+            self.0.head.header_map()
+        })
     }
 
     /// The first value of header `name`, without building the map.
