@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -136,15 +136,44 @@ pub(crate) struct BodyPipe {
 /// task poll, callgrind); this costs two or three.
 #[derive(Default)]
 pub(crate) struct TaskWake {
-    /// A wake not yet seen by the task (kept like `Notify`'s permit).
-    woken: AtomicBool,
+    /// A wake not yet seen by the task (kept like `Notify`'s permit):
+    /// 0, [`WAKE_OUTPUT`] or [`WAKE_ANY`].
+    woken: AtomicU8,
     waker: atomic_waker::AtomicWaker,
 }
 
+/// Woken only because output was queued: withdrawn if the sender itself
+/// writes all of it before the task runs.
+const WAKE_OUTPUT: u8 = 1;
+/// Woken for anything else (abort, body wanted, closing, errors).
+const WAKE_ANY: u8 = 2;
+
 impl TaskWake {
     pub(crate) fn wake(&self) {
-        self.woken.store(true, Ordering::Release);
+        self.woken.store(WAKE_ANY, Ordering::Release);
         self.waker.wake();
+    }
+
+    /// Wakes the task to write queued output. Never downgrades a pending
+    /// wake for anything else (that one could then be withdrawn).
+    fn wake_for_output(&self) {
+        let _ = self
+            .woken
+            .compare_exchange(0, WAKE_OUTPUT, Ordering::AcqRel, Ordering::Acquire);
+        self.waker.wake();
+    }
+
+    /// The output a [`wake_for_output`](Self::wake_for_output) was for has
+    /// been written by the sender: the task, already scheduled, then finds
+    /// no wake and goes back to sleep at once instead of making a pass
+    /// (one per pipelined batch: the first answer wakes it, the last
+    /// writes the whole batch).
+    fn withdraw_output(&self) {
+        if self.woken.load(Ordering::Acquire) == WAKE_OUTPUT {
+            let _ =
+                self.woken
+                    .compare_exchange(WAKE_OUTPUT, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
     }
 
     /// Completes at the next wake, or at once if one came since the last wait.
@@ -152,14 +181,16 @@ impl TaskWake {
     pub(crate) fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             // Cheap look first: most polls find no wake pending.
-            if self.woken.load(Ordering::Acquire) && self.woken.swap(false, Ordering::AcqRel) {
+            if self.woken.load(Ordering::Acquire) != 0 && self.woken.swap(0, Ordering::AcqRel) != 0
+            {
                 return Poll::Ready(());
             }
             // Registered before the second look: a wake between the two is
             // either seen by the look (the register synchronises with a
             // finished wake) or wakes the new waker.
             self.waker.register(cx.waker());
-            if self.woken.load(Ordering::Acquire) && self.woken.swap(false, Ordering::AcqRel) {
+            if self.woken.load(Ordering::Acquire) != 0 && self.woken.swap(0, Ordering::AcqRel) != 0
+            {
                 return Poll::Ready(());
             }
             Poll::Pending
@@ -541,10 +572,13 @@ impl Conn {
         let waiting = st.waiting > 0;
         if st.writer_busy || waiting || st.reason.is_some() || st.out.len() > DIRECT_WRITE_MAX {
             let over = st.queued_bytes() >= SEND_HIGH_WATER;
-            let wake = st.reason.is_some() || (out_was_empty && !st.out.is_empty());
+            let ended = st.reason.is_some();
+            let output = out_was_empty && !st.out.is_empty();
             drop(st);
-            if wake {
+            if ended {
                 self.wake.wake();
+            } else if output {
+                self.wake.wake_for_output();
             }
             return over;
         }
@@ -588,6 +622,9 @@ impl Conn {
         drop(st);
         if need_task {
             self.wake.wake();
+        } else {
+            // Everything queued is out: an earlier answer's wake has no work left.
+            self.wake.withdraw_output();
         }
         over
     }
@@ -1001,7 +1038,10 @@ impl Task {
             self.room = 0;
         }
         let end = self.parse_input();
-        self.hand_over();
+        // Nothing parsed (a wake for output, say): no lock round-trip.
+        if !self.new_slots.is_empty() || self.received > 0 {
+            self.hand_over();
+        }
         end
     }
 
