@@ -63,6 +63,48 @@ async fn pipelined_requests_answered_in_order_even_when_app_answers_backwards() 
     }
 }
 
+/// Answers to a pipelined batch are written together when the last is
+/// answered; an answer whose successors the application still holds must
+/// go out anyway, on either kind of runtime.
+async fn first_answer_goes_out_while_the_rest_are_held() {
+    let s = Server::start(Properties::default());
+    let mut c = s.connect().await;
+    let mut burst = Vec::new();
+    for i in 0..3 {
+        burst.extend_from_slice(&get(&format!("/{i}")));
+    }
+    c.send(&burst).await;
+    let mut reqs = Vec::new();
+    for _ in 0..3 {
+        reqs.push(s.queue.receive().await.unwrap());
+    }
+    s.queue
+        .send_response(reqs[0].id(), ok("first"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let r = c.response().await.expect("the first answer, with two held");
+    assert_eq!(r.body, b"first");
+    for req in &reqs[1..] {
+        s.queue
+            .send_response(req.id(), ok("later"), SendFlags::NONE)
+            .await
+            .unwrap();
+    }
+    for _ in 1..3 {
+        assert_eq!(c.response().await.unwrap().body, b"later");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_answer_goes_out_while_the_rest_are_held_multi_thread() {
+    first_answer_goes_out_while_the_rest_are_held().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn first_answer_goes_out_while_the_rest_are_held_current_thread() {
+    first_answer_goes_out_while_the_rest_are_held().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answered_and_unknown_ids_are_typed_errors() {
     let s = Server::start(Properties::default());
