@@ -9,6 +9,19 @@ use bytes::{Bytes, BytesMut};
 /// Bodies at least this large are queued by reference instead of copied.
 const COPY_LIMIT: usize = 4096;
 
+/// Largest copy buffer handed on to the next connection (bigger ones are
+/// kept by their connection, or freed).
+const SPARE_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// A written-out copy buffer, lent to whichever connection on this
+    /// thread encodes next. With many connections answered in turn (a
+    /// pipelined batch each), every one kept its own buffer and the set of
+    /// them outgrew the L1 cache: about two write misses per response
+    /// (callgrind's cache simulation). Passed on, one buffer stays hot.
+    static SPARE: std::cell::Cell<Option<BytesMut>> = const { std::cell::Cell::new(None) };
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Outbuf {
     small: BytesMut,
@@ -21,14 +34,42 @@ impl Outbuf {
         self.len
     }
 
+    /// The copy buffer, borrowing the thread's spare when it has no storage.
+    fn small(&mut self) -> &mut BytesMut {
+        if self.small.capacity() == 0 {
+            if let Some(spare) = SPARE.try_with(|s| s.take()).ok().flatten() {
+                self.small = spare;
+            }
+        }
+        &mut self.small
+    }
+
+    /// Everything was written: the copy buffer's storage goes to the
+    /// thread's spare for the next connection (see `SPARE`).
+    fn lend_spare(&mut self) {
+        let cap = self.small.capacity();
+        if self.len != 0 || cap == 0 || cap > SPARE_MAX {
+            return;
+        }
+        let _ = SPARE.try_with(|s| {
+            let held = s.take();
+            if held.as_ref().is_none_or(|h| h.capacity() < cap) {
+                s.set(Some(std::mem::take(&mut self.small)));
+            } else {
+                s.set(held);
+            }
+        });
+    }
+
     /// Lets an encoder append to the copy buffer (it truncates on error).
     pub(crate) fn encode<E>(
         &mut self,
         f: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), E> {
-        let before = self.small.len();
-        let r = f(&mut self.small);
-        self.len += self.small.len() - before;
+        let small = self.small();
+        let before = small.len();
+        let r = f(small);
+        self.len += small.len() - before;
         r
     }
 
@@ -54,7 +95,7 @@ impl Outbuf {
     }
 
     pub(crate) fn put_slice(&mut self, b: &[u8]) {
-        self.small.extend_from_slice(b);
+        self.small().extend_from_slice(b);
         self.len += b.len();
     }
 
@@ -101,6 +142,7 @@ impl Outbuf {
             self.advance(n);
             total += n;
         }
+        self.lend_spare();
         Ok(total)
     }
 
@@ -152,7 +194,7 @@ impl Outbuf {
             // Small bytes are copied: sealing here would split the copy
             // buffer and make every later response allocate anew.
             let moved = other.small.len();
-            self.small.extend_from_slice(&other.small);
+            self.small().extend_from_slice(&other.small);
             self.len += moved;
             other.small.clear();
             other.len = 0;
