@@ -1,6 +1,8 @@
 //! Plaintext benchmark server on httpq, through the request-queue API:
 //! one current-thread runtime, the application loop on the same thread.
-//! Usage: plaintext-httpq PORT
+//! Usage: plaintext-httpq PORT [--no-server-header]
+//! (httpq writes `Server: httpq/x.y.z` by default, as http.sys writes its
+//! own; the hyper server writes none, so the flag makes the bytes equal.)
 
 use httpq_server::{Properties, RequestQueue, Response, SendFlags, ServerSession};
 
@@ -14,7 +16,11 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let session = ServerSession::new(Properties::default()).unwrap();
+        let mut props = Properties::default();
+        if std::env::args().any(|a| a == "--no-server-header") {
+            props.server_header = None;
+        }
+        let session = ServerSession::new(props).unwrap();
         let queue = RequestQueue::new("plaintext");
         let group = session.create_url_group();
         group.bind(&queue);

@@ -1418,7 +1418,13 @@ impl Task {
         let mut deadline: Option<Instant> = None;
         let mut written = 0usize;
         while written < total {
-            let res = {
+            let res = if writes.is_empty() {
+                // The common case, one buffer: no slice table to build.
+                match stream.try_write(&wbuf[written..]) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    r => Some(r),
+                }
+            } else {
                 let mut slices: [IoSlice<'_>; 64] = [IoSlice::new(&[]); 64];
                 let mut n = 0;
                 let mut skip = written;

@@ -121,7 +121,15 @@ impl Outbuf {
     pub(crate) fn write_to(&mut self, stream: &tokio::net::TcpStream) -> std::io::Result<usize> {
         let mut total = 0;
         while self.len > 0 {
-            let n = {
+            let n = if self.parts.is_empty() {
+                // The common case, one buffer: no slice table to build.
+                match stream.try_write(&self.small) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(total),
+                    Err(e) => return Err(e),
+                }
+            } else {
                 let mut slices: [std::io::IoSlice<'_>; 32] = [std::io::IoSlice::new(&[]); 32];
                 let mut k = 0;
                 for p in self.parts.iter().take(31) {
