@@ -590,11 +590,18 @@ impl RequestQueue {
         Ok(st.items.pop_front())
     }
 
-    fn conn_for(&self, request_id: u64) -> Result<(Arc<Conn>, u32), ServerError> {
+    /// The connection id and sequence number of a request id that could
+    /// have been issued.
+    fn split_id(request_id: u64) -> Result<(u64, u32), ServerError> {
         let (conn_id, seq) = registry::split_request_id(request_id);
         if seq == 0 || !registry::issued(conn_id) {
             return Err(ServerError::ConnectionInvalid);
         }
+        Ok((conn_id, seq))
+    }
+
+    fn conn_for(&self, request_id: u64) -> Result<(Arc<Conn>, u32), ServerError> {
+        let (conn_id, seq) = Self::split_id(request_id)?;
         let conn = registry::get_open(conn_id).ok_or(ServerError::ConnectionInvalid)?;
         Ok((conn, seq))
     }
@@ -609,10 +616,7 @@ impl RequestQueue {
         request_id: u64,
         send: impl FnOnce(&Conn, u32) -> Result<bool, ServerError>,
     ) -> Result<Option<Arc<Conn>>, ServerError> {
-        let (conn_id, seq) = registry::split_request_id(request_id);
-        if seq == 0 || !registry::issued(conn_id) {
-            return Err(ServerError::ConnectionInvalid);
-        }
+        let (conn_id, seq) = Self::split_id(request_id)?;
         registry::with_open(conn_id, |conn| {
             send(conn, seq).map(|over| over.then(|| conn.clone()))
         })
