@@ -206,6 +206,16 @@ impl ConnState {
         self.slots.push_back(slot);
     }
 
+    /// Drops the slots of `seq` and after, none of them answered yet
+    /// (requests refused behind one whose answer closes the connection).
+    pub(crate) fn forget_slots_from(&mut self, seq: u32) {
+        if let Some(i) = self.slot_index(seq) {
+            debug_assert!(self.slots.iter().skip(i).all(|s| s.phase == Phase::Waiting));
+            self.waiting -= self.slots.len() - i;
+            self.slots.truncate(i);
+        }
+    }
+
     pub(crate) fn slot_index(&self, seq: u32) -> Option<usize> {
         let front = self.slots.front()?.seq;
         let i = seq.checked_sub(front)? as usize;
@@ -740,8 +750,7 @@ struct Task {
     routes: RouteCache,
     /// Slots of requests parsed since the last hand-over (see `hand_over`).
     new_slots: Vec<Slot>,
-    /// Requests parsed since the last hand-over, all for `batch_queue` (the
-    /// queue of the last batch, kept).
+    /// Requests parsed since the last hand-over, all for `batch_queue`.
     batch: Vec<Request>,
     batch_queue: Option<Arc<QueueInner>>,
     /// Requests the queue refused at a hand-over (empty in between).
@@ -824,6 +833,8 @@ struct Seen {
     close: bool,
     abort: Option<(DisconnectReason, bool)>,
     slots_empty: bool,
+    /// Another request may be parsed (not closing, pipeline not full).
+    room_free: bool,
     last_write: Option<Instant>,
 }
 
@@ -861,6 +872,18 @@ impl Task {
             }
             if self.fin && seen.slots_empty {
                 return (DisconnectReason::ClientClosed, false);
+            }
+            if self.room == 0
+                && seen.room_free
+                && !self.rbuf.is_empty()
+                && self.reading.is_none()
+                && !self.stop_reading
+            {
+                // Parsing stopped at a full pipeline, and this pass's flush
+                // retired answered requests: no sender will wake the task
+                // for that room (a sender that writes an answer itself wakes
+                // it only while the pipeline is full), so parse again now.
+                continue;
             }
             let (deadline, _) = self.deadline_with(&seen);
             // The timer is re-armed only when a deadline comes *earlier*;
@@ -1057,7 +1080,10 @@ impl Task {
             if self.stop_reading || self.rbuf.is_empty() {
                 return None;
             }
-            if self.room == 0 {
+            // The closing flag is looked at per head: the task itself may
+            // have decided to close since `room` was counted (a refusal or
+            // an unrouted request answered with close).
+            if self.room == 0 || self.conn.closing.load(Ordering::Acquire) {
                 self.hand_over();
                 if self.room == 0 {
                     // Not parsing, so no HeaderWait: the wait is the
@@ -1113,7 +1139,9 @@ impl Task {
             Counters::add(&self.counters().requests_received, self.received);
             self.received = 0;
         }
-        let Some(queue) = &self.batch_queue else {
+        // Held only while a batch is being gathered, so a queue dropped by
+        // the application is not kept alive by idle connections.
+        let Some(queue) = self.batch_queue.take() else {
             return;
         };
         if self.batch.is_empty() {
@@ -1124,10 +1152,20 @@ impl Task {
             return;
         }
         let policy = queue.overflow_policy();
+        // Refused requests are a suffix of the batch (the queue stays full
+        // or shut down under its lock), so of the connection's slots too.
+        let mut closed = false;
         for (request, why) in std::mem::take(&mut self.refused) {
             Counters::inc(&self.counters().queue_rejections);
             let (seq, has_body) = (request.seq(), request.has_body());
             drop(request);
+            if closed {
+                // An earlier refusal closes the connection: the rest are
+                // dropped as if never read, as they would have been had
+                // parsing stopped at that refusal.
+                self.conn.lock().forget_slots_from(seq);
+                continue;
+            }
             match policy {
                 OverflowPolicy::Reset => {
                     // Refused, never handed out: not an abandoned request.
@@ -1136,11 +1174,16 @@ impl Task {
                         st.slots[i].queue = 0;
                     }
                     drop(st);
-                    self.conn.abort(DisconnectReason::ServerClosed, true)
+                    self.conn.abort(DisconnectReason::ServerClosed, true);
+                    closed = true;
                 }
-                OverflowPolicy::ServiceUnavailable => self.server_answer(seq, 503, why, false),
+                OverflowPolicy::ServiceUnavailable => {
+                    self.server_answer(seq, 503, why, false);
+                    closed = true;
+                }
                 OverflowPolicy::ServiceUnavailableWithReason => {
-                    self.server_answer(seq, 503, why, !has_body)
+                    self.server_answer(seq, 503, why, !has_body);
+                    closed = has_body;
                 }
             }
         }
@@ -1252,7 +1295,20 @@ impl Task {
         let has_body = !head.body().is_empty();
         let timeouts = route.map_or(self.timeouts, |r| r.timeouts);
         let context = route.map(|r| r.context);
-        let queue_id = route.and_then(|r| r.queue.as_ref()).map(|q| q.id);
+        let mut queue_id = route.and_then(|r| r.queue.as_ref()).map(|q| q.0);
+        // A batch goes to one queue: a request for another hands the batch over first.
+        if let Some(id) = queue_id {
+            if self.batch_queue.as_ref().is_none_or(|b| b.id != id) {
+                if !self.batch.is_empty() {
+                    self.hand_over();
+                }
+                self.batch_queue = self.routes.queue();
+                if self.batch_queue.is_none() {
+                    // Dropped since it was routed to: as if unbound.
+                    queue_id = None;
+                }
+            }
+        }
         let mut slot = Slot {
             seq,
             version: head.version(),
@@ -1290,12 +1346,7 @@ impl Task {
             self.server_answer(seq, status, why, !has_body);
             return;
         };
-        // A batch goes to one queue: a request for another hands the batch over first.
-        // Kept between batches: no reference count taken per batch.
-        if self.batch_queue.as_ref().is_none_or(|b| b.id != queue_id) {
-            self.hand_over();
-            self.batch_queue = self.routes.queue().cloned();
-        }
+        debug_assert_eq!(self.batch_queue.as_ref().map(|b| b.id), Some(queue_id));
         // Counted from when the bytes arrived; saves a clock read per request.
         let expires = self.last_activity.into_std() + timeouts.request_queue;
         request.fill(seq, context.unwrap_or(0), cooked, expires);
@@ -1385,6 +1436,7 @@ impl Task {
                     close: close_now,
                     abort: st.abort,
                     slots_empty: st.slots.is_empty(),
+                    room_free: !st.closing && st.slots.len() < self.conn.max_pipelined,
                     last_write: st.last_write,
                 }
             };
@@ -1482,6 +1534,7 @@ impl Task {
                 close: false,
                 abort: st.abort,
                 slots_empty: st.slots.is_empty(),
+                room_free: !st.closing && st.slots.len() < self.conn.max_pipelined,
                 last_write: st.last_write,
             }
         };

@@ -112,7 +112,12 @@ impl Outbuf {
     /// Moves the copied bytes into the part list, keeping order.
     fn seal(&mut self) {
         if !self.small.is_empty() {
-            self.parts.push_back(self.small.split().freeze());
+            // The whole buffer goes, not split off: a tail left behind would
+            // keep the allocation alive under a capacity that hides its size
+            // (and could be lent on as a spare). The next small bytes take
+            // the thread's spare or a fresh buffer.
+            self.parts
+                .push_back(std::mem::take(&mut self.small).freeze());
         }
     }
 

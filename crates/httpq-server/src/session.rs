@@ -81,17 +81,18 @@ pub(crate) struct RouteCache {
 }
 
 impl RouteCache {
-    /// The queue of the last decision.
-    pub(crate) fn queue(&self) -> Option<&Arc<QueueInner>> {
-        self.resolved.as_ref()?.queue.as_ref()
+    /// The queue of the last decision, if it still exists.
+    pub(crate) fn queue(&self) -> Option<Arc<QueueInner>> {
+        self.resolved.as_ref()?.queue.as_ref()?.1.upgrade()
     }
 }
 
 /// A routing decision as a connection uses it.
 pub(crate) struct Resolved {
     pub context: u64,
-    /// `None`: the group has no queue bound.
-    pub queue: Option<Arc<QueueInner>>,
+    /// The queue's id and the queue; `None`: the group has no queue bound.
+    /// Weak: a remembered decision must not keep a dropped queue alive.
+    pub queue: Option<(u64, std::sync::Weak<QueueInner>)>,
     /// The group's timeouts over the connection's.
     pub timeouts: Timeouts,
 }
@@ -169,7 +170,7 @@ impl SessionInner {
         if cache.gen != gen || cache.path != path || cache.host != host {
             cache.resolved = self.route(scheme, host, local, path).map(|r| Resolved {
                 context: r.context,
-                queue: r.queue(),
+                queue: r.queue().map(|q| (q.id, Arc::downgrade(&q))),
                 timeouts: r.group_timeouts(base),
             });
             cache.gen = gen;

@@ -513,3 +513,39 @@ async fn counters_follow_the_traffic() {
     assert_eq!(n.responses_sent, 4, "server answers count as responses");
     drop(b);
 }
+
+/// Review regression: a pipelined batch refused behind a 503 that closes
+/// the connection. Only the first refusal is answered; the rest are dropped
+/// as if never read, so nothing counts them as handed out or abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_batch_refused_behind_a_closing_503_is_not_counted_abandoned() {
+    let s = Server::start(Properties::default());
+    s.queue.set_limit(1);
+    let mut c = s.connect().await;
+    let mut burst = Vec::new();
+    for i in 0..4 {
+        burst.extend_from_slice(&get(&format!("/{i}")));
+    }
+    c.send(&burst).await;
+    let req = tokio::time::timeout(LIMIT, s.queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.url().path, "/0");
+    s.queue
+        .send_response(req.id(), Response::new(200).body("kept"), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().body, b"kept");
+    let r = c.response().await.expect("the 503 for /1");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed().await, "nothing after the closing 503");
+    assert!(s.queue.try_receive().unwrap().is_none());
+    let n = s.session.counters();
+    assert!(n.queue_rejections >= 1);
+    assert_eq!(
+        n.requests_abandoned, 0,
+        "refused requests were never handed out"
+    );
+}

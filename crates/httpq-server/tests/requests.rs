@@ -425,3 +425,42 @@ async fn smuggled_bytes_after_a_bad_request_never_become_a_request() {
     assert!(c.closed().await);
     assert!(s.queue.try_receive().unwrap().is_none());
 }
+
+/// Review regression: a pipeline that was full must be parsed on as soon
+/// as answers make room, however the answers were written.
+async fn a_full_pipeline_is_parsed_on_when_answers_make_room() {
+    let s = Server::start(Properties {
+        max_pipelined: 2,
+        ..Properties::default()
+    });
+    let mut c = s.connect().await;
+    let mut burst = Vec::new();
+    for i in 0..5 {
+        burst.extend_from_slice(&get(&format!("/{i}")));
+    }
+    c.send(&burst).await;
+    for i in 0..5 {
+        let req = tokio::time::timeout(common::LIMIT, s.queue.receive())
+            .await
+            .expect("parsed on after room was made")
+            .unwrap();
+        assert_eq!(req.url().path, format!("/{i}"));
+        s.queue
+            .send_response(req.id(), ok("x"), SendFlags::NONE)
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        assert_eq!(c.response().await.unwrap().body, b"x");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pipeline_is_parsed_on_multi_thread() {
+    a_full_pipeline_is_parsed_on_when_answers_make_room().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_pipeline_is_parsed_on_current_thread() {
+    a_full_pipeline_is_parsed_on_when_answers_make_room().await;
+}

@@ -698,3 +698,26 @@ fn url_prefix_parse_cases() {
         }
     }
 }
+
+/// Review regression: an unrouted request with a body is answered 400 and
+/// the connection closes; a request pipelined behind it must not reach the
+/// application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_behind_an_unrouted_request_with_a_body_reaches_the_app() {
+    let session = ServerSession::new(Properties::default()).unwrap();
+    let queue = RequestQueue::new("ok-only");
+    let group = session.create_url_group();
+    group.bind(&queue);
+    let p = free_port();
+    group.add_url(&format!("http://+:{p}/ok/"), 1).unwrap();
+    let mut c = Client::connect(p).await;
+    c.send(b"POST /elsewhere HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /ok/x HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await;
+    let r = c.response().await.expect("a 400");
+    assert_eq!(r.status, 400);
+    assert!(c.closed().await, "the connection closes after the 400");
+    assert!(
+        queue.try_receive().unwrap().is_none(),
+        "the pipelined GET was never handed to the application"
+    );
+}
