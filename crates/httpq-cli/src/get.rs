@@ -52,7 +52,8 @@ const REQUEST_CONTEXT: u64 = 1;
 pub struct GetArgs {
     /// The URL (`http://` is assumed when no scheme is given).
     pub url: String,
-    /// Write the body to FILE (atomically: a temporary file renamed when complete); `-` is stdout.
+    /// Write the body to FILE (atomically: a temporary file renamed when
+    /// complete; devices, pipes and symlinks are written through); `-` is stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// The request method [GET; POST with -d; HEAD with -I].
@@ -475,6 +476,21 @@ impl Sink {
                 temp: None,
             });
         };
+        // A device, pipe or symbolic link is written through, as curl does:
+        // renaming a file onto it would replace it (`-o /dev/null` once
+        // turned /dev/null into a regular file).
+        let special = std::fs::symlink_metadata(dest)
+            .is_ok_and(|m| m.file_type().is_symlink() || !m.file_type().is_file());
+        if special {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .map_err(|e| Failure::new(23, format!("cannot open {}: {e}", dest.display())))?;
+            return Ok(Sink {
+                out: BufWriter::with_capacity(WRITE_BUF, file),
+                temp: None,
+            });
+        }
         let name = dest
             .file_name()
             .ok_or_else(|| Failure::new(23, format!("{}: not a file name", dest.display())))?;

@@ -371,6 +371,35 @@ fn output_file_is_written_and_nothing_else_is_left() {
     assert!(std::fs::read(&file).unwrap() == big, "file differs");
 }
 
+/// `-o` onto something that is not a regular file (here a FIFO; `/dev/null`
+/// in real use) writes through it and leaves it what it was — renaming a
+/// temporary file onto it would replace it.
+#[test]
+fn output_to_a_fifo_writes_through_and_keeps_the_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let (site_dir, big) = site();
+    let server = Server::start(&[site_dir.path().to_str().unwrap()]);
+    let dest = TempDir::new();
+    let fifo = dest.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(std::fs::read(fifo).unwrap()));
+    }
+    let out = httpq_get(&["-s", "-o", fifo.to_str().unwrap(), &server.url("/big.bin")]);
+    assert_code(&out, 0);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "still a FIFO: {kind:?}");
+    let got = rx.recv_timeout(LIMIT).expect("the reader got the body");
+    assert!(got == big, "the body came through the FIFO");
+    assert_eq!(dest.names(), ["pipe"], "no temporary file left");
+}
+
 /// Announces 1 MB, sends 1000 bytes, closes.
 fn truncating_server() -> RawServer {
     RawServer::start(|stream| {
