@@ -90,6 +90,10 @@ pub(crate) struct ConnState {
     pub last_write: Option<Instant>,
     /// The client half-closed (FIN under HalfClosePolicy::Allow).
     pub peer_fin: bool,
+    /// Why the server is closing, when a response asked to close for a
+    /// reason waiters should see (a RequestQueue timeout, say); else
+    /// `ServerClosed`.
+    pub close_reason: Option<DisconnectReason>,
 }
 
 pub(crate) struct Slot {
@@ -778,6 +782,12 @@ struct Task {
     writes: Vec<Bytes>,
     /// The output copy buffer, swapped in for writing and swapped back empty.
     wbuf: BytesMut,
+    /// The session's timeouts, which a URL group's fall back to.
+    base: Timeouts,
+    /// The timeouts in force for the connection: the session's until a
+    /// request is routed, then those of the last request's URL group (as
+    /// http.sys applies a group's HeaderWait and IdleConnection only after
+    /// the first request is routed to it; MinSendRate alike, to its answers).
     timeouts: Timeouts,
     scheme: &'static str,
     /// The request error this connection is closing for, if any.
@@ -814,6 +824,7 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         last_activity: Instant::now(),
         writes: Vec::with_capacity(16),
         wbuf: BytesMut::with_capacity(16 * 1024),
+        base: props.timeouts.normalized(),
         timeouts: props.timeouts.normalized(),
         scheme: "http",
         protocol_failure: None,
@@ -926,7 +937,10 @@ impl Task {
 
     /// The reason for a close the server chose (a response asked for it).
     fn end_reason(&self) -> DisconnectReason {
-        DisconnectReason::ServerClosed
+        self.conn
+            .lock()
+            .close_reason
+            .unwrap_or(DisconnectReason::ServerClosed)
     }
 
     fn read_cap(&self) -> usize {
@@ -1290,10 +1304,13 @@ impl Task {
             host,
             self.conn.local,
             path,
-            &self.timeouts,
+            &self.base,
         );
         let has_body = !head.body().is_empty();
-        let timeouts = route.map_or(self.timeouts, |r| r.timeouts);
+        let timeouts = route.map_or(self.base, |r| r.timeouts);
+        if route.is_some() {
+            self.timeouts = timeouts;
+        }
         let context = route.map(|r| r.context);
         let mut queue_id = route.and_then(|r| r.queue.as_ref()).map(|q| q.0);
         // A batch goes to one queue: a request for another hands the batch over first.

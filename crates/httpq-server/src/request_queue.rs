@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use crate::block_on::block_on;
 use crate::connection::{Conn, SEND_HIGH_WATER};
 use crate::counters::Counters;
-use crate::disconnect::{recent, Completion, CompletionQueue, DisconnectReason};
+use crate::disconnect::{recent, Completion, CompletionQueue, DisconnectReason, TimeoutKind};
 use crate::properties::OverflowPolicy;
 use crate::registry;
 use crate::response::{Response, SendFlags};
@@ -381,13 +381,14 @@ async fn sweep(queue: Weak<QueueInner>, wake: Arc<Notify>) {
                 expired
             };
             for r in expired {
-                Counters::inc(&r.0.conn().session.counters.timeouts);
-                r.0.conn().server_answer(
-                    r.0.seq,
-                    503,
-                    "request waited too long in the queue",
-                    true,
-                );
+                let conn = r.0.conn();
+                Counters::inc(&conn.session.counters.timeouts);
+                // As http.sys does, the connection ends with the timeout
+                // (after a 503 it can read): its waiters learn it timed out.
+                conn.lock()
+                    .close_reason
+                    .get_or_insert(DisconnectReason::Timeout(TimeoutKind::RequestQueue));
+                conn.server_answer(r.0.seq, 503, "request waited too long in the queue", false);
             }
             idle_ticks >= SWEEP_IDLE_TICKS
         };

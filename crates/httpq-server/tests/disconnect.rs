@@ -518,3 +518,117 @@ async fn dropping_a_wait_future_deregisters_it() {
         DisconnectReason::ClientClosed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_queue_timeout_ends_the_connection() {
+    let t = Timeouts {
+        request_queue: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    // The first request gives the application the connection id; the
+    // second then sits unreceived until its RequestQueue timeout.
+    let (s, mut c, req) = held(short(t)).await;
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    c.send(&get("/unreceived")).await;
+    assert_eq!(c.response().await.unwrap().status, 503);
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::RequestQueue)
+    );
+    assert!(c.closed().await);
+}
+
+/// A session whose one URL group sets `group` timeouts over the defaults.
+fn with_group_timeouts(group: Timeouts) -> Server {
+    let s = Server::start(Properties::default());
+    s.group.set_timeouts(group);
+    s
+}
+
+const UNSET: Timeouts = Timeouts {
+    header_wait: Duration::ZERO,
+    entity_body: Duration::ZERO,
+    drain_entity_body: Duration::ZERO,
+    idle_connection: Duration::ZERO,
+    request_queue: Duration::ZERO,
+    min_send_rate: 0,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_idle_connection_timeout_applies_after_its_first_request() {
+    let s = with_group_timeouts(Timeouts {
+        idle_connection: Duration::from_millis(300),
+        ..UNSET
+    });
+    let mut c = s.connect().await;
+    c.send(&get("/a")).await;
+    let req = s.queue.receive().await.unwrap();
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::IdleConnection)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_header_wait_applies_to_the_next_head() {
+    let s = with_group_timeouts(Timeouts {
+        header_wait: Duration::from_millis(300),
+        ..UNSET
+    });
+    let mut c = s.connect().await;
+    c.send(&get("/a")).await;
+    let req = s.queue.receive().await.unwrap();
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    c.send(b"GET /b HTTP/1.1\r\n").await; // and never the rest
+    assert_eq!(c.response().await.unwrap().status, 408);
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::HeaderWait)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_min_send_rate_applies_to_its_responses() {
+    let s = with_group_timeouts(Timeouts {
+        min_send_rate: 64 * 1024 * 1024,
+        ..UNSET
+    });
+    let mut c = s.connect().await;
+    c.send(&get("/a")).await;
+    let req = s.queue.receive().await.unwrap();
+    let w = Waiters::arm(&s, req.connection_id());
+    let q = s.queue.clone();
+    let id = req.id();
+    let sender = tokio::spawn(async move {
+        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
+            .await?;
+        let block = Bytes::from(vec![b'x'; 1024 * 1024]);
+        loop {
+            q.send_body(id, block.clone(), SendFlags::MORE_DATA).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), ServerError>(())
+    });
+    assert_eq!(
+        w.reason().await,
+        DisconnectReason::Timeout(TimeoutKind::MinSendRate)
+    );
+    assert!(sender.await.unwrap().is_err());
+    drop(c);
+}
