@@ -79,7 +79,7 @@ impl StaticSite {
                     .await
             }
             Target::AddSlash => {
-                let location = format!("{}/{}", encode_path(&path), req.url().query);
+                let location = format!("{}{}", redirect_path(&path), req.url().query);
                 let r = text(301, "moved\n").header("location", &location);
                 q.send_response(id, r, SendFlags::NONE).await
             }
@@ -330,6 +330,20 @@ fn encode_path(p: &str) -> String {
     out
 }
 
+/// The Location path that adds the slash to a directory. Built from the
+/// non-empty segments only: the cooked path keeps empty ones (`//files`,
+/// `/%2ffiles`), and `//files/` would be a protocol-relative URL that sends
+/// the client to a host named `files`.
+fn redirect_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(&encode_path(seg));
+    }
+    out.push('/');
+    out
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -390,5 +404,14 @@ mod tests {
     #[test]
     fn path_encoding() {
         assert_eq!(encode_path("/a b/<x>.txt"), "/a%20b/%3Cx%3E.txt");
+    }
+
+    #[test]
+    fn redirect_paths_have_one_leading_slash() {
+        assert_eq!(redirect_path("/files"), "/files/");
+        assert_eq!(redirect_path("//files"), "/files/");
+        assert_eq!(redirect_path("///a//b c"), "/a/b%20c/");
+        assert_eq!(redirect_path(""), "/");
+        assert_eq!(redirect_path("//"), "/");
     }
 }

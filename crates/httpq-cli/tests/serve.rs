@@ -496,6 +496,25 @@ fn directories_index_listing_and_redirect() {
 }
 
 #[test]
+fn directory_redirects_stay_on_this_host() {
+    // A Location of `//files/` is protocol-relative: a browser would go to
+    // the host `files`. Empty segments must collapse to one leading slash.
+    let site = Site::new();
+    let s = Server::serve(&site.root());
+    for (target, location) in [
+        ("//files", "/files/"),
+        ("/%2ffiles", "/files/"),
+        ("/%2Ffiles?x=1", "/files/?x=1"),
+        ("///files//sub%20dir", "/files/sub%20dir/"),
+        ("/files%2f%2fsub%20dir", "/files/sub%20dir/"),
+    ] {
+        let r = s.get(target);
+        assert_eq!(r.status, 301, "{target}");
+        assert_eq!(r.header("location"), Some(location), "{target}");
+    }
+}
+
+#[test]
 fn no_path_leaves_the_root() {
     let site = Site::new();
     let s = Server::serve(&site.root());
