@@ -138,15 +138,41 @@ async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
     if !req.has_body() {
         return q.send_response(id, resp, SendFlags::NONE).await;
     }
+    // The first body read comes before the response: the server sends
+    // `100 Continue` only while no response has begun, and a client that
+    // waits for it would otherwise wait until the body timeout.
+    let first = match q.receive_body_chunk(id).await {
+        Ok(Some(chunk)) => chunk,
+        Ok(None) => return q.send_response(id, resp, SendFlags::NONE).await,
+        Err(ServerError::Body(_)) => {
+            // Framing is lost and nothing has been sent yet: say so, and
+            // close rather than guess where the next request starts.
+            let r = Response::new(400)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body("malformed request body\n");
+            return q.send_response(id, r, SendFlags::DISCONNECT).await;
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH) {
         resp.headers
             .insert(http::header::CONTENT_LENGTH, len.clone());
     }
     q.send_response(id, resp, SendFlags::MORE_DATA).await?;
-    while let Some(chunk) = q.receive_body_chunk(id).await? {
-        q.send_body(id, chunk, SendFlags::MORE_DATA).await?;
+    q.send_body(id, first, SendFlags::MORE_DATA).await?;
+    loop {
+        match q.receive_body_chunk(id).await {
+            Ok(Some(chunk)) => q.send_body(id, chunk, SendFlags::MORE_DATA).await?,
+            Ok(None) => return q.send_body(id, Bytes::new(), SendFlags::NONE).await,
+            Err(e) => {
+                // The echo has begun and can no longer be finished as
+                // promised: cut the connection rather than leave it open
+                // with a response that never ends.
+                let _ = q.cancel_request(id);
+                return Err(e);
+            }
+        }
     }
-    q.send_body(id, Bytes::new(), SendFlags::NONE).await
 }
 
 /// The `/_httpq/` control prefix: `stats` and `delay`.

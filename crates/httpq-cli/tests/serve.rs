@@ -632,9 +632,8 @@ fn echo_mode_echoes_bodies() {
     req.extend_from_slice(b"0\r\n\r\n");
     c.send(&req);
     assert_eq!(c.response("POST").unwrap().body, big);
-    // Expect: 100-continue. Echo starts its response before reading the
-    // body, so no 100 goes out; a client then sends the body anyway (curl
-    // does after a second), and it must still be read and echoed.
+    // Expect: 100-continue from a client that sends the body without
+    // waiting (curl does after a second): still read and echoed.
     c.send(b"POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     c.send(b"abcde");
     let r = c.response("POST").expect("echoed");
@@ -645,6 +644,62 @@ fn echo_mode_echoes_bodies() {
     assert_eq!((r.status, r.body.len()), (200, 0));
     // The control prefix still answers in echo mode.
     assert_eq!(s.get("/_httpq/stats").status, 200);
+}
+
+#[test]
+fn echo_sends_100_continue_before_the_body_is_sent() {
+    let s = Server::start(&["--echo"]);
+    let mut stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    // A few seconds: without the 100 the server would only give up at its
+    // body timeout, and the test must fail well before that, not hang.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .unwrap();
+    let want = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; want.len()];
+    if let Err(e) = stream.read_exact(&mut got) {
+        panic!("no 100 Continue before the body was sent: {e}");
+    }
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    stream.write_all(b"abcde").unwrap();
+    let mut c = Conn {
+        stream,
+        buf: BytesMut::new(),
+    };
+    let r = c.response("POST").expect("echoed");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));
+    assert_eq!(r.header("content-length"), Some("5"));
+}
+
+#[test]
+fn echo_answers_a_malformed_body_with_400() {
+    let s = Server::start(&["--echo"]);
+    let mut c = s.connect();
+    c.send(b"POST /e HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n");
+    let r = c.response("POST").expect("an answer");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(c.response("GET").is_none(), "the connection is closed");
+    // Bad framing after the echo has begun: the response cannot be
+    // finished honestly, so the connection is cut instead of left hanging.
+    let mut c = s.connect();
+    c.send(b"POST /e HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    let mut head = [0u8; 12];
+    c.stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    c.send(b"zz\r\n");
+    // Cut means EOF or a reset (the server resets a begun response); only
+    // a read timeout means it stayed open.
+    let mut rest = Vec::new();
+    match c.stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(!rest.ends_with(b"0\r\n\r\n"), "not a complete response"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the connection stayed open: {e}"),
+    }
 }
 
 // ----------------------------------------------------------------- control
