@@ -3,6 +3,7 @@
 //! index.html or a listing for directories — and no way out of the root.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -11,14 +12,21 @@ use httpq_server::{Request, RequestQueue, Response, SendFlags, ServerError};
 /// Bytes read from disk per body chunk.
 const CHUNK: usize = 256 * 1024;
 
+/// Entries shown in a directory listing at most: the page is built in memory,
+/// and a directory of millions of files must not make it unbounded.
+const MAX_LISTING: usize = 10_000;
+
 pub struct StaticSite {
-    root: PathBuf,
+    /// Shared with the blocking-pool closures that look paths up.
+    root: Arc<Path>,
 }
 
 /// What a path resolved to.
 enum Target {
+    /// A file, or a directory's index.html.
     File(PathBuf, std::fs::Metadata),
-    Dir(PathBuf),
+    /// A directory without an index: its listing page.
+    Listing(String),
     /// A directory asked for without its trailing slash.
     AddSlash,
     NotFound,
@@ -33,36 +41,7 @@ impl StaticSite {
                 "not a directory",
             ));
         }
-        Ok(StaticSite { root })
-    }
-
-    /// Maps the cooked (decoded, dot-segment-free) path under the root. The
-    /// final path is canonicalised so a symlink cannot lead outside it.
-    fn resolve(&self, path: &str) -> Target {
-        let mut p = self.root.clone();
-        for seg in path.split('/').filter(|s| !s.is_empty()) {
-            if seg == "." || seg == ".." || seg.contains('\0') {
-                return Target::NotFound;
-            }
-            p.push(seg);
-        }
-        let Ok(real) = p.canonicalize() else {
-            return Target::NotFound;
-        };
-        if !real.starts_with(&self.root) {
-            return Target::NotFound;
-        }
-        match std::fs::metadata(&real) {
-            Ok(m) if m.is_dir() => {
-                if path.ends_with('/') {
-                    Target::Dir(real)
-                } else {
-                    Target::AddSlash
-                }
-            }
-            Ok(m) if m.is_file() => Target::File(real, m),
-            _ => Target::NotFound,
-        }
+        Ok(StaticSite { root: root.into() })
     }
 
     pub async fn handle(&self, q: &RequestQueue, req: Request) -> Result<(), ServerError> {
@@ -73,7 +52,19 @@ impl StaticSite {
             return q.send_response(id, r, SendFlags::NONE).await;
         }
         let path = req.url().path.clone();
-        match self.resolve(&path) {
+        // Filesystem calls can block for long (network mounts, a cold disk,
+        // a huge directory): on the blocking pool, not a runtime worker.
+        let root = self.root.clone();
+        let looked_up = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || resolve(&root, &path)).await
+        };
+        let Ok(target) = looked_up else {
+            return q
+                .send_response(id, text(500, "lookup failed\n"), SendFlags::NONE)
+                .await;
+        };
+        match target {
             Target::NotFound => {
                 q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
                     .await
@@ -83,18 +74,11 @@ impl StaticSite {
                 let r = text(301, "moved\n").header("location", &location);
                 q.send_response(id, r, SendFlags::NONE).await
             }
-            Target::Dir(dir) => {
-                let index = dir.join("index.html");
-                match std::fs::metadata(&index) {
-                    Ok(m) if m.is_file() => self.file(q, &req, index, m).await,
-                    _ => {
-                        let html = listing(&dir, &path);
-                        let r = Response::new(200)
-                            .header("content-type", "text/html; charset=utf-8")
-                            .body(html);
-                        q.send_response(id, r, SendFlags::NONE).await
-                    }
-                }
+            Target::Listing(html) => {
+                let r = Response::new(200)
+                    .header("content-type", "text/html; charset=utf-8")
+                    .body(html);
+                q.send_response(id, r, SendFlags::NONE).await
             }
             Target::File(file, meta) => self.file(q, &req, file, meta).await,
         }
@@ -207,6 +191,38 @@ impl StaticSite {
             q.send_body(id, Bytes::from(buf), flags).await?;
         }
         Ok(())
+    }
+}
+
+/// Maps the cooked (decoded, dot-segment-free) path under the root. The
+/// final path is canonicalised so a symlink cannot lead outside it. Blocking.
+fn resolve(root: &Path, path: &str) -> Target {
+    let mut p = root.to_path_buf();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        if seg == "." || seg == ".." || seg.contains('\0') {
+            return Target::NotFound;
+        }
+        p.push(seg);
+    }
+    let Ok(real) = p.canonicalize() else {
+        return Target::NotFound;
+    };
+    if !real.starts_with(root) {
+        return Target::NotFound;
+    }
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => {
+            if !path.ends_with('/') {
+                return Target::AddSlash;
+            }
+            let index = real.join("index.html");
+            match std::fs::metadata(&index) {
+                Ok(m) if m.is_file() => Target::File(index, m),
+                _ => Target::Listing(listing(&real, path)),
+            }
+        }
+        Ok(m) if m.is_file() => Target::File(real, m),
+        _ => Target::NotFound,
     }
 }
 
@@ -351,10 +367,14 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The listing page of `dir`. Blocking. Reading stops past [`MAX_LISTING`]
+/// entries, so a cut-short page sorts the first ones the directory yields
+/// (not the alphabetically first) and says it is incomplete.
 fn listing(dir: &Path, url_path: &str) -> String {
     let mut entries: Vec<(String, bool)> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
+                .take(MAX_LISTING + 1)
                 .map(|e| {
                     (
                         e.file_name().to_string_lossy().into_owned(),
@@ -364,6 +384,8 @@ fn listing(dir: &Path, url_path: &str) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let truncated = entries.len() > MAX_LISTING;
+    entries.truncate(MAX_LISTING);
     entries.sort();
     let title = html_escape(url_path);
     let mut html = format!("<!doctype html>\n<meta charset=utf-8>\n<title>Index of {title}</title>\n<h1>Index of {title}</h1>\n<ul>\n");
@@ -379,6 +401,11 @@ fn listing(dir: &Path, url_path: &str) -> String {
         ));
     }
     html.push_str("</ul>\n");
+    if truncated {
+        html.push_str(&format!(
+            "<p>Listing truncated: only {MAX_LISTING} entries are shown.</p>\n"
+        ));
+    }
     html
 }
 

@@ -496,6 +496,26 @@ fn directories_index_listing_and_redirect() {
 }
 
 #[test]
+fn huge_directory_listings_are_capped() {
+    const CAP: usize = 10_000;
+    let site = Site::new();
+    let many = site.root().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..CAP + 5 {
+        std::fs::File::create(many.join(format!("f{i:05}"))).unwrap();
+    }
+    let s = Server::serve(&site.root());
+    let r = s.get("/many/");
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    let entries = html.matches("<li><a href=\"f").count();
+    assert_eq!(entries, CAP, "entries listed");
+    assert!(html.contains("truncated"), "the page says it is cut short");
+    // A small directory has no such note.
+    assert!(!s.get("/files/").text().contains("truncated"));
+}
+
+#[test]
 fn directory_redirects_stay_on_this_host() {
     // A Location of `//files/` is protocol-relative: a browser would go to
     // the host `files`. Empty segments must collapse to one leading slash.
