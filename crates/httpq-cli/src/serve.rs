@@ -31,6 +31,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 /// The prefix host element for a listen address: wildcards become `+`.
+///
+/// `+` binds both `0.0.0.0` and `[::]`, more than `--listen 0.0.0.0:P` asks
+/// for, but it is the only choice that answers every request: an IP-literal
+/// prefix `0.0.0.0` would bind just that, yet the server routes IP-bound
+/// prefixes by the address a connection arrived on, which is never
+/// `0.0.0.0`, so every request would be refused. `serve` says what it bound.
 fn prefix_for(addr: std::net::SocketAddr, path: &str) -> String {
     let host = match addr.ip() {
         ip if ip.is_unspecified() => "+".to_string(),
@@ -82,7 +88,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on http://{}/", args.listen);
+    let mut bound = session.listen_addrs();
+    bound.sort();
+    bound.dedup();
+    let urls: Vec<String> = bound.iter().map(|a| format!("http://{a}/")).collect();
+    println!("listening on {}", urls.join(" "));
+    let extra: Vec<String> = bound
+        .iter()
+        .filter(|a| **a != args.listen)
+        .map(|a| a.to_string())
+        .collect();
+    if !extra.is_empty() {
+        eprintln!(
+            "httpq: note: also listening on {} (the server binds a wildcard for both IPv4 and IPv6)",
+            extra.join(" ")
+        );
+    }
 
     let consumers = 4 * args.threads.unwrap_or(1).max(1);
     for _ in 0..consumers {

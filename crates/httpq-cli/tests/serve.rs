@@ -4,7 +4,7 @@
 //! prefix, and a clean exit on SIGINT.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,12 +77,32 @@ impl Drop for Site {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// A port free on `ip` (and, for a wildcard, on the loopback of its family).
+fn free_port(ip: IpAddr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Whether this machine can listen on the IPv6 loopback.
+fn have_ipv6_loopback() -> Result<(), std::io::Error> {
+    std::net::TcpListener::bind("[::1]:0").map(drop)
+}
+
+/// Lines of a child's output stream, as they come.
+fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// A running `httpq serve`; killed on drop, so a failing test never leaves
@@ -90,14 +110,30 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     port: u16,
+    /// Where the test connects (the loopback for a wildcard).
+    addr: SocketAddr,
+    /// The "listening on" line.
+    listening: String,
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Server {
     /// Starts `httpq serve ARGS --listen 127.0.0.1:PORT` and waits for its
     /// "listening on" line.
     fn start(args: &[&str]) -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
+        Server::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), args)
+    }
+
+    /// Starts `httpq serve ARGS --listen IP:PORT` and waits for its
+    /// "listening on" line.
+    fn start_on(ip: IpAddr, args: &[&str]) -> Server {
+        let port = free_port(ip);
+        let listen = SocketAddr::new(ip, port).to_string();
+        let addr = match ip {
+            IpAddr::V4(v4) if v4.is_unspecified() => (Ipv4Addr::LOCALHOST, port).into(),
+            IpAddr::V6(v6) if v6.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, port).into(),
+            _ => SocketAddr::new(ip, port),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
             .arg("serve")
             .args(args)
@@ -107,34 +143,44 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn httpq");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server { child, port };
+        let rx = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let mut server = Server {
+            child,
+            port,
+            addr,
+            listening: String::new(),
+            stderr,
+        };
         let deadline = Instant::now() + LIMIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line.contains("listening on") => {
                     assert!(line.contains(&listen), "{line}");
+                    server.listening = line;
                     return server;
                 }
                 Ok(_) => continue,
                 Err(_) => {
                     let _ = server.child.kill();
-                    let mut err = String::new();
-                    if let Some(mut e) = server.child.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
-                    panic!("httpq serve did not become ready; stderr: {err}");
+                    let _ = server.child.wait();
+                    let err: Vec<String> = server.stderr.try_iter().collect();
+                    panic!("httpq serve did not become ready; stderr: {err:?}");
                 }
+            }
+        }
+    }
+
+    /// The next stderr line containing `what` (bounded wait).
+    fn stderr_line(&self, what: &str) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no stderr line with {what:?}"),
             }
         }
     }
@@ -144,7 +190,7 @@ impl Server {
     }
 
     fn connect(&self) -> Conn {
-        Conn::open(self.port)
+        Conn::open(self.addr)
     }
 
     /// One request on a fresh connection.
@@ -250,8 +296,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(LIMIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Conn {
@@ -669,7 +715,7 @@ fn echo_mode_echoes_bodies() {
 #[test]
 fn echo_sends_100_continue_before_the_body_is_sent() {
     let s = Server::start(&["--echo"]);
-    let mut stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut stream = TcpStream::connect(s.addr).unwrap();
     // A few seconds: without the 100 the server would only give up at its
     // body timeout, and the test must fail well before that, not hang.
     stream
@@ -795,6 +841,52 @@ fn a_client_leaving_during_delay_is_counted_as_abandoned() {
         started.elapsed() < Duration::from_secs(5),
         "the abandoned work was noticed at once, not after the 30 s delay"
     );
+}
+
+// ------------------------------------------------------------------ listen
+
+#[test]
+fn a_specific_address_is_all_that_is_listed() {
+    let site = Site::new();
+    let s = Server::serve(&site.root());
+    assert_eq!(
+        s.listening,
+        format!("listening on http://127.0.0.1:{}/", s.port)
+    );
+}
+
+#[test]
+fn the_ipv4_wildcard_lists_every_address_it_binds() {
+    // The server cannot bind 0.0.0.0 alone and still route every Host: a
+    // wildcard prefix binds [::] as well. The output must say so, not claim
+    // IPv4 only.
+    let site = Site::new();
+    let s = Server::start_on(
+        Ipv4Addr::UNSPECIFIED.into(),
+        &[site.root().to_str().unwrap()],
+    );
+    let p = s.port;
+    assert!(
+        s.listening.contains(&format!("http://0.0.0.0:{p}/")),
+        "{}",
+        s.listening
+    );
+    assert_eq!(s.get("/notes.txt").body, b"0123456789abcdef");
+    if let Err(e) = have_ipv6_loopback() {
+        eprintln!("skipping the IPv6 half: no IPv6 loopback here ({e})");
+        return;
+    }
+    assert!(
+        s.listening.contains(&format!("http://[::]:{p}/")),
+        "{}",
+        s.listening
+    );
+    let note = s.stderr_line("also listening");
+    assert!(note.contains(&format!("[::]:{p}")), "{note}");
+    // And it is true: the file is served over IPv6 too.
+    let mut c = Conn::open((std::net::Ipv6Addr::LOCALHOST, p).into());
+    c.send(b"GET /notes.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(c.response("GET").unwrap().body, b"0123456789abcdef");
 }
 
 // ---------------------------------------------------------------- shutdown
