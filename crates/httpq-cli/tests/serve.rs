@@ -889,6 +889,31 @@ fn the_ipv4_wildcard_lists_every_address_it_binds() {
     assert_eq!(c.response("GET").unwrap().body, b"0123456789abcdef");
 }
 
+#[test]
+fn serves_files_over_ipv6_loopback() {
+    if let Err(e) = have_ipv6_loopback() {
+        eprintln!("skipping: cannot bind [::1]:0 on this machine ({e})");
+        return;
+    }
+    let site = Site::new();
+    let s = Server::start_on(
+        std::net::Ipv6Addr::LOCALHOST.into(),
+        &[site.root().to_str().unwrap()],
+    );
+    assert_eq!(
+        s.listening,
+        format!("listening on http://[::1]:{}/", s.port)
+    );
+    assert!(s.addr.is_ipv6());
+    let r = s.get("/notes.txt");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"0123456789abcdef"[..])
+    );
+    // Not reachable over IPv4: only what was asked for is bound.
+    assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
+}
+
 // ---------------------------------------------------------------- shutdown
 
 #[test]
