@@ -2,6 +2,7 @@
 //! echo) and the `/_httpq/` control prefix — each with its own request queue.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,35 @@ use crate::ServeArgs;
 
 /// How long in-flight requests may run after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(10);
+
+/// Counters of the CLI's own handlers, beside the server's in the stats.
+/// The server counts a request as abandoned when its connection ends with
+/// the request held, whatever the handler does next; these say whether the
+/// handler really stopped.
+#[derive(Default)]
+struct CliCounters {
+    /// `/_httpq/delay` handlers running now.
+    delays_in_flight: AtomicU64,
+    /// Delays that stopped early because their connection ended.
+    delays_abandoned: AtomicU64,
+}
+
+/// Holds one count of `delays_in_flight`; dropping it (however the handler
+/// ends, even by being dropped itself) gives it back.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a AtomicU64) -> InFlight<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 pub fn run(args: ServeArgs) -> ExitCode {
     let threads = args
@@ -125,11 +155,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
     {
         let q = control_queue.clone();
         let session = session.clone();
+        let mine = Arc::new(CliCounters::default());
         tokio::spawn(async move {
             while let Ok(req) = q.receive().await {
-                let (q, session) = (q.clone(), session.clone());
+                let (q, session, mine) = (q.clone(), session.clone(), mine.clone());
                 tokio::spawn(async move {
-                    let _ = control(&q, &session, req).await;
+                    let _ = control(&q, &session, &mine, req).await;
                 });
             }
         });
@@ -200,6 +231,7 @@ async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
 async fn control(
     q: &RequestQueue,
     session: &ServerSession,
+    mine: &CliCounters,
     req: Request,
 ) -> Result<(), ServerError> {
     let id = req.id();
@@ -216,11 +248,17 @@ async fn control(
     match path.as_str() {
         "/_httpq/stats" => {
             let snap = session.counters();
-            let map: serde_json::Map<String, serde_json::Value> = snap
+            let mut map: serde_json::Map<String, serde_json::Value> = snap
                 .fields()
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.into()))
                 .collect();
+            for (k, v) in [
+                ("delays_in_flight", &mine.delays_in_flight),
+                ("delays_abandoned", &mine.delays_abandoned),
+            ] {
+                map.insert(k.to_string(), v.load(Ordering::Relaxed).into());
+            }
             let mut body = BytesMut::from(serde_json::Value::Object(map).to_string().as_bytes());
             body.extend_from_slice(b"\n");
             let r = Response::new(200)
@@ -247,11 +285,15 @@ async fn control(
                     .await;
             };
             // The work (here, a sleep) is abandoned the moment the client goes away.
+            let _running = InFlight::enter(&mine.delays_in_flight);
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(ms)) => {
                     q.send_response(id, plain(200, "done\n".into()), SendFlags::NONE).await
                 }
-                _ = req.disconnected() => Ok(()),
+                _ = req.disconnected() => {
+                    mine.delays_abandoned.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
             }
         }
         _ => {
