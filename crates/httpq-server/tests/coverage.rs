@@ -534,6 +534,35 @@ async fn chunked_body_past_the_limit_is_a_typed_error_for_the_application() {
     drop(c);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known gap: a chunked body growing past max_body_bytes gets no 413 from the server, and the connection is not closed"]
+async fn chunked_body_past_the_limit_gets_413_and_close() {
+    let s = Server::start(small_limits());
+    let mut c = s.connect().await;
+    let chunk = "c".repeat(800);
+    c.send(
+        format!(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    let req = recv(&s.queue).await;
+    let mut buf = [0u8; 256];
+    while s
+        .queue
+        .receive_body(req.id(), &mut buf)
+        .await
+        .is_ok_and(|n| n > 0)
+    {}
+    // The application holds the request; the server answers the protocol
+    // error itself, as it does for a Content-Length over the limit.
+    let r = c.response().await.expect("a 413 from the server");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed().await);
+}
+
 // ---- 5. queues -----------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
