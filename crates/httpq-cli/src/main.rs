@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Milliseconds in-flight requests may run after Ctrl-C. Hidden: it
+    /// exists so tests can check shutdown is bounded without waiting 10 s.
+    #[arg(long, default_value_t = 10_000, hide = true)]
+    pub grace_ms: u64,
 }
 
 fn main() -> ExitCode {

@@ -14,9 +14,6 @@ use httpq_server::{
 use crate::static_files::StaticSite;
 use crate::ServeArgs;
 
-/// How long in-flight requests may run after Ctrl-C.
-const GRACE: Duration = Duration::from_secs(10);
-
 /// Counters of the CLI's own handlers, beside the server's in the stats.
 /// The server counts a request as abandoned when its connection ends with
 /// the request held, whatever the handler does next; these say whether the
@@ -170,11 +167,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
-    eprintln!(
-        "httpq: shutting down (in-flight requests have {}s)",
-        GRACE.as_secs()
-    );
-    session.shutdown(GRACE).await;
+    let grace = Duration::from_millis(args.grace_ms);
+    eprintln!("httpq: shutting down (in-flight requests have {grace:?})");
+    session.shutdown(grace).await;
     site_queue.shutdown();
     control_queue.shutdown();
     ExitCode::SUCCESS

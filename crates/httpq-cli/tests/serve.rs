@@ -165,7 +165,11 @@ impl Server {
                 Err(_) => {
                     let _ = server.child.kill();
                     let _ = server.child.wait();
-                    let err: Vec<String> = server.stderr.try_iter().collect();
+                    // The process is gone, so its stderr ends: read it all.
+                    let mut err = Vec::new();
+                    while let Ok(line) = server.stderr.recv_timeout(LIMIT) {
+                        err.push(line);
+                    }
                     panic!("httpq serve did not become ready; stderr: {err:?}");
                 }
             }
@@ -954,6 +958,31 @@ fn sigint_exits_cleanly_after_in_flight_requests() {
     let status = s.exit_status();
     assert!(status.success(), "{status:?}");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigint_exits_after_the_grace_when_a_request_outlasts_it() {
+    let grace = Duration::from_millis(1000);
+    let mut s = Server::start(&["--echo", "--grace-ms", "1000"]);
+    let mut c = s.connect();
+    c.send(b"GET /_httpq/delay?ms=60000 HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.wait_stats("the delay to start", LIMIT, |now| {
+        now["delays_in_flight"].as_u64() == Some(1)
+    });
+    let signalled = Instant::now();
+    sigint(&s.pid());
+    let status = s.exit_status();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(took >= grace, "the request was given its grace: {took:?}");
+    assert!(
+        took < grace + Duration::from_secs(4),
+        "exit is bounded by the grace: {took:?}"
+    );
+    assert!(
+        c.response("GET").is_none(),
+        "the held request was cut, not answered"
+    );
 }
 
 #[test]
