@@ -131,6 +131,27 @@ impl Error {
         }
     }
 
+    /// True for the errors a message *body* can raise (chunked framing, size,
+    /// trailers, an early end), as opposed to a malformed head.
+    ///
+    /// ```
+    /// assert!(httpq_proto::Error::InvalidChunkSize.is_body_error());
+    /// assert!(!httpq_proto::Error::MissingHost.is_body_error());
+    /// ```
+    pub fn is_body_error(&self) -> bool {
+        use Error::*;
+        matches!(
+            self,
+            InvalidChunkSize
+                | InvalidChunkTerminator
+                | InvalidChunkExtension
+                | ChunkExtensionsTooLarge
+                | BodyTooLarge
+                | TrailersTooLarge
+                | IncompleteBody
+        )
+    }
+
     /// A short human reason, suitable as a response body.
     ///
     /// ```

@@ -94,6 +94,9 @@ pub(crate) struct ConnState {
     /// reason waiters should see (a RequestQueue timeout, say); else
     /// `ServerClosed`.
     pub close_reason: Option<DisconnectReason>,
+    /// The request whose body broke, and how: its reader still learns
+    /// why after the server has answered the error itself.
+    pub failed_body: Option<(u32, httpq_proto::Error)>,
 }
 
 pub(crate) struct Slot {
@@ -652,6 +655,11 @@ impl Conn {
     ) -> Poll<Result<usize, ServerError>> {
         let mut st = self.lock();
         let Some(index) = st.slot_index(seq) else {
+            if let Some((failed, e)) = st.failed_body {
+                if failed == seq {
+                    return Poll::Ready(Err(ServerError::Body(e)));
+                }
+            }
             // Answered: whatever body there was is gone.
             return Poll::Ready(Err(ServerError::ConnectionInvalid));
         };
@@ -866,7 +874,11 @@ impl Task {
             if let Some(end) = self.process_input() {
                 return end;
             }
-            if self.read_paused && !self.stop_reading && self.rbuf.len() < self.read_cap() {
+            if self.read_paused
+                && !self.fin
+                && !self.stop_reading
+                && self.rbuf.len() < self.read_cap()
+            {
                 self.read_paused = false;
                 if let Some(end) = self.resume_read() {
                     return end;
@@ -881,7 +893,7 @@ impl Task {
             if let Some(abort) = seen.abort {
                 return abort;
             }
-            if self.fin && seen.slots_empty {
+            if self.fin && seen.slots_empty && (self.rbuf.is_empty() || self.stop_reading) {
                 return (DisconnectReason::ClientClosed, false);
             }
             if self.room == 0
@@ -907,11 +919,17 @@ impl Task {
                     armed = Some(d);
                 }
             }
-            let watch = !self.fin;
+            // After a FIN the socket stays read-ready for good, so only an
+            // error (an RST after the FIN) is watched for.
+            let interest = if self.fin {
+                Interest::ERROR
+            } else {
+                Interest::READABLE
+            };
             let event = tokio::select! {
                 biased;
                 _ = self.conn.wake.wait() => Event::Woken,
-                r = self.stream.ready(Interest::READABLE), if watch => Event::Readable(r),
+                r = self.stream.ready(interest) => Event::Readable(r),
                 _ = sleep.as_mut(), if deadline.is_some() => Event::Timer,
             };
             match event {
@@ -926,6 +944,12 @@ impl Task {
                     }
                 }
                 Event::Readable(Err(_)) => return (DisconnectReason::Reset, false),
+                Event::Readable(Ok(ready)) if self.fin => {
+                    if ready.is_error() || matches!(self.stream.take_error(), Ok(Some(_)) | Err(_))
+                    {
+                        return (DisconnectReason::Reset, false);
+                    }
+                }
                 Event::Readable(Ok(ready)) => {
                     if let Some(end) = self.on_readable(ready) {
                         return end;
@@ -1039,30 +1063,40 @@ impl Task {
         }
         // A FIN with unread data still in the socket is indistinguishable
         // from a FIN after it: either way the client will send nothing more.
-        let outstanding = {
-            let mut st = self.conn.lock();
-            if let Some(r) = &self.reading {
-                if let Some(i) = st.slot_index(r.seq) {
-                    if let Some(p) = st.slots[i].body.as_mut() {
-                        if !p.done {
-                            p.error = Some(httpq_proto::Error::IncompleteBody);
-                            if let Some(w) = p.waker.take() {
-                                w.wake();
-                            }
-                        }
+        let outstanding = !self.rbuf.is_empty()
+            || self
+                .conn
+                .lock()
+                .slots
+                .iter()
+                .any(|s| s.phase != Phase::Complete);
+        let policy = self.conn.session.properties_ref(|p| p.half_close);
+        if !outstanding || policy == HalfClosePolicy::Disconnect {
+            self.fail_body(httpq_proto::Error::IncompleteBody);
+            return Some((DisconnectReason::ClientClosed, false));
+        }
+        // Half-closed: what was received is still parsed and answered (a
+        // body's rest, pipelined requests); the socket is not read again.
+        self.fin = true;
+        self.read_paused = false;
+        self.conn.lock().peer_fin = true;
+        None
+    }
+
+    /// The body being read can never complete: tell its reader.
+    fn fail_body(&mut self, e: httpq_proto::Error) {
+        let Some(r) = &self.reading else { return };
+        let mut st = self.conn.lock();
+        if let Some(i) = st.slot_index(r.seq) {
+            if let Some(p) = st.slots[i].body.as_mut() {
+                if !p.done && p.error.is_none() {
+                    p.error = Some(e);
+                    if let Some(w) = p.waker.take() {
+                        w.wake();
                     }
                 }
             }
-            st.slots.iter().any(|s| s.phase != Phase::Complete)
-        };
-        let policy = self.conn.session.properties_ref(|p| p.half_close);
-        if !outstanding || policy == HalfClosePolicy::Disconnect {
-            return Some((DisconnectReason::ClientClosed, false));
         }
-        self.fin = true;
-        self.conn.lock().peer_fin = true;
-        self.stop_reading = true;
-        None
     }
 
     /// Decodes buffered input: body bytes for the current request, then
@@ -1111,6 +1145,12 @@ impl Task {
                 .next
                 .get_or_insert_with(|| Request::blank(&self.conn, now));
             match self.parser.parse_into(&mut self.rbuf, next.head_mut()) {
+                Ok(false) if self.fin => {
+                    // Half-closed: the rest of this head will never come.
+                    self.rbuf.clear();
+                    self.stop_reading = true;
+                    return None;
+                }
                 Ok(false) => {
                     // A partial head left behind while the pipeline was full
                     // starts its HeaderWait now.
@@ -1215,6 +1255,17 @@ impl Task {
         }
         loop {
             if self.rbuf.is_empty() {
+                if self.fin {
+                    // Half-closed with the body unfinished: it never will be.
+                    let draining = reader.draining.is_some();
+                    drop(st);
+                    self.fail_body(httpq_proto::Error::IncompleteBody);
+                    self.reading = None;
+                    self.stop_reading = true;
+                    if draining {
+                        return Err((DisconnectReason::ClientClosed, false));
+                    }
+                }
                 return Ok(false);
             }
             let pipe = index.and_then(|i| st.slots[i].body.as_mut());
@@ -1237,13 +1288,33 @@ impl Task {
                         }
                     }
                     // Framing is lost: nothing after this can be trusted.
-                    drop(st);
+                    let seq = reader.seq;
                     self.reading = None;
                     self.stop_reading = true;
                     self.rbuf.clear();
+                    self.protocol_failure = Some(e);
                     Counters::inc(&self.counters().protocol_errors);
-                    self.conn.lock().closing = true;
+                    let phase = index.map(|i| st.slots[i].phase);
+                    if let Some(i) = index {
+                        // Whatever answer the application still makes
+                        // closes the connection after it.
+                        st.slots[i].keep_alive = false;
+                        st.slots[i].close_after |= phase != Some(Phase::Waiting);
+                    }
+                    st.closing = true;
+                    st.failed_body = Some((seq, e));
                     self.conn.closing.store(true, Ordering::Release);
+                    drop(st);
+                    match phase {
+                        // Not answered yet: the client gets the error's
+                        // status, as for a malformed head.
+                        Some(Phase::Waiting) => {
+                            self.server_answer(seq, e.status(), e.reason(), false)
+                        }
+                        Some(_) => {}
+                        // Answered and drained away: nothing is left to send.
+                        None => return Err((DisconnectReason::ProtocolError(e), false)),
+                    }
                     return Ok(false);
                 }
             };

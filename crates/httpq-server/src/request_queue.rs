@@ -607,6 +607,22 @@ impl RequestQueue {
         Ok((conn, seq))
     }
 
+    /// [`conn_for`](Self::conn_for) for a body read: a connection the
+    /// server closed over a malformed body reports that body's error (the
+    /// server may answer it, and close, before the application reads).
+    fn body_conn_for(request_id: u64) -> Result<(Arc<Conn>, u32), ServerError> {
+        let (conn_id, seq) = Self::split_id(request_id)?;
+        match registry::get_open(conn_id) {
+            Some(conn) => Ok((conn, seq)),
+            None => match recent::reason(conn_id) {
+                DisconnectReason::ProtocolError(e) if e.is_body_error() => {
+                    Err(ServerError::Body(e))
+                }
+                _ => Err(ServerError::ConnectionInvalid),
+            },
+        }
+    }
+
     /// Runs `send` on the connection of `request_id`; it returns whether
     /// the sender must wait for the socket to drain, and then the connection
     /// to wait on comes back. The connection is borrowed from the registry's
@@ -709,7 +725,7 @@ impl RequestQueue {
         request_id: u64,
         buf: &mut [u8],
     ) -> Result<usize, ServerError> {
-        let (conn, seq) = self.conn_for(request_id)?;
+        let (conn, seq) = Self::body_conn_for(request_id)?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -746,7 +762,7 @@ impl RequestQueue {
 
     /// The next piece of request body as `Bytes` (no copy); `None` at the end.
     pub async fn receive_body_chunk(&self, request_id: u64) -> Result<Option<Bytes>, ServerError> {
-        let (conn, seq) = self.conn_for(request_id)?;
+        let (conn, seq) = Self::body_conn_for(request_id)?;
         let mut out = None;
         let n = poll_fn(|cx| {
             conn.poll_body(seq, cx, |chunks| match chunks.pop_front() {

@@ -632,3 +632,100 @@ async fn group_min_send_rate_applies_to_its_responses() {
     assert!(sender.await.unwrap().is_err());
     drop(c);
 }
+
+fn allow_half_close() -> Properties {
+    Properties {
+        half_close: HalfClosePolicy::Allow,
+        ..Properties::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_keeps_a_buffered_body_and_pipelined_requests() {
+    let s = Server::start(allow_half_close());
+    let mut c = s.connect().await;
+    // The body waits behind Expect until the application reads it, so the
+    // FIN is seen while the body's bytes are still buffered.
+    c.send(
+        b"POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello\
+          GET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await;
+    tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
+        .await
+        .unwrap();
+    let post = s.queue.receive().await.unwrap();
+    let w = Waiters::arm(&s, post.connection_id());
+    let mut body = Vec::new();
+    let mut buf = [0u8; 2];
+    loop {
+        let n = s.queue.receive_body(post.id(), &mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body, b"hello");
+    s.queue
+        .send_response(post.id(), Response::new(200).body("one"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let next = s.queue.receive().await.unwrap();
+    assert_eq!(next.url().path, "/next");
+    s.queue
+        .send_response(next.id(), Response::new(200).body("two"), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().body, b"one");
+    assert_eq!(c.response().await.unwrap().body, b"two");
+    assert_eq!(w.reason().await, DisconnectReason::ClientClosed);
+    assert!(c.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_then_reset_is_seen_without_a_write() {
+    let (s, mut c, req) = held(allow_half_close()).await;
+    let w = Waiters::arm(&s, req.connection_id());
+    tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
+        .await
+        .unwrap();
+    // Under Allow the FIN alone is not a disconnect...
+    let waited = tokio::time::timeout(Duration::from_millis(200), req.disconnected()).await;
+    assert!(waited.is_err(), "no disconnect on FIN under Allow");
+    // ...but an RST after it is, at once, while the request is still held.
+    c.reset();
+    assert_eq!(w.reason().await, DisconnectReason::Reset);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_with_a_body_cut_short_fails_the_body_read() {
+    let s = Server::start(allow_half_close());
+    let mut c = s.connect().await;
+    c.send(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhel")
+        .await;
+    tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
+        .await
+        .unwrap();
+    let post = s.queue.receive().await.unwrap();
+    let mut buf = [0u8; 16];
+    let mut got = 0;
+    let err = loop {
+        match s.queue.receive_body(post.id(), &mut buf).await {
+            Ok(0) => panic!("a cut-short body cannot end normally"),
+            Ok(n) => got += n,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(got, 3, "what arrived was handed out");
+    assert!(
+        matches!(err, ServerError::Body(httpq_proto::Error::IncompleteBody)),
+        "{err:?}"
+    );
+    // The client half-closed, so it can still read an answer.
+    s.queue
+        .send_response(post.id(), Response::new(400).body("short"), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().status, 400);
+    assert!(c.closed().await);
+}

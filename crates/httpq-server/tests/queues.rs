@@ -171,8 +171,11 @@ async fn request_queue_timeout_answers_503() {
     assert_eq!(s.session.counters().timeouts, 1);
     assert!(s.queue.is_empty(), "the expired request left the queue");
     assert!(s.queue.try_receive().unwrap().is_none());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed().await, "the connection ends with the timeout");
     // A request that is received in time is not affected, however long the
     // application then takes.
+    let mut c = s.connect().await;
     c.send(&get("/received")).await;
     let req = tokio::time::timeout(LIMIT, s.queue.receive())
         .await
