@@ -1365,6 +1365,12 @@ impl Task {
             },
         };
         let keep_alive = head.keep_alive() && seq < registry::MAX_SEQ;
+        if seq >= registry::MAX_SEQ {
+            // The last sequence number a request id can carry: a later one
+            // would spill into the connection bits and name another
+            // connection's request. This one closes the connection.
+            self.stop_reading = true;
+        }
         let (host, path) = match (&cooked, simple) {
             (Some(u), _) => (u.host.as_bytes(), u.path.as_bytes()),
             (None, path) => (head.host().unwrap_or_default(), path.unwrap_or(b"/")),

@@ -58,6 +58,9 @@ pub enum ServerError {
     /// The connection broke while reading the request body.
     #[error("the connection was closed: {0}")]
     Disconnected(crate::disconnect::DisconnectReason),
+    /// The request asks for something httpq does not do (yet).
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
     /// A runtime could not be created.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

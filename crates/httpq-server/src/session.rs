@@ -22,13 +22,6 @@ use crate::ServerError;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-struct PortListeners {
-    /// Registrations using this port.
-    refs: usize,
-    wildcard: bool,
-    listeners: Vec<Listener>,
-}
-
 /// One listening socket and its accept task. The socket sits in a slot the
 /// task borrows only while polling, so [`Listener::close`] closes it at once:
 /// a task abort alone drops the socket later, on the runtime, and until then
@@ -58,7 +51,8 @@ pub(crate) struct SessionInner {
     /// prefix added or removed, a group bound, unbound or given timeouts),
     /// so connections can trust a remembered decision while it is unchanged.
     route_gen: AtomicU64,
-    listeners: Mutex<HashMap<u16, PortListeners>>,
+    /// The listening sockets of each port, as the registrations on it need.
+    listeners: Mutex<HashMap<u16, Vec<Listener>>>,
     pub counters: Counters,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
@@ -188,24 +182,37 @@ impl SessionInner {
         context: u64,
         group: &Arc<GroupInner>,
     ) -> Result<(), ServerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ServerError::Aborted);
+        }
+        if prefix.scheme == "https" {
+            return Err(ServerError::NotSupported(
+                "https:// prefixes need TLS serving, which httpq does not have yet",
+            ));
+        }
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         if routes.iter().any(|r| r.prefix == prefix) {
             return Err(ServerError::DuplicatePrefix(prefix.to_string()));
         }
-        self.ensure_listeners(&prefix)?;
+        let port = prefix.port;
         let mut table = (**routes).clone();
         table.push(Registration {
             prefix,
             context,
             group: Arc::downgrade(group),
         });
+        if let Err(e) = self.reconcile_listeners(port, &table) {
+            // Back to what the registrations already there need.
+            let _ = self.reconcile_listeners(port, &routes);
+            return Err(e);
+        }
         *routes = Arc::new(table);
         self.routes_changed();
         Ok(())
     }
 
     pub(crate) fn remove_registration(
-        &self,
+        self: &Arc<Self>,
         prefix: &UrlPrefix,
         group_id: u64,
     ) -> Result<(), ServerError> {
@@ -218,92 +225,69 @@ impl SessionInner {
         table.remove(pos);
         *routes = Arc::new(table);
         self.routes_changed();
-        self.release_listeners(prefix.port);
+        if !self.closed.load(Ordering::Acquire) {
+            // Fewer addresses only: closing listeners cannot fail, and a
+            // rebind after a wildcard left is best effort.
+            let _ = self.reconcile_listeners(prefix.port, &routes);
+        }
         Ok(())
     }
 
-    /// Binds what `prefix` needs: the wildcard addresses for `+`, `*` and host
-    /// names, the literal address for IP-bound prefixes (unless the port
-    /// already has wildcard listeners, which accept on every address).
-    fn ensure_listeners(self: &Arc<Self>, prefix: &UrlPrefix) -> Result<(), ServerError> {
-        let mut all = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        let wants_wildcard = !matches!(prefix.host, HostSpec::IpBound(_));
-        let entry = all.entry(prefix.port).or_insert_with(|| PortListeners {
-            refs: 0,
-            wildcard: false,
-            listeners: Vec::new(),
-        });
-        if entry.wildcard {
-            entry.refs += 1;
-            return Ok(());
-        }
-        let addrs = prefix.listen_addrs();
-        // Specific addresses are bound; the wildcard replaces them (they
-        // must be closed first, or binding the wildcard conflicts with them).
-        let replaced: Vec<SocketAddr> = if wants_wildcard {
-            entry
-                .listeners
-                .drain(..)
-                .map(|l| {
-                    let addr = l.addr;
-                    l.close();
-                    addr
-                })
-                .collect()
+    /// Makes the listeners of `port` exactly what the registrations of
+    /// `table` on it need: the wildcard addresses (IPv4 and IPv6) if any
+    /// prefix there is `+`, `*` or a host name, else each IP-bound
+    /// prefix's own address. Unneeded sockets close first, so a wildcard
+    /// can replace specific addresses (and the reverse) without a conflict.
+    fn reconcile_listeners(
+        self: &Arc<Self>,
+        port: u16,
+        table: &[Registration],
+    ) -> Result<(), ServerError> {
+        let on_port = || table.iter().filter(|r| r.prefix.port == port);
+        let wildcard = on_port().any(|r| !matches!(r.prefix.host, HostSpec::IpBound(_)));
+        let want: Vec<SocketAddr> = if wildcard {
+            UrlPrefix::wildcard_addrs(port)
         } else {
-            Vec::new()
+            let mut v: Vec<SocketAddr> = on_port().flat_map(|r| r.prefix.listen_addrs()).collect();
+            v.sort();
+            v.dedup();
+            v
         };
-        let mut new_listeners = Vec::new();
-        let mut first_err = None;
-        for addr in addrs {
-            if entry.listeners.iter().any(|l| l.addr == addr) {
+        let mut all = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let have = all.entry(port).or_default();
+        let (keep, close): (Vec<Listener>, Vec<Listener>) = std::mem::take(have)
+            .into_iter()
+            .partition(|l| want.contains(&l.addr));
+        for l in close {
+            l.close();
+        }
+        *have = keep;
+        let mut result = Ok(());
+        for addr in want {
+            if have.iter().any(|l| l.addr == addr) {
                 continue;
             }
             match self.bind(addr) {
-                Ok(l) => new_listeners.push(self.spawn_listener(addr, l)),
+                Ok(l) => {
+                    let l = self.spawn_listener(addr, l);
+                    have.push(l);
+                }
                 // A machine without IPv6 still serves the IPv4 wildcard.
                 Err(e)
                     if addr.is_ipv6()
-                        && wants_wildcard
-                        && e.kind() == std::io::ErrorKind::AddrNotAvailable => {}
-                Err(e) if addr.is_ipv6() && wants_wildcard && e.raw_os_error() == Some(97) => {}
+                        && wildcard
+                        && (e.kind() == std::io::ErrorKind::AddrNotAvailable
+                            || e.raw_os_error() == Some(97)) => {}
                 Err(source) => {
-                    first_err.get_or_insert(ServerError::Listen { addr, source });
+                    result = Err(ServerError::Listen { addr, source });
+                    break;
                 }
             }
         }
-        if let Some(e) = first_err {
-            for l in new_listeners {
-                l.close();
-            }
-            // The registrations already on this port keep their listeners.
-            for addr in replaced {
-                if let Ok(l) = self.bind(addr) {
-                    entry.listeners.push(self.spawn_listener(addr, l));
-                }
-            }
-            if entry.refs == 0 && entry.listeners.is_empty() {
-                all.remove(&prefix.port);
-            }
-            return Err(e);
+        if have.is_empty() {
+            all.remove(&port);
         }
-        entry.listeners.extend(new_listeners);
-        entry.wildcard |= wants_wildcard;
-        entry.refs += 1;
-        Ok(())
-    }
-
-    fn release_listeners(&self, port: u16) {
-        let mut all = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = all.get_mut(&port) {
-            entry.refs -= 1;
-            if entry.refs == 0 {
-                for l in entry.listeners.drain(..) {
-                    l.close();
-                }
-                all.remove(&port);
-            }
-        }
+        result
     }
 
     fn spawn_listener(self: &Arc<Self>, addr: SocketAddr, l: TcpListener) -> Listener {
@@ -506,7 +490,7 @@ impl ServerSession {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         all.values()
-            .flat_map(|p| p.listeners.iter().map(|l| l.addr))
+            .flat_map(|p| p.iter().map(|l| l.addr))
             .collect()
     }
 
@@ -542,7 +526,7 @@ impl ServerSession {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for (_, p) in all.drain() {
-            for l in p.listeners {
+            for l in p {
                 l.close();
             }
         }

@@ -121,11 +121,16 @@ impl UrlPrefix {
     pub(crate) fn listen_addrs(&self) -> Vec<SocketAddr> {
         match &self.host {
             HostSpec::IpBound(ip) => vec![SocketAddr::new(*ip, self.port)],
-            _ => vec![
-                SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), self.port),
-                SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), self.port),
-            ],
+            _ => Self::wildcard_addrs(self.port),
         }
+    }
+
+    /// The IPv4 and IPv6 wildcard addresses of `port`.
+    pub(crate) fn wildcard_addrs(port: u16) -> Vec<SocketAddr> {
+        vec![
+            SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), port),
+        ]
     }
 
     /// Whole-segment, case-insensitive prefix match: `/a/b/` matches

@@ -721,3 +721,51 @@ async fn nothing_behind_an_unrouted_request_with_a_body_reaches_the_app() {
         "the pipelined GET was never handed to the application"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_one_ip_bound_prefix_closes_only_its_address() {
+    let (session, _queue, group) = one_queue();
+    let p = free_port();
+    let a = SocketAddr::from(([127, 0, 0, 1], p));
+    let b = SocketAddr::from(([127, 0, 0, 2], p));
+    group.add_url(&format!("http://{a}/"), 1).unwrap();
+    if group.add_url(&format!("http://{b}/"), 2).is_err() {
+        eprintln!("127.0.0.2:{p} cannot be bound here; skipped");
+        return;
+    }
+    assert_eq!(ask_at(b, "h", "/").await.0, 200);
+    group.remove_url(&format!("http://{b}/")).unwrap();
+    assert_eq!(session.listen_addrs(), vec![a]);
+    assert!(matches!(
+        tokio::net::TcpStream::connect(b).await,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    ));
+    assert_eq!(context(p, "h", "/").await, Ok(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wildcard_leaving_gives_the_port_back_to_ip_bound_prefixes() {
+    let (session, _queue, group) = one_queue();
+    let p = free_port();
+    group.add_url(&format!("http://127.0.0.1:{p}/"), 1).unwrap();
+    group.add_url(&format!("http://+:{p}/w/"), 2).unwrap();
+    assert!(session.listen_addrs().iter().any(|a| a.ip().is_unspecified()));
+    group.remove_url(&format!("http://+:{p}/w/")).unwrap();
+    assert_eq!(session.listen_addrs(), vec![local(p)]);
+    assert_eq!(context(p, "h", "/").await, Ok(1));
+    assert_eq!(context(p, "h", "/w/").await, Ok(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_prefixes_and_closed_sessions_are_refused() {
+    let (session, _queue, group) = one_queue();
+    let p = free_port();
+    let r = group.add_url(&format!("https://+:{p}/"), 1);
+    assert!(matches!(r, Err(ServerError::NotSupported(_))), "{r:?}");
+    assert!(session.listen_addrs().is_empty(), "nothing was bound");
+    session.close();
+    let r = group.add_url(&format!("http://+:{p}/"), 1);
+    assert!(matches!(r, Err(ServerError::Aborted)), "{r:?}");
+    assert!(session.listen_addrs().is_empty());
+    assert!(refused(p).await);
+}
