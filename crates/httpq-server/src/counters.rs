@@ -45,7 +45,8 @@ counters! {
     requests_received,
     /// Responses completed (application and server-generated).
     responses_sent,
-    /// Connections that ended while the application held a request on them, or waited on them.
+    /// Connections the client broke (FIN under the default half-close policy,
+    /// RST, a failed write, or a timeout) while the application held a request on them.
     disconnects,
     /// Requests handed to the application whose connection broke before the response completed.
     requests_abandoned,

@@ -58,6 +58,9 @@ pub enum ServerError {
     /// The connection broke while reading the request body.
     #[error("the connection was closed: {0}")]
     Disconnected(crate::disconnect::DisconnectReason),
+    /// A session property is not usable as given.
+    #[error("invalid property: {0}")]
+    InvalidProperty(&'static str),
     /// The request asks for something httpq does not do (yet).
     #[error("not supported: {0}")]
     NotSupported(&'static str),

@@ -91,6 +91,38 @@ impl Timeouts {
     }
 }
 
+/// TCP keepalive probing of idle connections: after `idle` without
+/// traffic, a probe every `interval`; after `retries` unanswered probes the
+/// kernel resets the connection and its waiters see `Reset`. So a peer
+/// that vanished silently is noticed after about
+/// `idle + interval * retries`.
+///
+/// ```
+/// use std::time::Duration;
+/// use httpq_server::properties::TcpKeepalive;
+/// let k = TcpKeepalive { idle: Duration::from_secs(10), ..TcpKeepalive::default() };
+/// assert_eq!((k.interval, k.retries), (Duration::from_secs(10), 3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped.
+    pub retries: u32,
+}
+
+impl Default for TcpKeepalive {
+    fn default() -> Self {
+        TcpKeepalive {
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            retries: 3,
+        }
+    }
+}
+
 /// Session-wide properties.
 ///
 /// ```
@@ -110,8 +142,8 @@ pub struct Properties {
     pub server_header: Option<String>,
     /// What a client's FIN means.
     pub half_close: HalfClosePolicy,
-    /// TCP keepalive idle time, to find peers that vanished silently (`None`: off).
-    pub tcp_keepalive: Option<Duration>,
+    /// TCP keepalive, to find peers that vanished silently (`None`: off).
+    pub tcp_keepalive: Option<TcpKeepalive>,
     /// Requests parsed ahead on one connection (pipelining depth).
     pub max_pipelined: usize,
 }
@@ -124,7 +156,7 @@ impl Default for Properties {
             max_connections: 100_000,
             server_header: Some(concat!("httpq/", env!("CARGO_PKG_VERSION")).to_string()),
             half_close: HalfClosePolicy::Disconnect,
-            tcp_keepalive: Some(Duration::from_secs(60)),
+            tcp_keepalive: Some(TcpKeepalive::default()),
             max_pipelined: 32,
         }
     }

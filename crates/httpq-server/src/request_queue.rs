@@ -778,6 +778,29 @@ impl RequestQueue {
         Ok(if n == 0 { None } else { out })
     }
 
+    /// The request body as a [`Stream`](futures_core::Stream) of `Bytes`
+    /// pieces (no copies), ending at the end of the body; an error ends it too.
+    /// Reading it counts as reading the body (`100 Continue` goes out).
+    ///
+    /// ```no_run
+    /// # async fn f(queue: httpq_server::RequestQueue, id: u64) -> Result<(), httpq_server::ServerError> {
+    /// use std::future::poll_fn;
+    /// use std::pin::Pin;
+    /// use futures_core::Stream;
+    /// let mut body = queue.body_stream(id);
+    /// let mut total = 0;
+    /// while let Some(piece) = poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await {
+    ///     total += piece?.len();
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn body_stream(&self, request_id: u64) -> BodyStream {
+        BodyStream {
+            conn: Self::body_conn_for(request_id),
+            ended: false,
+        }
+    }
+
     /// Waits until connection `connection_id` breaks, for any reason, and
     /// says why. An id that existed but is closed completes at once; an id
     /// never issued is [`ServerError::UnknownId`]. After [`shutdown`](Self::shutdown)
@@ -903,5 +926,55 @@ impl RequestQueue {
     /// Shuts the queue down and releases it.
     pub fn close(self) {
         self.shutdown();
+    }
+}
+
+/// A request body as a stream of `Bytes`; see [`RequestQueue::body_stream`].
+pub struct BodyStream {
+    conn: Result<(Arc<Conn>, u32), ServerError>,
+    ended: bool,
+}
+
+impl futures_core::Stream for BodyStream {
+    type Item = Result<Bytes, ServerError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let (conn, seq) = match &this.conn {
+            Ok(c) => c,
+            Err(_) => {
+                this.ended = true;
+                let e = std::mem::replace(&mut this.conn, Err(ServerError::ConnectionInvalid));
+                return Poll::Ready(e.err().map(Err));
+            }
+        };
+        let mut out = None;
+        let r = conn.poll_body(*seq, cx, |chunks| match chunks.pop_front() {
+            Some(b) => {
+                let n = b.len();
+                out = Some(b);
+                n
+            }
+            None => 0,
+        });
+        match r {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(out.map(Ok)),
+            Poll::Ready(Err(e)) => {
+                this.ended = true;
+                Poll::Ready(Some(Err(e)))
+            }
+        }
     }
 }

@@ -352,11 +352,11 @@ async fn accept_loop(
             return;
         };
         let _ = stream.set_nodelay(true);
-        if let Some(idle) = session.properties_ref(|p| p.tcp_keepalive) {
+        if let Some(k) = session.properties_ref(|p| p.tcp_keepalive) {
             let ka = socket2::TcpKeepalive::new()
-                .with_time(idle)
-                .with_interval(Duration::from_secs(10))
-                .with_retries(3);
+                .with_time(k.idle)
+                .with_interval(k.interval)
+                .with_retries(k.retries);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
         let local = stream.local_addr().unwrap_or(addr);
@@ -415,6 +415,7 @@ impl std::fmt::Debug for ServerSession {
 impl ServerSession {
     /// A session with `props`.
     pub fn new(props: Properties) -> Result<ServerSession, ServerError> {
+        Self::check(&props)?;
         let (handle, runtime) = match tokio::runtime::Handle::try_current() {
             Ok(h) => (h, None),
             Err(_) => {
@@ -429,8 +430,25 @@ impl ServerSession {
     }
 
     /// A session whose connections run on `handle`.
-    pub fn with_runtime(props: Properties, handle: tokio::runtime::Handle) -> ServerSession {
-        Self::build(props, handle, None)
+    pub fn with_runtime(
+        props: Properties,
+        handle: tokio::runtime::Handle,
+    ) -> Result<ServerSession, ServerError> {
+        Self::check(&props)?;
+        Ok(Self::build(props, handle, None))
+    }
+
+    /// Properties that would break every response are refused up front.
+    fn check(props: &Properties) -> Result<(), ServerError> {
+        if let Some(v) = &props.server_header {
+            // Written verbatim into every head: a CR or LF would split it.
+            if v.is_empty() || http::HeaderValue::from_str(v).is_err() {
+                return Err(ServerError::InvalidProperty(
+                    "server_header must be a non-empty header value without control characters",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn build(

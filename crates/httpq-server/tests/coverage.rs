@@ -1010,3 +1010,22 @@ async fn ipv6_loopback_prefix_serves_over_ipv6() {
         "{v4:?}"
     );
 }
+
+#[test]
+fn a_server_header_that_would_split_responses_is_refused() {
+    for bad in ["httpq\r\nX-Injected: 1", "a\nb", "", "nul\0"] {
+        let r = ServerSession::new(Properties {
+            server_header: Some(bad.into()),
+            ..Properties::default()
+        });
+        assert!(
+            matches!(r, Err(ServerError::InvalidProperty(_))),
+            "{bad:?}: {r:?}"
+        );
+    }
+    assert!(ServerSession::new(Properties {
+        server_header: Some("fine/1.0 (linux)".into()),
+        ..Properties::default()
+    })
+    .is_ok());
+}

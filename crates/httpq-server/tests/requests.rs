@@ -464,3 +464,45 @@ async fn a_full_pipeline_is_parsed_on_multi_thread() {
 async fn a_full_pipeline_is_parsed_on_current_thread() {
     a_full_pipeline_is_parsed_on_when_answers_make_room().await;
 }
+
+/// The next item of a stream.
+async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_body_as_a_stream_of_bytes() {
+    let s = Server::start(Properties::default());
+    let mut c = s.connect().await;
+    c.send(b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        .await;
+    let req = s.queue.receive().await.unwrap();
+    let mut body = s.queue.body_stream(req.id());
+    assert_eq!(next(&mut body).await.unwrap().unwrap(), "hello");
+    // The rest arrives while the stream waits.
+    c.send(b"6\r\n world\r\n0\r\n\r\n").await;
+    assert_eq!(next(&mut body).await.unwrap().unwrap(), " world");
+    assert!(next(&mut body).await.is_none());
+    assert!(next(&mut body).await.is_none(), "stays ended");
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().status, 200);
+
+    // A malformed chunk ends the stream with the typed error.
+    c.send(b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        .await;
+    let req = s.queue.receive().await.unwrap();
+    let mut body = s.queue.body_stream(req.id());
+    let e = next(&mut body).await.unwrap().unwrap_err();
+    assert!(
+        matches!(e, ServerError::Body(httpq_proto::Error::InvalidChunkSize)),
+        "{e:?}"
+    );
+    assert!(next(&mut body).await.is_none());
+    // And an unknown request id is an error item, then the end.
+    let mut body = s.queue.body_stream(req.id() + 1000);
+    assert!(next(&mut body).await.unwrap().is_err());
+    assert!(next(&mut body).await.is_none());
+}

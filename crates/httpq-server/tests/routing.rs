@@ -749,7 +749,10 @@ async fn the_wildcard_leaving_gives_the_port_back_to_ip_bound_prefixes() {
     let p = free_port();
     group.add_url(&format!("http://127.0.0.1:{p}/"), 1).unwrap();
     group.add_url(&format!("http://+:{p}/w/"), 2).unwrap();
-    assert!(session.listen_addrs().iter().any(|a| a.ip().is_unspecified()));
+    assert!(session
+        .listen_addrs()
+        .iter()
+        .any(|a| a.ip().is_unspecified()));
     group.remove_url(&format!("http://+:{p}/w/")).unwrap();
     assert_eq!(session.listen_addrs(), vec![local(p)]);
     assert_eq!(context(p, "h", "/").await, Ok(1));
