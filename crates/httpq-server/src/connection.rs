@@ -381,10 +381,17 @@ impl Conn {
         } else {
             Framing::Length(0)
         };
+        // A client still waiting for 100 Continue will never send the body
+        // the connection would need to drain: this answer is the last.
+        let continue_unsent = slot
+            .body
+            .as_ref()
+            .is_some_and(|p| p.expect_continue && !p.continue_sent && !p.done);
         let wants_close = flags.contains(SendFlags::DISCONNECT)
             || !slot.keep_alive
             || framing == Framing::Close
-            || asks_close;
+            || asks_close
+            || continue_unsent;
 
         // Framing fields the server owns.
         let mut len_buf = itoa::Buffer::new();

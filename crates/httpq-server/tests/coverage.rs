@@ -304,6 +304,11 @@ async fn expect_continue_body_never_read_closes_after_the_response() {
     let statuses: Vec<u16> = wire.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [403], "the final response alone, no 100");
     assert_eq!(wire[0].body, b"not wanted");
+    assert_eq!(
+        wire[0].headers.get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "the response says it is the last"
+    );
     assert_eq!(w.reason().await, DisconnectReason::ServerClosed);
 }
 
