@@ -14,7 +14,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use common::{free_port, get, Client, Server, LIMIT};
+use common::{free_port, get, Client, Server, Waiters, LIMIT};
 use httpq_proto::{BodyDecoder, Limits, ResponseParser, Version};
 use httpq_server::{
     CompletionQueue, DisconnectReason, Properties, Request, RequestQueue, Response, SendFlags,
@@ -103,55 +103,6 @@ fn responses_in(bytes: &[u8]) -> Vec<Wire> {
         });
     }
     out
-}
-
-/// The three wait forms, armed on one connection before it breaks
-/// (as in disconnect.rs).
-struct Waiters {
-    future: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
-    blocking: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
-    cq: CompletionQueue,
-    conn: u64,
-}
-
-impl Waiters {
-    fn arm(queue: &RequestQueue, conn: u64) -> Waiters {
-        let q = queue.clone();
-        let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
-        let q = queue.clone();
-        let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
-        let cq = CompletionQueue::new();
-        queue.wait_for_disconnect_posted(conn, &cq, 0xBEEF).unwrap();
-        Waiters {
-            future,
-            blocking,
-            cq,
-            conn,
-        }
-    }
-
-    /// All three complete with the same reason, which is returned.
-    async fn reason(self) -> DisconnectReason {
-        let a = tokio::time::timeout(LIMIT, self.future)
-            .await
-            .expect("future in time")
-            .unwrap()
-            .unwrap();
-        let b = tokio::time::timeout(LIMIT, self.blocking)
-            .await
-            .expect("blocking in time")
-            .unwrap()
-            .unwrap();
-        let cq = self.cq.clone();
-        let c = tokio::task::spawn_blocking(move || cq.get(LIMIT))
-            .await
-            .unwrap()
-            .expect("posted in time");
-        assert_eq!((c.key, c.connection_id), (0xBEEF, self.conn));
-        assert_eq!(a, b, "future and blocking agree");
-        assert_eq!(a, c.reason, "future and posted agree");
-        a
-    }
 }
 
 /// A server, and a client whose one request the application holds.

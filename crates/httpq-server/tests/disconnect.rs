@@ -6,62 +6,11 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get, Client, Server, LIMIT};
+use common::{get, Client, Server, Waiters, LIMIT, UNSET};
 use httpq_server::{
     CompletionQueue, DisconnectReason, HalfClosePolicy, Properties, Response, SendFlags,
     ServerError, TimeoutKind, Timeouts,
 };
-
-/// The three wait forms, armed on one connection before the break.
-struct Waiters {
-    future: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
-    blocking: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
-    cq: CompletionQueue,
-    conn: u64,
-}
-
-impl Waiters {
-    fn arm(s: &Server, conn: u64) -> Waiters {
-        let q = s.queue.clone();
-        let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
-        let q = s.queue.clone();
-        let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
-        let cq = CompletionQueue::new();
-        s.queue
-            .wait_for_disconnect_posted(conn, &cq, 0xC0FFEE)
-            .unwrap();
-        Waiters {
-            future,
-            blocking,
-            cq,
-            conn,
-        }
-    }
-
-    /// All three complete, with the same reason, which is returned.
-    async fn reason(self) -> DisconnectReason {
-        let a = tokio::time::timeout(LIMIT, self.future)
-            .await
-            .expect("future in time")
-            .unwrap()
-            .unwrap();
-        let b = tokio::time::timeout(LIMIT, self.blocking)
-            .await
-            .expect("blocking in time")
-            .unwrap()
-            .unwrap();
-        let cq = self.cq.clone();
-        let c = tokio::task::spawn_blocking(move || cq.get(LIMIT))
-            .await
-            .unwrap()
-            .expect("posted in time");
-        assert_eq!(c.key, 0xC0FFEE);
-        assert_eq!(c.connection_id, self.conn);
-        assert_eq!(a, b, "future and blocking agree");
-        assert_eq!(a, c.reason, "future and posted agree");
-        a
-    }
-}
 
 /// A server, a client with one request received and held by the application.
 async fn held(props: Properties) -> (Server, Client, httpq_server::Request) {
@@ -70,6 +19,24 @@ async fn held(props: Properties) -> (Server, Client, httpq_server::Request) {
     c.send(&get("/held")).await;
     let req = s.queue.receive().await.unwrap();
     (s, c, req)
+}
+
+/// Sends an endless response to `req` until sending fails (a client that
+/// does not read makes the connection time out under MinSendRate).
+fn flood(
+    s: &Server,
+    req: &httpq_server::Request,
+) -> tokio::task::JoinHandle<Result<(), ServerError>> {
+    let q = s.queue.clone();
+    let id = req.id();
+    tokio::spawn(async move {
+        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
+            .await?;
+        let block = Bytes::from(vec![b'x'; 1024 * 1024]);
+        loop {
+            q.send_body(id, block.clone(), SendFlags::MORE_DATA).await?;
+        }
+    })
 }
 
 fn short(t: Timeouts) -> Properties {
@@ -82,7 +49,7 @@ fn short(t: Timeouts) -> Properties {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_fin_while_the_application_holds_the_request() {
     let (s, c, req) = held(Properties::default()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     assert!(s.queue.is_connected(req.connection_id()));
     drop(c); // FIN
     assert_eq!(w.reason().await, DisconnectReason::ClientClosed);
@@ -102,7 +69,7 @@ async fn client_fin_while_the_application_holds_the_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_reset() {
     let (s, c, req) = held(Properties::default()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     c.reset();
     assert_eq!(w.reason().await, DisconnectReason::Reset);
 }
@@ -114,7 +81,7 @@ async fn half_close_allowed_by_policy_still_gets_the_response() {
         ..Properties::default()
     };
     let (s, mut c, req) = held(props).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
         .await
         .unwrap(); // FIN, still reading
@@ -135,7 +102,7 @@ async fn half_close_allowed_by_policy_still_gets_the_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_flag_closes_after_the_response() {
     let (s, mut c, req) = held(Properties::default()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     s.queue
         .send_response(
             req.id(),
@@ -154,7 +121,7 @@ async fn disconnect_flag_closes_after_the_response() {
 async fn cancel_before_and_during_the_response() {
     // Before: a plain close.
     let (s, mut c, req) = held(Properties::default()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     s.queue.cancel_request(req.id()).unwrap();
     assert_eq!(w.reason().await, DisconnectReason::Cancelled);
     assert!(c.closed().await);
@@ -166,7 +133,7 @@ async fn cancel_before_and_during_the_response() {
     let mut c2 = s.connect().await;
     c2.send(&get("/two")).await;
     let req2 = s.queue.receive().await.unwrap();
-    let w2 = Waiters::arm(&s, req2.connection_id());
+    let w2 = Waiters::arm(&s.queue, req2.connection_id());
     s.queue
         .send_response(
             req2.id(),
@@ -205,7 +172,7 @@ async fn header_wait_timeout_even_when_bytes_trickle() {
         .await
         .unwrap();
     c.response().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     let started = std::time::Instant::now();
     // Trickle a head one byte every 50 ms: the clock does not restart.
     let trickle = tokio::spawn(async move {
@@ -247,7 +214,7 @@ async fn idle_connection_timeout() {
         .await
         .unwrap();
     c.response().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     assert_eq!(
         w.reason().await,
         DisconnectReason::Timeout(TimeoutKind::IdleConnection)
@@ -266,7 +233,7 @@ async fn entity_body_timeout_while_the_application_waits_for_body() {
     c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
         .await;
     let req = s.queue.receive().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     let mut buf = [0u8; 16];
     assert_eq!(s.queue.receive_body(req.id(), &mut buf).await.unwrap(), 3);
     let stalled = s.queue.receive_body(req.id(), &mut buf).await;
@@ -331,7 +298,7 @@ async fn drain_entity_body_timeout() {
     c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789")
         .await;
     let req = s.queue.receive().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     s.queue
         .send_response(req.id(), Response::new(200).body("early"), SendFlags::NONE)
         .await
@@ -350,19 +317,8 @@ async fn min_send_rate_timeout_for_a_client_that_stops_reading() {
         ..Timeouts::default()
     };
     let (s, c, req) = held(short(t)).await;
-    let w = Waiters::arm(&s, req.connection_id());
-    let q = s.queue.clone();
-    let id = req.id();
-    let sender = tokio::spawn(async move {
-        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
-            .await?;
-        let block = Bytes::from(vec![b'x'; 1024 * 1024]);
-        loop {
-            q.send_body(id, block.clone(), SendFlags::MORE_DATA).await?;
-        }
-        #[allow(unreachable_code)]
-        Ok::<(), ServerError>(())
-    });
+    let w = Waiters::arm(&s.queue, req.connection_id());
+    let sender = flood(&s, &req);
     assert_eq!(
         w.reason().await,
         DisconnectReason::Timeout(TimeoutKind::MinSendRate)
@@ -405,7 +361,7 @@ async fn queue_shutdown_aborts_waits_and_receives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_shutdown_completes_every_wait() {
     let (s, _c, req) = held(Properties::default()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     s.session.close();
     assert_eq!(w.reason().await, DisconnectReason::ServerShutdown);
 }
@@ -533,7 +489,7 @@ async fn request_queue_timeout_ends_the_connection() {
         .await
         .unwrap();
     c.response().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     c.send(&get("/unreceived")).await;
     assert_eq!(c.response().await.unwrap().status, 503);
     assert_eq!(
@@ -550,15 +506,6 @@ fn with_group_timeouts(group: Timeouts) -> Server {
     s
 }
 
-const UNSET: Timeouts = Timeouts {
-    header_wait: Duration::ZERO,
-    entity_body: Duration::ZERO,
-    drain_entity_body: Duration::ZERO,
-    idle_connection: Duration::ZERO,
-    request_queue: Duration::ZERO,
-    min_send_rate: 0,
-};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_idle_connection_timeout_applies_after_its_first_request() {
     let s = with_group_timeouts(Timeouts {
@@ -573,7 +520,7 @@ async fn group_idle_connection_timeout_applies_after_its_first_request() {
         .await
         .unwrap();
     c.response().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     assert_eq!(
         w.reason().await,
         DisconnectReason::Timeout(TimeoutKind::IdleConnection)
@@ -594,7 +541,7 @@ async fn group_header_wait_applies_to_the_next_head() {
         .await
         .unwrap();
     c.response().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     c.send(b"GET /b HTTP/1.1\r\n").await; // and never the rest
     assert_eq!(c.response().await.unwrap().status, 408);
     assert_eq!(
@@ -612,19 +559,8 @@ async fn group_min_send_rate_applies_to_its_responses() {
     let mut c = s.connect().await;
     c.send(&get("/a")).await;
     let req = s.queue.receive().await.unwrap();
-    let w = Waiters::arm(&s, req.connection_id());
-    let q = s.queue.clone();
-    let id = req.id();
-    let sender = tokio::spawn(async move {
-        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
-            .await?;
-        let block = Bytes::from(vec![b'x'; 1024 * 1024]);
-        loop {
-            q.send_body(id, block.clone(), SendFlags::MORE_DATA).await?;
-        }
-        #[allow(unreachable_code)]
-        Ok::<(), ServerError>(())
-    });
+    let w = Waiters::arm(&s.queue, req.connection_id());
+    let sender = flood(&s, &req);
     assert_eq!(
         w.reason().await,
         DisconnectReason::Timeout(TimeoutKind::MinSendRate)
@@ -655,7 +591,7 @@ async fn half_close_keeps_a_buffered_body_and_pipelined_requests() {
         .await
         .unwrap();
     let post = s.queue.receive().await.unwrap();
-    let w = Waiters::arm(&s, post.connection_id());
+    let w = Waiters::arm(&s.queue, post.connection_id());
     let mut body = Vec::new();
     let mut buf = [0u8; 2];
     loop {
@@ -685,7 +621,7 @@ async fn half_close_keeps_a_buffered_body_and_pipelined_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_then_reset_is_seen_without_a_write() {
     let (s, mut c, req) = held(allow_half_close()).await;
-    let w = Waiters::arm(&s, req.connection_id());
+    let w = Waiters::arm(&s.queue, req.connection_id());
     tokio::io::AsyncWriteExt::shutdown(&mut c.stream)
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, Client, Resp, Server, LIMIT};
+use common::{free_port, get, Client, Resp, Server, LIMIT, UNSET};
 use httpq_server::{
     OverflowPolicy, Properties, RequestQueue, Response, SendFlags, ServerSession, Timeouts,
 };
@@ -21,16 +21,6 @@ fn with_timeouts(t: Timeouts) -> Properties {
         ..Properties::default()
     }
 }
-
-/// Every field zero: "not set here" for a URL group.
-const UNSET: Timeouts = Timeouts {
-    header_wait: Duration::ZERO,
-    entity_body: Duration::ZERO,
-    drain_entity_body: Duration::ZERO,
-    idle_connection: Duration::ZERO,
-    request_queue: Duration::ZERO,
-    min_send_rate: 0,
-};
 
 /// Sends `GET /n` on `n` fresh connections at once; each connection's
 /// response (or `None` if it closed without one) arrives on the channel as

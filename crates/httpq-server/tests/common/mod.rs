@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use httpq_proto::{BodyDecoder, Limits, ResponseParser};
-use httpq_server::{Properties, RequestQueue, ServerSession, UrlGroup};
+use httpq_server::{
+    CompletionQueue, DisconnectReason, Properties, RequestQueue, ServerError, ServerSession,
+    Timeouts, UrlGroup,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -163,4 +166,65 @@ impl Client {
 
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}
+
+/// Every field zero: "not set here" for a URL group.
+pub const UNSET: Timeouts = Timeouts {
+    header_wait: Duration::ZERO,
+    entity_body: Duration::ZERO,
+    drain_entity_body: Duration::ZERO,
+    idle_connection: Duration::ZERO,
+    request_queue: Duration::ZERO,
+    min_send_rate: 0,
+};
+
+/// The three wait forms (future, blocking call, completion-queue post),
+/// armed on one connection before it breaks.
+pub struct Waiters {
+    future: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
+    blocking: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
+    cq: CompletionQueue,
+    conn: u64,
+}
+
+impl Waiters {
+    pub fn arm(queue: &RequestQueue, conn: u64) -> Waiters {
+        let q = queue.clone();
+        let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
+        let q = queue.clone();
+        let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
+        let cq = CompletionQueue::new();
+        queue
+            .wait_for_disconnect_posted(conn, &cq, 0xC0FFEE)
+            .unwrap();
+        Waiters {
+            future,
+            blocking,
+            cq,
+            conn,
+        }
+    }
+
+    /// All three complete with the same reason, which is returned.
+    pub async fn reason(self) -> DisconnectReason {
+        let a = tokio::time::timeout(LIMIT, self.future)
+            .await
+            .expect("future in time")
+            .unwrap()
+            .unwrap();
+        let b = tokio::time::timeout(LIMIT, self.blocking)
+            .await
+            .expect("blocking in time")
+            .unwrap()
+            .unwrap();
+        let cq = self.cq.clone();
+        let c = tokio::task::spawn_blocking(move || cq.get(LIMIT))
+            .await
+            .unwrap()
+            .expect("posted in time");
+        assert_eq!((c.key, c.connection_id), (0xC0FFEE, self.conn));
+        assert_eq!(a, b, "future and blocking agree");
+        assert_eq!(a, c.reason, "future and posted agree");
+        a
+    }
 }
