@@ -39,6 +39,15 @@ fn flood(
     })
 }
 
+/// The application answers `req` with 200 and the client reads it.
+async fn answer_and_read(s: &Server, c: &mut Client, req: &httpq_server::Request) {
+    s.queue
+        .send_response(req.id(), Response::new(200), SendFlags::NONE)
+        .await
+        .unwrap();
+    c.response().await.unwrap();
+}
+
 fn short(t: Timeouts) -> Properties {
     Properties {
         timeouts: t,
@@ -167,11 +176,7 @@ async fn header_wait_timeout_even_when_bytes_trickle() {
     let mut c = s.connect().await;
     c.send(&get("/first")).await;
     let req = s.queue.receive().await.unwrap();
-    s.queue
-        .send_response(req.id(), Response::new(200), SendFlags::NONE)
-        .await
-        .unwrap();
-    c.response().await.unwrap();
+    answer_and_read(&s, &mut c, &req).await;
     let w = Waiters::arm(&s.queue, req.connection_id());
     let started = std::time::Instant::now();
     // Trickle a head one byte every 50 ms: the clock does not restart.
@@ -209,11 +214,7 @@ async fn idle_connection_timeout() {
         ..Timeouts::default()
     };
     let (s, mut c, req) = held(short(t)).await;
-    s.queue
-        .send_response(req.id(), Response::new(200), SendFlags::NONE)
-        .await
-        .unwrap();
-    c.response().await.unwrap();
+    answer_and_read(&s, &mut c, &req).await;
     let w = Waiters::arm(&s.queue, req.connection_id());
     assert_eq!(
         w.reason().await,
@@ -484,11 +485,7 @@ async fn request_queue_timeout_ends_the_connection() {
     // The first request gives the application the connection id; the
     // second then sits unreceived until its RequestQueue timeout.
     let (s, mut c, req) = held(short(t)).await;
-    s.queue
-        .send_response(req.id(), Response::new(200), SendFlags::NONE)
-        .await
-        .unwrap();
-    c.response().await.unwrap();
+    answer_and_read(&s, &mut c, &req).await;
     let w = Waiters::arm(&s.queue, req.connection_id());
     c.send(&get("/unreceived")).await;
     assert_eq!(c.response().await.unwrap().status, 503);
@@ -515,11 +512,7 @@ async fn group_idle_connection_timeout_applies_after_its_first_request() {
     let mut c = s.connect().await;
     c.send(&get("/a")).await;
     let req = s.queue.receive().await.unwrap();
-    s.queue
-        .send_response(req.id(), Response::new(200), SendFlags::NONE)
-        .await
-        .unwrap();
-    c.response().await.unwrap();
+    answer_and_read(&s, &mut c, &req).await;
     let w = Waiters::arm(&s.queue, req.connection_id());
     assert_eq!(
         w.reason().await,
@@ -536,11 +529,7 @@ async fn group_header_wait_applies_to_the_next_head() {
     let mut c = s.connect().await;
     c.send(&get("/a")).await;
     let req = s.queue.receive().await.unwrap();
-    s.queue
-        .send_response(req.id(), Response::new(200), SendFlags::NONE)
-        .await
-        .unwrap();
-    c.response().await.unwrap();
+    answer_and_read(&s, &mut c, &req).await;
     let w = Waiters::arm(&s.queue, req.connection_id());
     c.send(b"GET /b HTTP/1.1\r\n").await; // and never the rest
     assert_eq!(c.response().await.unwrap().status, 408);
