@@ -191,14 +191,8 @@ async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
     let first = match q.receive_body_chunk(id).await {
         Ok(Some(chunk)) => chunk,
         Ok(None) => return q.send_response(id, resp, SendFlags::NONE).await,
-        Err(ServerError::Body(_)) => {
-            // Framing is lost and nothing has been sent yet: say so, and
-            // close rather than guess where the next request starts.
-            let r = Response::new(400)
-                .header("content-type", "text/plain; charset=utf-8")
-                .body("malformed request body\n");
-            return q.send_response(id, r, SendFlags::DISCONNECT).await;
-        }
+        // A malformed body before any answer: the server itself answers
+        // its status and closes.
         Err(e) => return Err(e),
     };
     if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH) {

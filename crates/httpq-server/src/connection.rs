@@ -90,9 +90,9 @@ pub(crate) struct ConnState {
     pub last_write: Option<Instant>,
     /// The client half-closed (FIN under HalfClosePolicy::Allow).
     pub peer_fin: bool,
-    /// Why the server is closing, when a response asked to close for a
-    /// reason waiters should see (a RequestQueue timeout, say); else
-    /// `ServerClosed`.
+    /// Why the server is closing, when it closes for a reason waiters
+    /// should see instead of `ServerClosed` (a RequestQueue timeout, a
+    /// protocol error); the first one set wins.
     pub close_reason: Option<DisconnectReason>,
     /// The request whose body broke, and how: its reader still learns
     /// why after the server has answered the error itself.
@@ -135,6 +135,16 @@ pub(crate) struct BodyPipe {
     pub requested: bool,
     pub expect_continue: bool,
     pub continue_sent: bool,
+}
+
+impl BodyPipe {
+    /// The body broke: its reader gets `e` once the buffered bytes are read.
+    fn fail(&mut self, e: httpq_proto::Error) {
+        self.error = Some(e);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 /// Wakes the one task that owns a connection: a flag and that task's waker.
@@ -720,6 +730,28 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// The next buffered piece of request `seq`'s body, as it arrived (no
+    /// copy); `None` at the end. The pull behind both the chunk read and
+    /// the body stream.
+    pub(crate) fn poll_body_chunk(
+        &self,
+        seq: u32,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, ServerError>> {
+        let mut out = None;
+        let r = self.poll_body(seq, cx, |chunks| match chunks.pop_front() {
+            Some(b) => {
+                let n = b.len();
+                out = Some(b);
+                n
+            }
+            None => 0,
+        });
+        r.map_ok(|n| if n == 0 { None } else { out })
+    }
+}
+
 /// The response to slot `index` is complete.
 fn complete(st: &mut ConnState, index: usize, framing: Framing) {
     if framing == Framing::Chunked {
@@ -805,8 +837,6 @@ struct Task {
     /// the first request is routed to it; MinSendRate alike, to its answers).
     timeouts: Timeouts,
     scheme: &'static str,
-    /// The request error this connection is closing for, if any.
-    protocol_failure: Option<httpq_proto::Error>,
 }
 
 /// Runs a connection to its end and reports why it ended.
@@ -842,7 +872,6 @@ pub(crate) async fn run(stream: TcpStream, conn: Arc<Conn>, _permit: OwnedSemaph
         base: props.timeouts.normalized(),
         timeouts: props.timeouts.normalized(),
         scheme: "http",
-        protocol_failure: None,
     };
     let mut sleep: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(far_future()));
     let (reason, reset) = task.serve(&mut sleep).await;
@@ -968,10 +997,7 @@ impl Task {
 
     /// The reason for a close the server chose (a response asked for it).
     fn end_reason(&self) -> DisconnectReason {
-        self.conn
-            .lock()
-            .close_reason
-            .unwrap_or(DisconnectReason::ServerClosed)
+        DisconnectReason::ServerClosed
     }
 
     fn read_cap(&self) -> usize {
@@ -1094,14 +1120,9 @@ impl Task {
     fn fail_body(&mut self, e: httpq_proto::Error) {
         let Some(r) = &self.reading else { return };
         let mut st = self.conn.lock();
-        if let Some(i) = st.slot_index(r.seq) {
-            if let Some(p) = st.slots[i].body.as_mut() {
-                if !p.done && p.error.is_none() {
-                    p.error = Some(e);
-                    if let Some(w) = p.waker.take() {
-                        w.wake();
-                    }
-                }
+        if let Some(p) = st.slot_index(r.seq).and_then(|i| st.slots[i].body.as_mut()) {
+            if !p.done && p.error.is_none() {
+                p.fail(e);
             }
         }
     }
@@ -1289,17 +1310,13 @@ impl Task {
                 Ok(d) => d,
                 Err(e) => {
                     if let Some(p) = pipe {
-                        p.error = Some(e);
-                        if let Some(w) = p.waker.take() {
-                            w.wake();
-                        }
+                        p.fail(e);
                     }
                     // Framing is lost: nothing after this can be trusted.
                     let seq = reader.seq;
                     self.reading = None;
                     self.stop_reading = true;
                     self.rbuf.clear();
-                    self.protocol_failure = Some(e);
                     Counters::inc(&self.counters().protocol_errors);
                     let phase = index.map(|i| st.slots[i].phase);
                     if let Some(i) = index {
@@ -1310,6 +1327,8 @@ impl Task {
                     }
                     st.closing = true;
                     st.failed_body = Some((seq, e));
+                    st.close_reason
+                        .get_or_insert(DisconnectReason::ProtocolError(e));
                     self.conn.closing.store(true, Ordering::Release);
                     drop(st);
                     match phase {
@@ -1495,8 +1514,11 @@ impl Task {
         Counters::inc(&self.conn.session.counters.protocol_errors);
         self.stop_reading = true;
         self.rbuf.clear();
+        self.conn
+            .lock()
+            .close_reason
+            .get_or_insert(DisconnectReason::ProtocolError(e));
         self.closing_answer(seq, version, e.status(), e.reason());
-        self.protocol_failure = Some(e);
     }
 
     /// Writes everything ready, and reports what the task's loop needs to
@@ -1709,15 +1731,13 @@ impl Task {
 
     /// The connection is over: record why, wake every kind of waiter, free the id.
     fn finish(&mut self, mut reason: DisconnectReason, reset: bool) {
-        if let Some(e) = self.protocol_failure {
-            if reason == DisconnectReason::ServerClosed {
-                reason = DisconnectReason::ProtocolError(e);
-            }
-        }
         let conn = &self.conn;
         let counters = &conn.session.counters;
         let (abandoned, posted, started) = {
             let mut st = conn.lock();
+            if reason == DisconnectReason::ServerClosed {
+                reason = st.close_reason.unwrap_or(reason);
+            }
             st.reason = Some(reason);
             st.io = None;
             let mut abandoned = 0u64;

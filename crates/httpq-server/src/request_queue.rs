@@ -763,19 +763,7 @@ impl RequestQueue {
     /// The next piece of request body as `Bytes` (no copy); `None` at the end.
     pub async fn receive_body_chunk(&self, request_id: u64) -> Result<Option<Bytes>, ServerError> {
         let (conn, seq) = Self::body_conn_for(request_id)?;
-        let mut out = None;
-        let n = poll_fn(|cx| {
-            conn.poll_body(seq, cx, |chunks| match chunks.pop_front() {
-                Some(b) => {
-                    let n = b.len();
-                    out = Some(b);
-                    n
-                }
-                None => 0,
-            })
-        })
-        .await?;
-        Ok(if n == 0 { None } else { out })
+        poll_fn(|cx| conn.poll_body_chunk(seq, cx)).await
     }
 
     /// The request body as a [`Stream`](futures_core::Stream) of `Bytes`
@@ -955,26 +943,8 @@ impl futures_core::Stream for BodyStream {
                 return Poll::Ready(e.err().map(Err));
             }
         };
-        let mut out = None;
-        let r = conn.poll_body(*seq, cx, |chunks| match chunks.pop_front() {
-            Some(b) => {
-                let n = b.len();
-                out = Some(b);
-                n
-            }
-            None => 0,
-        });
-        match r {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(0)) => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Ok(_)) => Poll::Ready(out.map(Ok)),
-            Poll::Ready(Err(e)) => {
-                this.ended = true;
-                Poll::Ready(Some(Err(e)))
-            }
-        }
+        let item = std::task::ready!(conn.poll_body_chunk(*seq, cx)).transpose();
+        this.ended = !matches!(item, Some(Ok(_)));
+        Poll::Ready(item)
     }
 }

@@ -458,20 +458,22 @@ async fn limits_body_length_segment_count_and_segment_length() {
     assert_eq!(s.session.counters().protocol_errors, refused.len() as u64);
 }
 
+/// A chunked POST of two 800-byte chunks: past `small_limits`' 1024 body bytes.
+fn oversized_chunked_post() -> Vec<u8> {
+    let chunk = "c".repeat(800);
+    format!(
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// A chunked body that grows past max_body_bytes: the application reading
 /// it gets the typed error after the bytes within the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_body_past_the_limit_is_a_typed_error_for_the_application() {
     let s = Server::start(small_limits());
     let mut c = s.connect().await;
-    let chunk = "c".repeat(800);
-    c.send(
-        format!(
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
+    c.send(&oversized_chunked_post()).await;
     let req = recv(&s.queue).await;
     let mut buf = [0u8; 256];
     let mut got = 0;
@@ -494,14 +496,7 @@ async fn chunked_body_past_the_limit_is_a_typed_error_for_the_application() {
 async fn chunked_body_past_the_limit_gets_413_and_close() {
     let s = Server::start(small_limits());
     let mut c = s.connect().await;
-    let chunk = "c".repeat(800);
-    c.send(
-        format!(
-            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
+    c.send(&oversized_chunked_post()).await;
     let req = recv(&s.queue).await;
     let mut buf = [0u8; 256];
     while s
