@@ -8,6 +8,7 @@
 //! |---|---|
 //! | request heads (server side) | [`request`] |
 //! | response heads (client side) | [`response`] |
+//! | one server connection, sans-IO: pipelining, answers, timeouts | [`server_conn`] |
 //! | body framing and the body decoder | [`framing`] |
 //! | chunked coding | [`chunked`] |
 //! | head encoders | [`encode`] |
@@ -37,6 +38,7 @@ mod head;
 mod limits;
 pub mod request;
 pub mod response;
+pub mod server_conn;
 pub mod url;
 
 #[doc(hidden)]

@@ -1,0 +1,825 @@
+//! The server side of one HTTP/1.1 connection as a sans-IO state machine:
+//! fed bytes and the time, it yields request heads, request bodies, the
+//! bytes to write and the next deadline.
+//!
+//! Every protocol decision of a server connection lives here: pipelining
+//! and the order of answers, keep-alive, `100 Continue`, draining a body
+//! the application never read, error answers to malformed requests, the
+//! half-close policy, and the six timeouts as deadlines. What it does not
+//! do: sockets, tasks, routing, queues. A driver (httpq-server's tokio
+//! loop, or a test) moves bytes in and out and asks for the next deadline;
+//! the application's answers come in by sequence number.
+//!
+//! The models are quinn-proto's `Connection` and h11's `Connection`.
+//!
+//! ```
+//! use std::time::Instant;
+//! use httpq_proto::server_conn::{Accept, ConnConfig, FixedLines, Input, Response, SendFlags, ServerConn};
+//! use httpq_proto::RequestHead;
+//!
+//! let now = Instant::now();
+//! let mut conn = ServerConn::new(ConnConfig::default(), now);
+//! conn.read_buf().unwrap().extend_from_slice(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+//! conn.received(33, now);
+//! let mut head = RequestHead::default();
+//! let Input::Request(seq) = conn.poll_input(&mut head, now) else { panic!() };
+//! assert_eq!(head.target(), b"/hello");
+//! conn.accept(seq, Accept { queue: 1, timeouts: None, copy_body: 0 });
+//! let fixed = FixedLines { fields: b"Date: x\r\n", ok_11: b"HTTP/1.1 200 OK\r\nDate: x\r\n" };
+//! conn.send_response(seq, 1, &mut Response::new(200).body("hi"), SendFlags::NONE, &fixed).unwrap();
+//! let mut wire = Vec::new();
+//! conn.output().write_to(&mut wire).unwrap();
+//! assert_eq!(wire, b"HTTP/1.1 200 OK\r\nDate: x\r\nContent-Length: 2\r\n\r\nhi");
+//! ```
+
+mod body;
+mod config;
+mod outbuf;
+mod respond;
+mod response;
+mod timers;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::{BodyDecoder, BodyLength, Error, RequestHead, RequestParser, Version};
+
+pub use body::BodyError;
+pub use config::{
+    ConnConfig, DisconnectReason, HalfClosePolicy, TimeoutKind, Timeouts, PIPE_CAP, WRITE_BUDGET,
+};
+pub use outbuf::{Outbuf, Transmit};
+pub use respond::SendError;
+pub use response::{FileChunk, FixedLines, Framing, Response, SendFlags};
+
+use body::BodyPipe;
+
+/// What [`ServerConn::poll_input`] found in the buffered input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A request head was parsed into the caller's head, with this
+    /// sequence number. Route it, then call [`ServerConn::accept`] (or
+    /// [`ServerConn::reject`]) before polling again.
+    Request(u32),
+    /// Nothing more can be done with what is buffered now.
+    Idle,
+    /// The connection must end, for this reason.
+    Close(DisconnectReason),
+}
+
+/// How a routed request is taken on.
+#[derive(Debug, Clone, Copy)]
+pub struct Accept {
+    /// Who answers it: an application queue's id, or 0 when the server
+    /// answers it itself (then call [`ServerConn::answer`]).
+    pub queue: u64,
+    /// The request's URL group's timeouts, if it has its own: they apply
+    /// from this request on (as http.sys applies a group's timeouts once a
+    /// request has been routed to it).
+    pub timeouts: Option<Timeouts>,
+    /// Body bytes already read that may travel with the request (http.sys's
+    /// `HTTP_RECEIVE_REQUEST_FLAG_COPY_BODY`); 0: none.
+    pub copy_body: usize,
+}
+
+/// The body bytes that travel with an accepted request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BodyStart {
+    /// What had arrived, up to the copy limit.
+    pub bytes: Bytes,
+    /// More body follows, to be read with [`ServerConn::poll_body`].
+    pub more: bool,
+}
+
+/// What [`ServerConn::retire`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    /// Responses written out completely and forgotten.
+    pub responses: u32,
+    /// A retired response asked for the connection to close: end it now.
+    pub close: bool,
+    /// The pipeline was full and now has room: parse again.
+    pub room: bool,
+    /// An unread request body began draining: read on.
+    pub draining: bool,
+}
+
+/// What [`ServerConn::finish`] found when the connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// The reason, with a server close explained where the server knows why.
+    pub reason: DisconnectReason,
+    /// Requests handed to an application and not completely answered.
+    pub abandoned: u64,
+    /// A response had begun and not completed.
+    pub started: bool,
+}
+
+/// Counts a driver adds to its statistics (see [`ServerConn::take_counts`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Malformed requests and bodies answered with an error status.
+    pub protocol_errors: u32,
+    /// Responses written out completely.
+    pub responses: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Sending(Framing),
+    Complete,
+}
+
+/// One request not yet completely answered; slots are in request order
+/// and their sequence numbers consecutive.
+struct Slot {
+    seq: u32,
+    version: Version,
+    head_request: bool,
+    keep_alive: bool,
+    /// The queue the request went to; 0 for answers the server makes itself.
+    queue: u64,
+    phase: Phase,
+    /// Bytes of this response waiting for earlier responses to finish.
+    /// Boxed: few responses are ever parked, and a slot stays small
+    /// (pipelined batches keep many in flight).
+    pending: Option<Box<Outbuf>>,
+    close_after: bool,
+    /// Boxed: most requests have no body, or one that came whole.
+    body: Option<Box<BodyPipe>>,
+}
+
+/// A head handed out by `poll_input` and not yet accepted.
+#[derive(Clone, Copy)]
+struct Routing {
+    seq: u32,
+    version: Version,
+    head_request: bool,
+    keep_alive: bool,
+    body: BodyLength,
+    expect_continue: bool,
+}
+
+/// The body being read off the connection right now.
+struct Reader {
+    seq: u32,
+    dec: BodyDecoder,
+    /// EntityBody and DrainEntityBody of the request's URL group.
+    entity_body: Duration,
+    drain_entity_body: Duration,
+    /// The response went out first; the rest is read and discarded.
+    draining: Option<Instant>,
+    last_progress: Instant,
+}
+
+/// An answer the connection decided to make itself (an error status), to be
+/// encoded by [`ServerConn::flush_answers`] with the caller's fixed lines.
+struct SelfAnswer {
+    seq: u32,
+    status: u16,
+    why: &'static str,
+    keep: bool,
+}
+
+/// The server side of one HTTP/1.1 connection; see the [module docs](self).
+pub struct ServerConn {
+    cfg: ConnConfig,
+    parser: RequestParser,
+    rbuf: BytesMut,
+    next_seq: u32,
+    /// The last sequence number a request may have; it closes the connection.
+    last_seq: u32,
+    routing: Option<Routing>,
+    reading: Option<Reader>,
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    /// The client sent FIN and the half-close policy allows it.
+    fin: bool,
+    /// No more requests are read (error answered, close asked, FIN).
+    stop_reading: bool,
+    /// The timeouts in force: the session's until a request is routed, then
+    /// those of the last routed request's URL group.
+    timeouts: Timeouts,
+    slots: VecDeque<Slot>,
+    /// Slots still in `Phase::Waiting` (so a send need not scan).
+    waiting: usize,
+    out: Outbuf,
+    /// Memory bytes parked in slots behind unfinished earlier responses.
+    parked: usize,
+    /// A response asked to close the connection; later ones are refused.
+    closing: bool,
+    /// A retired response asked to close: the driver ends the connection.
+    close_now: bool,
+    /// Why the server is closing, when waiters should see more than
+    /// `ServerClosed` (a protocol error, a queue timeout); the first wins.
+    close_reason: Option<DisconnectReason>,
+    /// The request whose body broke, and how: its reader still learns why
+    /// after the connection has answered the error itself.
+    failed_body: Option<(u32, Error)>,
+    last_write: Option<Instant>,
+    /// MinSendRate: when queued output must have been written by.
+    send_deadline: Option<Instant>,
+    answers: Vec<SelfAnswer>,
+    abort: Option<(DisconnectReason, bool)>,
+    ended: Option<DisconnectReason>,
+    counts: Counts,
+}
+
+impl std::fmt::Debug for ServerConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConn")
+            .field("slots", &self.slots.len())
+            .field("buffered", &self.rbuf.len())
+            .field("queued", &self.out.len())
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl ServerConn {
+    /// A connection accepted at `now`.
+    pub fn new(cfg: ConnConfig, now: Instant) -> ServerConn {
+        let timeouts = cfg.timeouts.normalized();
+        ServerConn {
+            cfg: ConnConfig {
+                timeouts,
+                max_pipelined: cfg.max_pipelined.max(1),
+                ..cfg
+            },
+            parser: RequestParser::new(cfg.limits),
+            rbuf: BytesMut::new(),
+            next_seq: 1,
+            last_seq: u32::MAX,
+            routing: None,
+            reading: None,
+            head_started: None,
+            last_activity: now,
+            fin: false,
+            stop_reading: false,
+            timeouts,
+            slots: VecDeque::new(),
+            waiting: 0,
+            out: Outbuf::default(),
+            parked: 0,
+            closing: false,
+            close_now: false,
+            close_reason: None,
+            failed_body: None,
+            last_write: None,
+            send_deadline: None,
+            answers: Vec::new(),
+            abort: None,
+            ended: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Limits the sequence numbers: the request numbered `last` is the
+    /// connection's last (it is answered with `Connection: close`).
+    pub fn set_last_seq(&mut self, last: u32) {
+        self.last_seq = last.max(1);
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &crate::Limits {
+        self.parser.limits()
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Input buffered beyond this is not read until the application takes
+    /// some (a body it is slow to read, or a full pipeline).
+    fn read_cap(&self) -> usize {
+        self.parser.limits().max_head_bytes.max(PIPE_CAP) + 8 * 1024
+    }
+
+    /// True while the connection wants bytes from the peer.
+    pub fn wants_input(&self) -> bool {
+        self.ended.is_none() && !self.stop_reading && !self.fin && self.rbuf.len() < self.read_cap()
+    }
+
+    /// Where the next read from the peer goes (with room reserved), or
+    /// `None` while no input is wanted; report what was read with
+    /// [`received`](Self::received).
+    pub fn read_buf(&mut self) -> Option<&mut BytesMut> {
+        if !self.wants_input() {
+            return None;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(8 * 1024);
+        }
+        Some(&mut self.rbuf)
+    }
+
+    /// `n` bytes were appended to [`read_buf`](Self::read_buf) at `now`.
+    pub fn received(&mut self, n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.last_activity = now;
+        if self.reading.is_none() && self.head_started.is_none() {
+            self.head_started = Some(now);
+        }
+    }
+
+    /// Bytes received and not yet parsed.
+    pub fn buffered(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// The peer closed its sending side (a read returned 0). Under
+    /// [`HalfClosePolicy::Allow`], with requests outstanding, what was
+    /// received is still answered; otherwise the connection ends now.
+    pub fn peer_closed(&mut self) -> Option<DisconnectReason> {
+        let outstanding =
+            !self.rbuf.is_empty() || self.slots.iter().any(|s| s.phase != Phase::Complete);
+        if !outstanding || self.cfg.half_close == HalfClosePolicy::Disconnect {
+            self.fail_body(Error::IncompleteBody);
+            return Some(DisconnectReason::ClientClosed);
+        }
+        self.fin = true;
+        None
+    }
+
+    /// True once the peer half-closed and the connection carries on
+    /// (only an error, an RST after the FIN, is worth watching for).
+    pub fn peer_fin(&self) -> bool {
+        self.fin
+    }
+
+    /// Another request head may be parsed: the pipeline has room and no
+    /// answer asked to close.
+    fn room(&self) -> bool {
+        !self.closing && self.slots.len() < self.cfg.max_pipelined
+    }
+
+    /// Decodes buffered input: body bytes of the request being read, then
+    /// the next request head, parsed into `head` in place (no copy of the
+    /// head between layers; the caller keeps it where the request lives).
+    pub fn poll_input(&mut self, head: &mut RequestHead, now: Instant) -> Input {
+        debug_assert!(self.routing.is_none(), "accept the last request first");
+        if self.ended.is_some() || self.routing.is_some() {
+            return Input::Idle;
+        }
+        loop {
+            if self.reading.is_some() {
+                match self.feed_body(now) {
+                    Ok(true) => continue,
+                    Ok(false) => return Input::Idle,
+                    Err(reason) => return Input::Close(reason),
+                }
+            }
+            if self.stop_reading || self.rbuf.is_empty() {
+                return Input::Idle;
+            }
+            if !self.room() {
+                // Not parsing, so no HeaderWait: the wait is the
+                // application's, not the client's.
+                self.head_started = None;
+                return Input::Idle;
+            }
+            match self.parser.parse_into(&mut self.rbuf, head) {
+                Ok(false) if self.fin => {
+                    // Half-closed: the rest of this head will never come.
+                    self.rbuf.clear();
+                    self.stop_reading = true;
+                    return Input::Idle;
+                }
+                Ok(false) => {
+                    // A partial head left behind while the pipeline was
+                    // full starts its HeaderWait now.
+                    self.head_started.get_or_insert(now);
+                    return Input::Idle;
+                }
+                Ok(true) => {
+                    // What is left arrived with the last read (no clock
+                    // read per pipelined request).
+                    self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let last = seq >= self.last_seq;
+                    if last {
+                        self.stop_reading = true;
+                    }
+                    self.routing = Some(Routing {
+                        seq,
+                        version: head.version(),
+                        head_request: head.method() == b"HEAD",
+                        keep_alive: head.keep_alive() && !last,
+                        body: head.body(),
+                        expect_continue: head.expects_continue(),
+                    });
+                    return Input::Request(seq);
+                }
+                Err(e) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.protocol_error_at(seq, Version::Http11, e);
+                    return Input::Idle;
+                }
+            }
+        }
+    }
+
+    /// Takes on request `seq` (just handed out by [`poll_input`](Self::poll_input)):
+    /// it now waits for its answer, in order. Returns the body bytes that
+    /// travel with it (see [`Accept::copy_body`]).
+    pub fn accept(&mut self, seq: u32, a: Accept) -> BodyStart {
+        let Some(r) = self.routing.take().filter(|r| r.seq == seq) else {
+            debug_assert!(false, "accept of a request not just parsed");
+            return BodyStart::default();
+        };
+        if let Some(t) = a.timeouts {
+            self.timeouts = t;
+        }
+        let mut slot = Slot {
+            seq,
+            version: r.version,
+            head_request: r.head_request,
+            keep_alive: r.keep_alive,
+            queue: a.queue,
+            phase: Phase::Waiting,
+            pending: None,
+            close_after: false,
+            body: None,
+        };
+        let mut start = BodyStart::default();
+        if !r.body.is_empty() {
+            let mut reader = Reader {
+                seq,
+                dec: BodyDecoder::new(r.body, self.parser.limits()),
+                entity_body: self.timeouts.entity_body,
+                drain_entity_body: self.timeouts.drain_entity_body,
+                draining: None,
+                last_progress: self.last_activity,
+            };
+            let copied = if a.copy_body > 0 && !r.expect_continue && a.queue != 0 {
+                self.copy_body(&mut reader, a.copy_body)
+            } else {
+                Ok((Bytes::new(), false))
+            };
+            match copied {
+                Ok((bytes, true)) => {
+                    start.bytes = bytes;
+                    self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
+                }
+                Ok((bytes, false)) => {
+                    start = BodyStart { bytes, more: true };
+                    slot.body = Some(Box::new(BodyPipe::new(r.expect_continue)));
+                    self.reading = Some(reader);
+                }
+                Err(e) => {
+                    start.more = true;
+                    slot.body = Some(Box::new(BodyPipe::new(false)));
+                    self.push_slot(slot);
+                    let i = self.slots.len() - 1;
+                    self.body_failed(seq, Some(i), Phase::Waiting, e);
+                    return start;
+                }
+            }
+        }
+        self.push_slot(slot);
+        start
+    }
+
+    /// Decodes body bytes already buffered, up to `limit`, to travel with
+    /// the request. `Ok((bytes, true))`: the whole body.
+    fn copy_body(&mut self, reader: &mut Reader, limit: usize) -> Result<(Bytes, bool), Error> {
+        let mut first = Bytes::new();
+        let mut joined: Option<BytesMut> = None;
+        let mut copied = 0;
+        while copied < limit && !self.rbuf.is_empty() {
+            let window = self.rbuf.len().min(limit - copied);
+            let d = reader.dec.decode(&self.rbuf[..window])?;
+            if d.consumed == 0 {
+                break;
+            }
+            let chunk = self.rbuf.split_to(d.consumed).freeze();
+            if !d.data.is_empty() {
+                copied += d.data.len();
+                let piece = chunk.slice(d.data);
+                match &mut joined {
+                    // Several pieces (a chunked body) become one copy.
+                    Some(j) => j.extend_from_slice(&piece),
+                    None if first.is_empty() => first = piece,
+                    None => {
+                        let mut j = BytesMut::with_capacity(first.len() + piece.len());
+                        j.extend_from_slice(&first);
+                        j.extend_from_slice(&piece);
+                        joined = Some(j);
+                    }
+                }
+            }
+            if d.done {
+                break;
+            }
+        }
+        if copied > 0 {
+            reader.last_progress = self.last_activity;
+        }
+        let bytes = joined.map_or(first, BytesMut::freeze);
+        Ok((bytes, reader.dec.is_done()))
+    }
+
+    /// Request `seq`, just handed out, cannot be taken on: its URL is
+    /// malformed. It gets `e`'s status and the connection closes.
+    pub fn reject(&mut self, seq: u32, e: Error) {
+        let version = match self.routing.take() {
+            Some(r) if r.seq == seq => r.version,
+            _ => Version::Http11,
+        };
+        self.protocol_error_at(seq, version, e);
+    }
+
+    fn push_slot(&mut self, slot: Slot) {
+        self.waiting += 1;
+        self.slots.push_back(slot);
+    }
+
+    /// A malformed request: answer its status with a short reason, then
+    /// close. Nothing after it in the buffer is ever read as a request.
+    fn protocol_error_at(&mut self, seq: u32, version: Version, e: Error) {
+        self.counts.protocol_errors += 1;
+        self.stop_reading = true;
+        self.rbuf.clear();
+        self.close_reason
+            .get_or_insert(DisconnectReason::ProtocolError(e));
+        self.closing_answer(seq, version, e.status(), e.reason());
+    }
+
+    /// Answers a request the application never saw (malformed, or a head
+    /// that never finished) and closes the connection after it.
+    fn closing_answer(&mut self, seq: u32, version: Version, status: u16, why: &'static str) {
+        self.push_slot(Slot {
+            seq,
+            version,
+            head_request: false,
+            keep_alive: false,
+            queue: 0,
+            phase: Phase::Waiting,
+            pending: None,
+            close_after: true,
+            body: None,
+        });
+        self.answers.push(SelfAnswer {
+            seq,
+            status,
+            why,
+            keep: false,
+        });
+    }
+
+    /// The body being read can never complete: tell its reader.
+    fn fail_body(&mut self, e: Error) {
+        let Some(seq) = self.reading.as_ref().map(|r| r.seq) else {
+            return;
+        };
+        if let Some(p) = self.slot_mut(seq).and_then(|s| s.body.as_mut()) {
+            if !p.done && p.error.is_none() {
+                p.fail(e);
+            }
+        }
+    }
+
+    /// Moves body bytes from the read buffer to the application (or drops
+    /// them when draining). `Ok(true)`: the body is done, carry on parsing.
+    fn feed_body(&mut self, now: Instant) -> Result<bool, DisconnectReason> {
+        let reader = self.reading.as_mut().expect("reading");
+        let seq = reader.seq;
+        let index = slot_index(&self.slots, seq);
+        if index.is_none() && reader.draining.is_none() {
+            reader.draining = Some(now);
+        }
+        loop {
+            let reader = self.reading.as_mut().expect("reading");
+            if self.rbuf.is_empty() {
+                if self.fin {
+                    // Half-closed with the body unfinished: it never will be.
+                    let draining = reader.draining.is_some();
+                    self.fail_body(Error::IncompleteBody);
+                    self.reading = None;
+                    self.stop_reading = true;
+                    if draining {
+                        return Err(DisconnectReason::ClientClosed);
+                    }
+                }
+                return Ok(false);
+            }
+            let pipe = index.and_then(|i| self.slots[i].body.as_mut());
+            if let Some(p) = &pipe {
+                // Body waiting for a 100 Continue stays unread, unless the
+                // application asks for it after its response began (no 100
+                // can go out then, and a client sends the body anyway).
+                let held = p.expect_continue && !p.continue_sent && !p.requested;
+                if reader.draining.is_none() && (held || p.buffered >= PIPE_CAP) {
+                    return Ok(false);
+                }
+            }
+            let d = match reader.dec.decode(&self.rbuf) {
+                Ok(d) => d,
+                Err(e) => {
+                    let phase = index.map(|i| self.slots[i].phase);
+                    return match self.body_failed(seq, index, phase.unwrap_or(Phase::Complete), e) {
+                        true => Err(DisconnectReason::ProtocolError(e)),
+                        false => Ok(false),
+                    };
+                }
+            };
+            let chunk = self.rbuf.split_to(d.consumed).freeze();
+            reader.last_progress = self.last_activity;
+            let draining = reader.draining.is_some();
+            if let Some(p) = index.and_then(|i| self.slots[i].body.as_mut()) {
+                if !draining && !d.data.is_empty() {
+                    p.push(chunk.slice(d.data.clone()));
+                }
+                if d.done {
+                    p.finish();
+                }
+            }
+            if d.done {
+                self.reading = None;
+                self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
+                return Ok(true);
+            }
+            if d.consumed == 0 {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Request `seq`'s body is malformed: framing is lost, so nothing after
+    /// it can be trusted. Not yet answered, it gets the error's status; an
+    /// answer under way is the connection's last. True: nothing is left to
+    /// send, end the connection now.
+    fn body_failed(&mut self, seq: u32, index: Option<usize>, phase: Phase, e: Error) -> bool {
+        if let Some(p) = index.and_then(|i| self.slots[i].body.as_mut()) {
+            p.fail(e);
+        }
+        self.reading = None;
+        self.stop_reading = true;
+        self.rbuf.clear();
+        self.counts.protocol_errors += 1;
+        if let Some(i) = index {
+            self.slots[i].keep_alive = false;
+            self.slots[i].close_after |= phase != Phase::Waiting;
+        }
+        self.closing = true;
+        self.failed_body = Some((seq, e));
+        self.close_reason
+            .get_or_insert(DisconnectReason::ProtocolError(e));
+        match (index, phase) {
+            (Some(_), Phase::Waiting) => {
+                self.answers.push(SelfAnswer {
+                    seq,
+                    status: e.status(),
+                    why: e.reason(),
+                    keep: false,
+                });
+                false
+            }
+            (Some(_), _) => false,
+            // Answered and retired: nothing is left to send.
+            (None, _) => true,
+        }
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /// Requests not yet completely answered.
+    pub fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Requests still waiting for the start of their answer.
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// The pipeline is full: no head is parsed until an answer is retired.
+    pub fn pipeline_full(&self) -> bool {
+        self.slots.len() >= self.cfg.max_pipelined
+    }
+
+    /// A response asked to close the connection.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// The queue request `seq` went to, while it is in flight.
+    pub fn queue_of(&self, seq: u32) -> Option<u64> {
+        self.slot(seq).map(|s| s.queue)
+    }
+
+    /// Request `seq` goes to nobody: it was refused by its queue, so it is
+    /// not counted as abandoned when the connection ends.
+    pub fn disown(&mut self, seq: u32) {
+        if let Some(s) = self.slot_mut(seq) {
+            s.queue = 0;
+        }
+    }
+
+    /// Forgets requests `seq` and after, none of them answered yet
+    /// (refused behind one whose answer closes the connection).
+    pub fn forget_from(&mut self, seq: u32) {
+        if let Some(i) = slot_index(&self.slots, seq) {
+            debug_assert!(self.slots.iter().skip(i).all(|s| s.phase == Phase::Waiting));
+            self.waiting -= self.slots.len() - i;
+            self.slots.truncate(i);
+            if self.reading.as_ref().is_some_and(|r| r.seq >= seq) {
+                self.reading = None;
+            }
+            self.stop_reading = true;
+        }
+    }
+
+    /// Sets why the connection is closing, if nothing has yet (waiters see
+    /// it instead of a bare `ServerClosed`).
+    pub fn set_close_reason(&mut self, reason: DisconnectReason) {
+        self.close_reason.get_or_insert(reason);
+    }
+
+    /// Asks the connection to end (`reset`: with an RST). The first ask wins.
+    pub fn abort(&mut self, reason: DisconnectReason, reset: bool) {
+        if self.ended.is_none() && self.abort.is_none() {
+            self.abort = Some((reason, reset));
+        }
+    }
+
+    /// Why the connection should end now, and whether with a reset: an
+    /// abort, a retired answer that closes, or a half-closed client with
+    /// everything answered. `None`: it goes on.
+    pub fn should_end(&self) -> Option<(DisconnectReason, bool)> {
+        if let Some(a) = self.abort {
+            return Some(a);
+        }
+        if self.close_now {
+            return Some((DisconnectReason::ServerClosed, false));
+        }
+        if self.fin && self.slots.is_empty() && (self.rbuf.is_empty() || self.stop_reading) {
+            return Some((DisconnectReason::ClientClosed, false));
+        }
+        None
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn ended(&self) -> Option<DisconnectReason> {
+        self.ended
+    }
+
+    /// Counts since the last call.
+    pub fn take_counts(&mut self) -> Counts {
+        std::mem::take(&mut self.counts)
+    }
+
+    /// Ends the connection: records why (a server close explained where the
+    /// server knows why), wakes every body reader, drops queued output.
+    pub fn finish(&mut self, reason: DisconnectReason) -> Finished {
+        let reason = match (reason, self.close_reason) {
+            (DisconnectReason::ServerClosed, Some(r)) => r,
+            (r, _) => r,
+        };
+        if let Some(r) = self.ended {
+            return Finished {
+                reason: r,
+                abandoned: 0,
+                started: false,
+            };
+        }
+        self.ended = Some(reason);
+        let mut abandoned = 0;
+        let mut started = false;
+        for slot in self.slots.iter_mut() {
+            if slot.queue != 0 && slot.phase != Phase::Complete {
+                abandoned += 1;
+            }
+            started |= matches!(slot.phase, Phase::Sending(_));
+            if let Some(p) = slot.body.as_mut() {
+                p.wake();
+            }
+        }
+        self.out.clear();
+        self.rbuf = BytesMut::new();
+        Finished {
+            reason,
+            abandoned,
+            started,
+        }
+    }
+
+    fn slot(&self, seq: u32) -> Option<&Slot> {
+        slot_index(&self.slots, seq).map(|i| &self.slots[i])
+    }
+
+    fn slot_mut(&mut self, seq: u32) -> Option<&mut Slot> {
+        slot_index(&self.slots, seq).map(|i| &mut self.slots[i])
+    }
+}
+
+fn slot_index(slots: &VecDeque<Slot>, seq: u32) -> Option<usize> {
+    let front = slots.front()?.seq;
+    let i = seq.checked_sub(front)? as usize;
+    (i < slots.len()).then_some(i)
+}
