@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use httpq_proto::server_conn::{
-    Accept, BodyError, ConnConfig, DisconnectReason, FileChunk, FixedLines, HalfClosePolicy,
-    Input, Response, SendFlags, ServerConn, TimeoutKind, Timeouts, WRITE_BUDGET,
+    Accept, BodyError, ConnConfig, DisconnectReason, FileChunk, FixedLines, HalfClosePolicy, Input,
+    Response, SendFlags, ServerConn, TimeoutKind, Timeouts, WRITE_BUDGET,
 };
 use httpq_proto::RequestHead;
 
@@ -39,7 +39,10 @@ impl H {
     }
 
     fn feed(&mut self, b: &[u8]) {
-        self.conn.read_buf().expect("wants input").extend_from_slice(b);
+        self.conn
+            .read_buf()
+            .expect("wants input")
+            .extend_from_slice(b);
         self.conn.received(b.len(), self.now);
     }
 
@@ -72,7 +75,13 @@ impl H {
 
     fn answer(&mut self, seq: u32, body: &'static str) {
         self.conn
-            .send_response(seq, 1, &mut Response::new(200).body(body), SendFlags::NONE, &FIXED)
+            .send_response(
+                seq,
+                1,
+                &mut Response::new(200).body(body),
+                SendFlags::NONE,
+                &FIXED,
+            )
             .unwrap();
     }
 
@@ -138,7 +147,10 @@ fn an_answered_id_cannot_be_answered_again() {
         h.conn
             .send_response(s, 7, &mut Response::new(200), SendFlags::NONE, &FIXED)
     };
-    assert!(wrong_queue.is_err(), "only the queue the request went to answers it");
+    assert!(
+        wrong_queue.is_err(),
+        "only the queue the request went to answers it"
+    );
 }
 
 #[test]
@@ -180,8 +192,16 @@ fn a_whole_body_travels_with_its_request() {
     h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n");
     let (seq, body) = h.next_copy(1024).unwrap();
     assert_eq!((&body.bytes[..], body.more), (&b"hello"[..], false));
-    assert_eq!(h.read_body(seq).0, Poll::Ready(Ok(vec![])), "nothing more to read");
-    assert_eq!(h.next(), Some(2), "the pipelined request after it is parsed");
+    assert_eq!(
+        h.read_body(seq).0,
+        Poll::Ready(Ok(vec![])),
+        "nothing more to read"
+    );
+    assert_eq!(
+        h.next(),
+        Some(2),
+        "the pipelined request after it is parsed"
+    );
 }
 
 #[test]
@@ -255,7 +275,11 @@ fn an_unread_body_is_drained_after_the_answer_and_bounded_by_drain_entity_body()
     assert_eq!(kind, Some(TimeoutKind::DrainEntityBody));
     assert_eq!(at, Some(h.now + Timeouts::default().drain_entity_body));
     h.feed(b"56789GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(h.next(), Some(2), "the body is drained, the next request read");
+    assert_eq!(
+        h.next(),
+        Some(2),
+        "the body is drained, the next request read"
+    );
 }
 
 #[test]
@@ -267,7 +291,9 @@ fn a_malformed_chunk_gets_its_status_and_the_reader_learns_why() {
     assert!(h.wire().starts_with("HTTP/1.1 400 "));
     assert_eq!(
         h.read_body(seq).0,
-        Poll::Ready(Err(BodyError::Malformed(httpq_proto::Error::InvalidChunkSize)))
+        Poll::Ready(Err(BodyError::Malformed(
+            httpq_proto::Error::InvalidChunkSize
+        )))
     );
 }
 
@@ -310,7 +336,10 @@ fn idle_runs_only_when_nothing_is_held() {
     h.feed(GET);
     let seq = h.next().unwrap();
     let (_, kind) = h.conn.deadline(h.now);
-    assert_eq!(kind, None, "the application holds a request: no timeout runs");
+    assert_eq!(
+        kind, None,
+        "the application holds a request: no timeout runs"
+    );
     h.advance(Duration::from_secs(500));
     assert_eq!(h.conn.on_timeout(h.now), None);
     h.answer(seq, "x");
@@ -318,7 +347,11 @@ fn idle_runs_only_when_nothing_is_held() {
     h.conn.retire(h.now);
     let (at, kind) = h.conn.deadline(h.now);
     assert_eq!(kind, Some(TimeoutKind::IdleConnection));
-    assert_eq!(at, Some(h.now + Duration::from_secs(120)), "counted from the answer");
+    assert_eq!(
+        at,
+        Some(h.now + Duration::from_secs(120)),
+        "counted from the answer"
+    );
 }
 
 #[test]
@@ -338,7 +371,10 @@ fn entity_body_runs_while_the_application_waits_for_body() {
     assert!(h.read_body(seq).0.is_pending());
     assert_eq!(
         h.conn.deadline(h.now),
-        (Some(h.now + Duration::from_secs(3)), Some(TimeoutKind::EntityBody))
+        (
+            Some(h.now + Duration::from_secs(3)),
+            Some(TimeoutKind::EntityBody)
+        )
     );
 }
 
@@ -378,7 +414,11 @@ fn min_send_rate_runs_once_the_peer_stops_reading() {
     h.conn.on_write_blocked(h.now);
     let (at, kind) = h.conn.deadline(h.now);
     assert_eq!(kind, Some(TimeoutKind::MinSendRate));
-    assert_eq!(at, Some(h.now + Duration::from_secs(1)), "never less than a second");
+    assert_eq!(
+        at,
+        Some(h.now + Duration::from_secs(1)),
+        "never less than a second"
+    );
     h.wire();
     assert_ne!(h.conn.deadline(h.now).1, Some(TimeoutKind::MinSendRate));
 }
@@ -392,7 +432,13 @@ fn backpressure_never_makes_a_response_wait_for_a_later_one() {
     let (a, b) = (h.next().unwrap(), h.next().unwrap());
     let start = |h: &mut H, seq| {
         h.conn
-            .send_response(seq, 1, &mut Response::new(200), SendFlags::MORE_DATA, &FIXED)
+            .send_response(
+                seq,
+                1,
+                &mut Response::new(200),
+                SendFlags::MORE_DATA,
+                &FIXED,
+            )
             .unwrap();
     };
     start(&mut h, a);
@@ -400,10 +446,18 @@ fn backpressure_never_makes_a_response_wait_for_a_later_one() {
     // The later response parks a lot of memory...
     for _ in 0..8 {
         h.conn
-            .send_body(b, 1, Bytes::from(vec![b'b'; WRITE_BUDGET / 4]), SendFlags::MORE_DATA)
+            .send_body(
+                b,
+                1,
+                Bytes::from(vec![b'b'; WRITE_BUDGET / 4]),
+                SendFlags::MORE_DATA,
+            )
             .unwrap();
     }
-    assert!(h.conn.must_wait(b), "a parked response is held to the budget");
+    assert!(
+        h.conn.must_wait(b),
+        "a parked response is held to the budget"
+    );
     // ...and the earlier one's sender still goes on.
     assert!(!h.conn.must_wait(a));
     h.conn
@@ -431,7 +485,13 @@ fn a_file_body_is_framed_and_sent_from_the_file() {
     let seq = h.next().unwrap();
     let chunk = FileChunk::whole(file).unwrap();
     h.conn
-        .send_response(seq, 1, &mut Response::new(200).file(chunk), SendFlags::NONE, &FIXED)
+        .send_response(
+            seq,
+            1,
+            &mut Response::new(200).file(chunk),
+            SendFlags::NONE,
+            &FIXED,
+        )
         .unwrap();
     assert_eq!(h.conn.output().mem_len() as u64 + 9, h.conn.output().len());
     let wire = h.wire();
@@ -445,21 +505,38 @@ fn more_data_is_chunked_for_http11_and_close_delimited_for_http10() {
     h.feed(GET);
     let seq = h.next().unwrap();
     h.conn
-        .send_response(seq, 1, &mut Response::new(200).body("ab"), SendFlags::MORE_DATA, &FIXED)
+        .send_response(
+            seq,
+            1,
+            &mut Response::new(200).body("ab"),
+            SendFlags::MORE_DATA,
+            &FIXED,
+        )
         .unwrap();
     h.conn
         .send_body(seq, 1, Bytes::from_static(b"cd"), SendFlags::NONE)
         .unwrap();
-    assert!(h.wire().ends_with("Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"));
+    assert!(h
+        .wire()
+        .ends_with("Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"));
 
     let mut h = H::new();
     h.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let seq = h.next().unwrap();
     h.conn
-        .send_response(seq, 1, &mut Response::new(200).body("ab"), SendFlags::MORE_DATA, &FIXED)
+        .send_response(
+            seq,
+            1,
+            &mut Response::new(200).body("ab"),
+            SendFlags::MORE_DATA,
+            &FIXED,
+        )
         .unwrap();
     let wire = h.wire();
-    assert!(wire.contains("Connection: close\r\n") && !wire.contains("chunked"), "{wire}");
+    assert!(
+        wire.contains("Connection: close\r\n") && !wire.contains("chunked"),
+        "{wire}"
+    );
 }
 
 #[test]
@@ -510,7 +587,10 @@ fn finish_counts_what_the_application_held_and_wakes_readers() {
     assert!(h.read_body(seq).0.is_ready());
     assert!(h.read_body(seq).0.is_pending());
     let f = h.conn.finish(DisconnectReason::Reset);
-    assert_eq!((f.reason, f.abandoned, f.started), (DisconnectReason::Reset, 1, false));
+    assert_eq!(
+        (f.reason, f.abandoned, f.started),
+        (DisconnectReason::Reset, 1, false)
+    );
     assert_eq!(
         h.read_body(seq).0,
         Poll::Ready(Err(BodyError::Disconnected(DisconnectReason::Reset)))

@@ -1,11 +1,15 @@
 //! Counters for everything the server does, readable at any time through
-//! [`ServerSession::counters`](crate::ServerSession::counters).
+//! [`ServerSession::counters`](crate::ServerSession::counters). Each worker
+//! counts in its own block (no cache line shared between workers on the
+//! request path); a snapshot sums them.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// One worker's counters, on cache lines of their own.
         #[derive(Debug, Default)]
+        #[repr(align(128))]
         pub(crate) struct Counters {
             $(pub $name: AtomicU64,)*
         }
@@ -22,8 +26,13 @@ macro_rules! counters {
         }
 
         impl Counters {
-            pub(crate) fn snapshot(&self) -> CounterSnapshot {
-                CounterSnapshot { $($name: self.$name.load(Relaxed),)* }
+            /// The sum of every worker's counters.
+            pub(crate) fn sum<'a>(all: impl IntoIterator<Item = &'a Counters>) -> CounterSnapshot {
+                let mut s = CounterSnapshot::default();
+                for c in all {
+                    $(s.$name = s.$name.wrapping_add(c.$name.load(Relaxed));)*
+                }
+                s
             }
         }
 

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use httpq_proto::server_conn::FixedLines;
+
 struct Cache {
     secs: u64,
     /// The session's Server value the lines were made with (kept alive
@@ -66,7 +68,7 @@ fn now_secs() -> u64 {
 /// the same preceded by the status line `HTTP/1.1 200 OK`.
 pub(crate) fn with_fixed_lines<R>(
     server: Option<&Arc<[u8]>>,
-    f: impl FnOnce(&[u8], &[u8]) -> R,
+    f: impl FnOnce(&FixedLines<'_>) -> R,
 ) -> R {
     let secs = now_secs();
     CACHE.with(|c| {
@@ -96,6 +98,9 @@ pub(crate) fn with_fixed_lines<R>(
                 ok_11,
             };
         }
-        f(&c.fields, &c.ok_11)
+        f(&FixedLines {
+            fields: &c.fields,
+            ok_11: &c.ok_11,
+        })
     })
 }

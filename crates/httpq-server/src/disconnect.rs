@@ -8,66 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// Which server timeout fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TimeoutKind {
-    /// The request head did not arrive in time.
-    HeaderWait,
-    /// The body stalled while the application waited for it.
-    EntityBody,
-    /// Draining an unread body took too long.
-    DrainEntityBody,
-    /// The connection sat idle between requests.
-    IdleConnection,
-    /// A request waited in its queue too long.
-    RequestQueue,
-    /// The client read the response slower than the minimum send rate.
-    MinSendRate,
-}
-
-/// Why a connection ended. Every wait form reports one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The client closed its side (FIN) — a disconnect under the default half-close policy.
-    ClientClosed,
-    /// The client reset the connection (RST), or the socket reported an error.
-    Reset,
-    /// Writing to the client failed.
-    WriteFailed,
-    /// A server timeout fired.
-    Timeout(TimeoutKind),
-    /// The server closed the connection: a response sent with DISCONNECT, or
-    /// the end of a non-keep-alive exchange.
-    ServerClosed,
-    /// The application cancelled a request on the connection.
-    Cancelled,
-    /// The client sent a malformed request; it got an error status.
-    ProtocolError(httpq_proto::Error),
-    /// The request queue the connection's requests go to was shut down.
-    QueueShutdown,
-    /// The server session shut down.
-    ServerShutdown,
-    /// The connection closed long enough ago that its reason was forgotten.
-    Closed,
-}
-
-impl std::fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DisconnectReason::ClientClosed => f.write_str("client closed the connection"),
-            DisconnectReason::Reset => f.write_str("connection reset"),
-            DisconnectReason::WriteFailed => f.write_str("write to the client failed"),
-            DisconnectReason::Timeout(k) => write!(f, "{k:?} timeout"),
-            DisconnectReason::ServerClosed => f.write_str("server closed the connection"),
-            DisconnectReason::Cancelled => f.write_str("request cancelled"),
-            DisconnectReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
-            DisconnectReason::QueueShutdown => f.write_str("request queue shut down"),
-            DisconnectReason::ServerShutdown => f.write_str("server shut down"),
-            DisconnectReason::Closed => f.write_str("connection closed"),
-        }
-    }
-}
+pub use httpq_proto::server_conn::{DisconnectReason, TimeoutKind};
 
 /// One completed posted wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

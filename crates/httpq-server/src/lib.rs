@@ -3,38 +3,45 @@
 //! A [`ServerSession`] owns [`UrlGroup`]s; each group's URL prefixes route
 //! requests into a [`RequestQueue`] bound to it. Applications *pull*
 //! requests from queues (`receive`), answer them by request id
-//! (`send_response`, `send_body`), and can wait for a client's disconnect on
-//! a connection id — as a future, blocking, or posted to a
-//! [`CompletionQueue`].
+//! (`send_response`, `send_body`, `send_file`), and can wait for a
+//! client's disconnect on a connection id — as a future, blocking, or
+//! posted to a [`CompletionQueue`]. A session runs its connections on
+//! workers, one per core, each with its own share of every queue.
 //!
 //! | concept | module |
 //! |---|---|
-//! | session, listeners, shutdown | [`session`] |
+//! | session, workers, listeners, shutdown | [`session`] |
 //! | URL groups, prefixes, routing | [`url_group`] |
 //! | request queues, requests, bodies | [`request_queue`] |
-//! | responses and send flags | [`response`] |
+//! | responses, send flags, file bodies | [`response`] |
 //! | wait-for-disconnect | [`disconnect`] |
 //! | timeouts and limits | [`properties`] |
+//!
+//! The protocol itself — pipelining, keep-alive, 100-continue, drain,
+//! error answers, timeouts as deadlines — is
+//! [`httpq_proto::server_conn`]; this crate drives it on tokio.
 
 mod block_on;
-mod connection;
+mod conn;
 mod counters;
 mod date;
 pub mod disconnect;
+mod driver;
 mod error;
-mod outbuf;
 pub mod properties;
 mod registry;
 pub mod request_queue;
 pub mod response;
+mod routes;
 pub mod session;
 pub mod url_group;
+mod worker;
 
 pub use counters::CounterSnapshot;
 pub use disconnect::{Completion, CompletionQueue, DisconnectReason, TimeoutKind};
 pub use error::ServerError;
 pub use properties::{HalfClosePolicy, OverflowPolicy, Properties, TcpKeepalive, Timeouts};
 pub use request_queue::{BodyStream, Request, RequestQueue};
-pub use response::{Response, SendFlags};
+pub use response::{FileChunk, Response, SendFlags};
 pub use session::ServerSession;
 pub use url_group::{UrlGroup, UrlPrefix};

@@ -5,16 +5,7 @@ use std::time::Duration;
 
 use httpq_proto::Limits;
 
-/// What a client's FIN means while a request is outstanding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HalfClosePolicy {
-    /// A FIN is a disconnect: waiters complete and the request is abandoned.
-    #[default]
-    Disconnect,
-    /// A FIN only means the client sends no more requests; the responses
-    /// still go out, and the disconnect fires when the connection ends.
-    Allow,
-}
+pub use httpq_proto::server_conn::{HalfClosePolicy, Timeouts};
 
 /// What to do with a request when its queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,69 +17,6 @@ pub enum OverflowPolicy {
     Reset,
     /// Answer 503 with a short reason body, and keep the connection.
     ServiceUnavailableWithReason,
-}
-
-/// The six HTTP Server API timeouts. A zero duration means "use the default".
-///
-/// ```
-/// use std::time::Duration;
-/// use httpq_server::Timeouts;
-/// let t = Timeouts { header_wait: Duration::from_secs(5), ..Timeouts::default() };
-/// assert_eq!(t.idle_connection, Duration::from_secs(120));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Time to receive a whole request head, however slowly it trickles.
-    pub header_wait: Duration,
-    /// Longest gap between body bytes the application is waiting for.
-    pub entity_body: Duration,
-    /// Time allowed to drain an unread body after the response.
-    pub drain_entity_body: Duration,
-    /// Time a keep-alive connection may sit idle between requests.
-    pub idle_connection: Duration,
-    /// Time a request may wait in its queue before anyone receives it.
-    pub request_queue: Duration,
-    /// Minimum send rate in bytes per second; a slower client is disconnected.
-    pub min_send_rate: u32,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        let two_min = Duration::from_secs(120);
-        Timeouts {
-            header_wait: two_min,
-            entity_body: two_min,
-            drain_entity_body: two_min,
-            idle_connection: two_min,
-            request_queue: two_min,
-            min_send_rate: 150,
-        }
-    }
-}
-
-impl Timeouts {
-    /// `self` with zero fields replaced by the defaults.
-    pub fn normalized(self) -> Timeouts {
-        self.or(Timeouts::default())
-    }
-
-    /// `self` with zero fields taken from `base` (how a URL group's
-    /// timeouts fall back to the session's).
-    pub fn or(self, base: Timeouts) -> Timeouts {
-        let pick = |v: Duration, b: Duration| if v.is_zero() { b } else { v };
-        Timeouts {
-            header_wait: pick(self.header_wait, base.header_wait),
-            entity_body: pick(self.entity_body, base.entity_body),
-            drain_entity_body: pick(self.drain_entity_body, base.drain_entity_body),
-            idle_connection: pick(self.idle_connection, base.idle_connection),
-            request_queue: pick(self.request_queue, base.request_queue),
-            min_send_rate: if self.min_send_rate == 0 {
-                base.min_send_rate
-            } else {
-                self.min_send_rate
-            },
-        }
-    }
 }
 
 /// TCP keepalive probing of idle connections: after `idle` without
@@ -146,6 +74,11 @@ pub struct Properties {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Requests parsed ahead on one connection (pipelining depth).
     pub max_pipelined: usize,
+    /// Worker threads, each with its own runtime, listening sockets
+    /// (`SO_REUSEPORT`) and share of every request queue; 0: one per core.
+    /// Ignored by [`ServerSession::with_runtime`](crate::ServerSession::with_runtime),
+    /// whose connections all run on the runtime given.
+    pub workers: usize,
 }
 
 impl Default for Properties {
@@ -158,6 +91,7 @@ impl Default for Properties {
             half_close: HalfClosePolicy::Disconnect,
             tcp_keepalive: Some(TcpKeepalive::default()),
             max_pipelined: 32,
+            workers: 0,
         }
     }
 }

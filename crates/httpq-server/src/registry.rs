@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::connection::Conn;
+use crate::conn::Conn;
 
 /// Request ids carry their connection: `connection_id << SEQ_BITS | seq`.
 /// 24 bits allow 16 M requests per connection (the connection is closed

@@ -7,8 +7,21 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::properties::Timeouts;
 use crate::request_queue::{QueueInner, RequestQueue};
-use crate::session::SessionInner;
 use crate::ServerError;
+
+/// What a URL group needs of its session: registering and removing its
+/// prefixes (which opens and closes listening sockets), and being told
+/// when its binding or timeouts change where requests go.
+pub(crate) trait Registrar: Send + Sync {
+    fn add(
+        &self,
+        prefix: UrlPrefix,
+        context: u64,
+        group: &Arc<GroupInner>,
+    ) -> Result<(), ServerError>;
+    fn remove(&self, prefix: &UrlPrefix, group_id: u64) -> Result<(), ServerError>;
+    fn changed(&self);
+}
 
 /// How a prefix's host element matches, in routing precedence order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -214,9 +227,21 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 /// The state of a URL group: its binding and its timeout overrides.
 pub(crate) struct GroupInner {
     pub id: u64,
-    pub queue: Mutex<Option<Arc<QueueInner>>>,
-    pub timeouts: RwLock<Option<Timeouts>>,
+    queue: Mutex<Option<Arc<QueueInner>>>,
+    timeouts: RwLock<Option<Timeouts>>,
     prefixes: Mutex<Vec<UrlPrefix>>,
+}
+
+impl GroupInner {
+    /// The queue the group is bound to.
+    pub(crate) fn queue(&self) -> Option<Arc<QueueInner>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The group's own timeouts (zero fields: the session's).
+    pub(crate) fn timeouts(&self) -> Option<Timeouts> {
+        *self.timeouts.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
@@ -234,7 +259,7 @@ static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 /// # Ok(()) }
 /// ```
 pub struct UrlGroup {
-    session: Arc<SessionInner>,
+    session: Arc<dyn Registrar>,
     inner: Arc<GroupInner>,
 }
 
@@ -247,7 +272,7 @@ impl std::fmt::Debug for UrlGroup {
 }
 
 impl UrlGroup {
-    pub(crate) fn new(session: Arc<SessionInner>) -> UrlGroup {
+    pub(crate) fn new(session: Arc<dyn Registrar>) -> UrlGroup {
         UrlGroup {
             session,
             inner: Arc::new(GroupInner {
@@ -262,21 +287,20 @@ impl UrlGroup {
     /// Sends this group's requests to `queue` (replacing any earlier binding).
     pub fn bind(&self, queue: &RequestQueue) {
         *self.inner.queue.lock().unwrap_or_else(|e| e.into_inner()) = Some(queue.inner.clone());
-        self.session.routes_changed();
+        self.session.changed();
     }
 
     /// Stops delivering this group's requests (they are answered 503).
     pub fn unbind(&self) {
         *self.inner.queue.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.session.routes_changed();
+        self.session.changed();
     }
 
     /// Registers `prefix` with `context`, opening listening sockets as needed.
     /// Malformed prefixes, duplicates and ports held elsewhere are errors.
     pub fn add_url(&self, prefix: &str, context: u64) -> Result<(), ServerError> {
         let p = UrlPrefix::parse(prefix)?;
-        self.session
-            .add_registration(p.clone(), context, &self.inner)?;
+        self.session.add(p.clone(), context, &self.inner)?;
         self.inner
             .prefixes
             .lock()
@@ -297,7 +321,7 @@ impl UrlGroup {
             .iter()
             .position(|q| *q == p)
             .ok_or_else(|| ServerError::PrefixNotFound(p.to_string()))?;
-        self.session.remove_registration(&p, self.inner.id)?;
+        self.session.remove(&p, self.inner.id)?;
         mine.remove(pos);
         Ok(())
     }
@@ -310,7 +334,7 @@ impl UrlGroup {
             .timeouts
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(t);
-        self.session.routes_changed();
+        self.session.changed();
     }
 }
 
@@ -324,7 +348,7 @@ impl Drop for UrlGroup {
                 .unwrap_or_else(|e| e.into_inner()),
         );
         for p in prefixes {
-            let _ = self.session.remove_registration(&p, self.inner.id);
+            let _ = self.session.remove(&p, self.inner.id);
         }
     }
 }

@@ -346,7 +346,12 @@ mod tests {
             }
             Ok(n)
         }
-        fn write_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        fn write_file(
+            &mut self,
+            file: &std::fs::File,
+            offset: u64,
+            len: usize,
+        ) -> io::Result<usize> {
             self.block = !self.block;
             if self.block {
                 return Err(io::ErrorKind::WouldBlock.into());

@@ -79,7 +79,8 @@ impl ServerConn {
         let mut asks_close = false;
         for (k, v) in resp.headers.iter() {
             if k == http::header::CONTENT_LENGTH {
-                let n = parse_length(v).ok_or(SendError::InvalidResponse("invalid Content-Length"))?;
+                let n =
+                    parse_length(v).ok_or(SendError::InvalidResponse("invalid Content-Length"))?;
                 if app_length.is_some_and(|m| m != n) {
                     return Err(SendError::InvalidResponse("conflicting Content-Length"));
                 }
@@ -148,8 +149,9 @@ impl ServerConn {
                 if status == 200 && canonical && version == Version::Http11 {
                     buf.extend_from_slice(fixed.ok_11);
                 } else {
-                    encode_status_line(buf, version, status, reason)
-                        .map_err(|_| SendError::InvalidResponse("invalid status or reason phrase"))?;
+                    encode_status_line(buf, version, status, reason).map_err(|_| {
+                        SendError::InvalidResponse("invalid status or reason phrase")
+                    })?;
                     buf.extend_from_slice(fixed.fields);
                 }
                 // Fields go in without re-validation: ours are made here,
@@ -418,6 +420,11 @@ impl ServerConn {
         }
     }
 
+    /// Memory bytes parked behind unfinished earlier responses.
+    pub fn parked(&self) -> usize {
+        self.parked
+    }
+
     /// Should the sender of `seq` wait before sending more? Backpressure
     /// applies to the response being written — the output over the write
     /// budget — or, for one waiting its turn, to the bytes parked over the
@@ -443,7 +450,11 @@ impl ServerConn {
             return r;
         }
         let was_full = self.pipeline_full();
-        while self.slots.front().is_some_and(|s| s.phase == Phase::Complete) {
+        while self
+            .slots
+            .front()
+            .is_some_and(|s| s.phase == Phase::Complete)
+        {
             let slot = self.slots.pop_front().expect("front");
             r.responses += 1;
             r.close |= slot.close_after;

@@ -76,7 +76,12 @@ impl ServerConn {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.stop_reading = true;
-            self.closing_answer(seq, Version::Http11, 408, "request head not received in time");
+            self.closing_answer(
+                seq,
+                Version::Http11,
+                408,
+                "request head not received in time",
+            );
         }
         Some(DisconnectReason::Timeout(kind))
     }

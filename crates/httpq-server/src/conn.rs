@@ -1,0 +1,408 @@
+//! One client connection as the application side reaches it through ids:
+//! the sans-IO [`ServerConn`] under a lock, the socket for writing from
+//! the caller's thread (as http.sys sends from the caller), and the
+//! wake-ups between the application, the connection's driver and
+//! disconnect waiters.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use httpq_proto::server_conn::{
+    BodyError, FileChunk, Response, SendError, SendFlags, ServerConn, Transmit,
+};
+use httpq_proto::Limits;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::counters::Counters;
+use crate::disconnect::{CompletionQueue, DisconnectReason, TimeoutKind};
+use crate::ServerError;
+
+/// What every connection of a session reads of it.
+pub(crate) struct ConnEnv {
+    pub session_id: u64,
+    /// The Server header value, fixed at creation. Shared with the
+    /// per-thread response-line cache (compared by pointer).
+    pub server_header: Option<Arc<[u8]>>,
+    pub limits: Limits,
+}
+
+/// The connection's state behind its lock.
+pub(crate) struct ConnShared {
+    pub engine: ServerConn,
+    /// The socket, for writes from the application's send call. Taken away
+    /// when the connection ends, so the descriptor closes even while the
+    /// application still holds requests of it.
+    pub io: Option<Arc<TcpStream>>,
+    /// Posted disconnect waits: (completion queue, key, the queue they were posted through).
+    pub posted: Vec<(CompletionQueue, u64, u64)>,
+    /// Why the connection ended, once it has.
+    pub reason: Option<DisconnectReason>,
+}
+
+pub(crate) struct Conn {
+    pub id: u64,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub env: Arc<ConnEnv>,
+    /// The counters of the worker the connection runs on.
+    pub counters: Arc<Counters>,
+    state: Mutex<ConnShared>,
+    /// Wakes the connection's driver: output queued, body wanted, abort asked.
+    pub wake: TaskWake,
+    /// Disconnect waiters (woken all at once).
+    pub gone: Notify,
+    /// Senders waiting for queued output to drain.
+    pub drained: Notify,
+    connected: AtomicBool,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        id: u64,
+        remote: SocketAddr,
+        local: SocketAddr,
+        env: Arc<ConnEnv>,
+        counters: Arc<Counters>,
+        engine: ServerConn,
+    ) -> Conn {
+        Conn {
+            id,
+            remote,
+            local,
+            env,
+            counters,
+            state: Mutex::new(ConnShared {
+                engine,
+                io: None,
+                posted: Vec::new(),
+                reason: None,
+            }),
+            wake: TaskWake::default(),
+            gone: Notify::new(),
+            drained: Notify::new(),
+            connected: AtomicBool::new(true),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ConnShared> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_disconnected(&self) {
+        self.connected.store(false, Ordering::Release);
+    }
+
+    /// Asks the driver to end the connection (`reset`: with an RST).
+    pub(crate) fn abort(&self, reason: DisconnectReason, reset: bool) {
+        self.lock().engine.abort(reason, reset);
+        self.wake.wake();
+    }
+
+    /// Sends the response to request `seq`. `Ok(true)`: the sender should
+    /// wait for the output to drain (see [`must_wait`](Self::must_wait)).
+    pub(crate) fn send_response(
+        &self,
+        seq: u32,
+        queue: u64,
+        resp: &mut Response,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let mut st = self.lock();
+        let before = Before::of(&mut st);
+        crate::date::with_fixed_lines(self.env.server_header.as_ref(), |fixed| {
+            st.engine.send_response(seq, queue, resp, flags, fixed)
+        })
+        .map_err(send_error)?;
+        Ok(self.after_send(st, seq, before))
+    }
+
+    /// Sends more body of request `seq`'s response.
+    pub(crate) fn send_body(
+        &self,
+        seq: u32,
+        queue: u64,
+        data: Bytes,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let mut st = self.lock();
+        let before = Before::of(&mut st);
+        st.engine
+            .send_body(seq, queue, data, flags)
+            .map_err(send_error)?;
+        Ok(self.after_send(st, seq, before))
+    }
+
+    /// Sends a file range as more body of request `seq`'s response.
+    pub(crate) fn send_file(
+        &self,
+        seq: u32,
+        queue: u64,
+        chunk: FileChunk,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let mut st = self.lock();
+        let before = Before::of(&mut st);
+        st.engine
+            .send_file(seq, queue, chunk, flags)
+            .map_err(send_error)?;
+        Ok(self.after_send(st, seq, before))
+    }
+
+    /// The server answers request `seq` itself with `status` and a
+    /// one-line reason (a request that waited in its queue too long).
+    pub(crate) fn server_answer(&self, seq: u32, status: u16, why: &str, keep: bool) {
+        let mut st = self.lock();
+        let before = Before::of(&mut st);
+        crate::date::with_fixed_lines(self.env.server_header.as_ref(), |fixed| {
+            st.engine.answer(seq, status, why, keep, fixed)
+        });
+        self.after_send(st, seq, before);
+    }
+
+    /// After a send: write at once from the caller when no pipelined
+    /// request is still waiting for its answer (those are batched into one
+    /// write when the last is answered); wake the driver only when it has
+    /// something to do. Returns whether the sender of `seq` should wait.
+    ///
+    /// `out_was_empty`: the output held nothing before this send. Bytes
+    /// already there have a wake (or a write) coming; only the send that
+    /// makes the output non-empty needs to wake the driver — one wake per
+    /// pipelined batch, not one per response.
+    fn after_send(&self, mut st: MutexGuard<'_, ConnShared>, seq: u32, before: Before) -> bool {
+        let out_was_empty = before.out_empty;
+        if before.parked && st.engine.parked() == 0 {
+            // Parked answers were released: a sender held to the parked
+            // budget may go on.
+            self.drained.notify_waiters();
+        }
+        if st.reason.is_some() {
+            drop(st);
+            self.wake.wake();
+            return false;
+        }
+        if st.engine.waiting() > 0 || st.engine.output().is_empty() {
+            let output = out_was_empty && !st.engine.output().is_empty();
+            let wait = st.engine.must_wait(seq);
+            drop(st);
+            if output {
+                self.wake.wake_for_output();
+            }
+            return wait;
+        }
+        let Some(io) = st.io.clone() else {
+            drop(st);
+            self.wake.wake();
+            return false;
+        };
+        let now = Instant::now();
+        let written = st.engine.output().write_to(&mut SocketTx(&io));
+        let n = match written {
+            Ok(n) => n,
+            Err(_) => {
+                // The driver meets the same error on its own write and ends
+                // the connection with the right reason.
+                drop(st);
+                self.wake.wake();
+                return false;
+            }
+        };
+        Counters::add(&self.counters.bytes_sent, n as u64);
+        st.engine.on_written(n, now);
+        let blocked = !st.engine.output().is_empty();
+        if blocked {
+            st.engine.on_write_blocked(now);
+        }
+        let r = st.engine.retire(now);
+        if r.responses > 0 {
+            Counters::add(&self.counters.responses_sent, u64::from(r.responses));
+        }
+        let need_driver = blocked || r.close || r.room || r.draining || st.engine.peer_fin();
+        let wait = st.engine.must_wait(seq);
+        drop(st);
+        if need_driver {
+            self.wake.wake();
+        } else {
+            // Everything queued is out: an earlier answer's wake has no work left.
+            self.wake.withdraw_output();
+        }
+        wait
+    }
+
+    /// True while the sender of `seq` should wait for output to drain.
+    pub(crate) fn must_wait(&self, seq: u32) -> bool {
+        let st = self.lock();
+        st.reason.is_none() && st.engine.must_wait(seq)
+    }
+
+    /// Polls for request `seq`'s body: `sink` takes buffered pieces.
+    pub(crate) fn poll_body(
+        &self,
+        seq: u32,
+        cx: &mut Context<'_>,
+        sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
+    ) -> Poll<Result<usize, ServerError>> {
+        let mut st = self.lock();
+        let (poll, wake) = st.engine.poll_body(seq, cx.waker(), sink);
+        drop(st);
+        if wake {
+            self.wake.wake();
+        }
+        poll.map_err(|e| match e {
+            BodyError::Invalid => ServerError::ConnectionInvalid,
+            BodyError::Malformed(e) => ServerError::Body(e),
+            BodyError::Disconnected(r) => ServerError::Disconnected(r),
+        })
+    }
+
+    /// The next buffered piece of request `seq`'s body, as it arrived (no
+    /// copy); `None` at the end. The pull behind both the chunk read and
+    /// the body stream.
+    pub(crate) fn poll_body_chunk(
+        &self,
+        seq: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, ServerError>> {
+        let mut out = None;
+        let r = self.poll_body(seq, cx, |chunks| match chunks.pop_front() {
+            Some(b) => {
+                let n = b.len();
+                out = Some(b);
+                n
+            }
+            None => 0,
+        });
+        r.map_ok(|n| if n == 0 { None } else { out })
+    }
+
+    /// A request that waited in its queue past the RequestQueue timeout:
+    /// answered 503, and the connection ends with that timeout (as
+    /// http.sys does), so its waiters learn it timed out.
+    pub(crate) fn queue_timeout(&self, seq: u32) {
+        Counters::inc(&self.counters.timeouts);
+        self.lock()
+            .engine
+            .set_close_reason(DisconnectReason::Timeout(TimeoutKind::RequestQueue));
+        self.server_answer(seq, 503, "request waited too long in the queue", false);
+    }
+}
+
+/// What `after_send` needs to know of the state before a send.
+struct Before {
+    out_empty: bool,
+    parked: bool,
+}
+
+impl Before {
+    fn of(st: &mut ConnShared) -> Before {
+        Before {
+            out_empty: st.engine.output().is_empty(),
+            parked: st.engine.parked() > 0,
+        }
+    }
+}
+
+fn send_error(e: SendError) -> ServerError {
+    match e {
+        SendError::Invalid => ServerError::ConnectionInvalid,
+        SendError::InvalidResponse(why) => ServerError::InvalidResponse(why),
+    }
+}
+
+/// The socket as the engine's [`Transmit`]: vectored writes and `sendfile`,
+/// through tokio so a blocked write clears the socket's readiness.
+pub(crate) struct SocketTx<'a>(pub &'a TcpStream);
+
+impl Transmit for SocketTx<'_> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.len() == 1 {
+            // The common case, one buffer: a plain send.
+            return self.0.try_write(&bufs[0]);
+        }
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn write_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        let stream = self.0;
+        stream.try_io(Interest::WRITABLE, || {
+            let mut at = offset;
+            rustix::fs::sendfile(stream, file, Some(&mut at), len).map_err(io::Error::from)
+        })
+    }
+}
+
+/// Wakes the one task that drives a connection: a flag and that task's
+/// waker. tokio's `Notify` serves any number of waiters, and its waiter
+/// list cost about ten atomic operations per wait (registered, then
+/// removed on every task poll, callgrind); this costs two or three.
+#[derive(Default)]
+pub(crate) struct TaskWake {
+    /// A wake not yet seen by the task (kept like `Notify`'s permit):
+    /// 0, [`WAKE_OUTPUT`] or [`WAKE_ANY`].
+    woken: AtomicU8,
+    waker: atomic_waker::AtomicWaker,
+}
+
+/// Woken only because output was queued: withdrawn if the sender itself
+/// writes all of it before the task runs.
+const WAKE_OUTPUT: u8 = 1;
+/// Woken for anything else (abort, body wanted, closing, errors).
+const WAKE_ANY: u8 = 2;
+
+impl TaskWake {
+    pub(crate) fn wake(&self) {
+        self.woken.store(WAKE_ANY, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Wakes the task to write queued output. Never downgrades a pending
+    /// wake for anything else (that one could then be withdrawn).
+    fn wake_for_output(&self) {
+        let _ = self
+            .woken
+            .compare_exchange(0, WAKE_OUTPUT, Ordering::AcqRel, Ordering::Acquire);
+        self.waker.wake();
+    }
+
+    /// The output a [`wake_for_output`](Self::wake_for_output) was for has
+    /// been written by the sender: the task, already scheduled, then finds
+    /// no wake and goes back to sleep at once instead of making a pass.
+    fn withdraw_output(&self) {
+        if self.woken.load(Ordering::Acquire) == WAKE_OUTPUT {
+            let _ =
+                self.woken
+                    .compare_exchange(WAKE_OUTPUT, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Completes at the next wake, or at once if one came since the last wait.
+    /// Only the owning task waits (one waker is kept).
+    pub(crate) fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            // Cheap look first: most polls find no wake pending.
+            if self.woken.load(Ordering::Acquire) != 0 && self.woken.swap(0, Ordering::AcqRel) != 0
+            {
+                return Poll::Ready(());
+            }
+            // Registered before the second look: a wake between the two is
+            // either seen by the look or wakes the new waker.
+            self.waker.register(cx.waker());
+            if self.woken.load(Ordering::Acquire) != 0 && self.woken.swap(0, Ordering::AcqRel) != 0
+            {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+    }
+}

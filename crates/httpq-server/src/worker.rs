@@ -1,0 +1,237 @@
+//! Workers: each a thread with its own current-thread runtime, its own
+//! listening socket on every address (`SO_REUSEPORT`: the kernel spreads
+//! connections over them), and its own share of every request queue. A
+//! connection lives on the worker that accepted it, so its driver, its
+//! requests' share and, for consumers spawned on that worker, the
+//! application meet on one thread: no cross-thread wake-up on the common path.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use httpq_proto::server_conn::ServerConn;
+use tokio::net::TcpListener;
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::conn::Conn;
+use crate::counters::Counters;
+use crate::driver::{self, Site};
+use crate::registry;
+use crate::request_queue::{set_home, share_here};
+
+/// One worker.
+pub(crate) struct Worker {
+    pub index: usize,
+    pub handle: Handle,
+    pub counters: Arc<Counters>,
+    /// Its thread and the signal that stops it; `None` for a runtime the
+    /// application gave (`ServerSession::with_runtime`).
+    own: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Worker {
+    /// Starts `n` worker threads named after `name`.
+    pub(crate) fn start(n: usize, name: &str) -> io::Result<Vec<Worker>> {
+        let mut workers = Vec::with_capacity(n);
+        for index in 0..n {
+            let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = handle_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    set_home(index);
+                    let _ = handle_tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(async {
+                        let _ = stop_rx.await;
+                    });
+                    // Dropping the runtime drops its tasks: connections still
+                    // open end as ServerShutdown (see the driver's Drop).
+                })?;
+            let handle = handle_rx
+                .recv()
+                .map_err(|_| io::Error::other("worker thread ended at start"))??;
+            workers.push(Worker {
+                index,
+                handle,
+                counters: Arc::default(),
+                own: Mutex::new(Some((stop_tx, thread))),
+            });
+        }
+        Ok(workers)
+    }
+
+    /// A single worker on a runtime the application owns.
+    pub(crate) fn on(handle: Handle) -> Worker {
+        Worker {
+            index: 0,
+            handle,
+            counters: Arc::default(),
+            own: Mutex::new(None),
+        }
+    }
+
+    /// Stops the worker's thread (its connections end) and waits for it,
+    /// unless called from that very thread.
+    pub(crate) fn stop(&self) {
+        let own = self.own.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((stop, thread)) = own {
+            let _ = stop.send(());
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// One address listened on: a socket and an accept task per worker.
+/// Sockets sit in slots their tasks borrow only while polling, so
+/// [`close`](Self::close) closes them at once: a task abort alone drops
+/// the socket later, on its runtime, and until then the address cannot be
+/// bound again.
+pub(crate) struct Listener {
+    pub addr: SocketAddr,
+    sockets: Vec<(Slot, tokio::task::JoinHandle<()>)>,
+}
+
+/// A listening socket its accept task borrows while polling.
+type Slot = Arc<Mutex<Option<TcpListener>>>;
+
+impl Listener {
+    /// Binds `addr` once per worker and starts accepting.
+    pub(crate) fn open(
+        addr: SocketAddr,
+        workers: &[Worker],
+        site: &Arc<Site>,
+        limit: &Arc<Semaphore>,
+    ) -> io::Result<Listener> {
+        let mut bound = Vec::with_capacity(workers.len());
+        let mut at = addr;
+        for _ in workers {
+            let s = bind(at)?;
+            // Port 0: the first socket's port, for every worker.
+            at = s.local_addr()?.as_socket().unwrap_or(at);
+            bound.push(s);
+        }
+        let sockets = workers
+            .iter()
+            .zip(bound)
+            .map(|(w, s)| {
+                let listener = {
+                    let _rt = w.handle.enter();
+                    TcpListener::from_std(s.into())
+                }?;
+                let slot = Arc::new(Mutex::new(Some(listener)));
+                let task = w.handle.spawn(accept_loop(
+                    slot.clone(),
+                    at,
+                    site.clone(),
+                    w.counters.clone(),
+                    limit.clone(),
+                ));
+                Ok((slot, task))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Listener { addr: at, sockets })
+    }
+
+    pub(crate) fn close(self) {
+        for (slot, task) in self.sockets {
+            drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+            task.abort();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket)
+}
+
+async fn accept_loop(
+    listener: Slot,
+    addr: SocketAddr,
+    site: Arc<Site>,
+    counters: Arc<Counters>,
+    limit: Arc<Semaphore>,
+) {
+    let share = share_here();
+    loop {
+        let accepted = std::future::poll_fn(|cx| {
+            match &*listener.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(l) => l.poll_accept(cx).map(Some),
+                None => std::task::Poll::Ready(None), // closed
+            }
+        })
+        .await;
+        let (stream, remote) = match accepted {
+            None => return,
+            Some(Ok(x)) => x,
+            Some(Err(_)) => {
+                // Out of descriptors or a transient error: back off briefly
+                // instead of spinning or dying.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // The permit is taken after accepting, not before: every listener
+        // waits in accept, and a permit held by an idle one would be
+        // missing from the others. At the limit, this connection waits
+        // here, unserved, until another one ends.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let keepalive = site
+            .props
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .tcp_keepalive;
+        if let Some(k) = keepalive {
+            let ka = socket2::TcpKeepalive::new()
+                .with_time(k.idle)
+                .with_interval(k.interval)
+                .with_retries(k.retries);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+        }
+        let local = stream.local_addr().unwrap_or(addr);
+        let mut engine = ServerConn::new(site.conn_config(), Instant::now());
+        // The last sequence number a request id can carry: a later one
+        // would spill into the connection bits and name another
+        // connection's request.
+        engine.set_last_seq(registry::MAX_SEQ);
+        let conn = Arc::new(Conn::new(
+            registry::next_connection_id(),
+            remote,
+            local,
+            site.env.clone(),
+            counters.clone(),
+            engine,
+        ));
+        registry::insert(conn.clone());
+        Counters::inc(&counters.connections_accepted);
+        Counters::inc(&counters.connections_open);
+        tokio::spawn(driver::run(stream, conn, site.clone(), share, permit));
+    }
+}

@@ -1,0 +1,336 @@
+//! Workers and what came with them: consumers on every worker, stealing
+//! between shares, the queue limit across shares, bodies that travel with
+//! their request, file bodies, and pipelined answers that must not wait
+//! for each other.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+
+use common::{free_port, get, Client, LIMIT};
+use httpq_server::{FileChunk, Properties, RequestQueue, Response, SendFlags, ServerSession};
+
+fn session(workers: usize) -> (ServerSession, RequestQueue, httpq_server::UrlGroup, u16) {
+    let session = ServerSession::new(Properties {
+        workers,
+        ..Properties::default()
+    })
+    .unwrap();
+    let queue = RequestQueue::new("w");
+    let group = session.create_url_group();
+    group.bind(&queue);
+    let port = free_port();
+    group
+        .add_url(&format!("http://127.0.0.1:{port}/"), 1)
+        .unwrap();
+    (session, queue, group, port)
+}
+
+/// Answers every request with `request-id connection-id worker`.
+fn ids_consumer(
+    queue: &RequestQueue,
+    on: impl Fn(usize) -> bool,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let queue = queue.clone();
+    move |worker| {
+        let queue = queue.clone();
+        let active = on(worker);
+        Box::pin(async move {
+            if !active {
+                return;
+            }
+            while let Ok(req) = queue.receive().await {
+                let body = format!("{} {} {worker}", req.id(), req.connection_id());
+                let _ = queue
+                    .send_response(req.id(), Response::new(200).body(body), SendFlags::NONE)
+                    .await;
+            }
+        })
+    }
+}
+
+async fn get_ids(port: u16, conns: usize, per_conn: usize) -> Vec<(u64, u64, usize)> {
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(port).await;
+            let mut out = Vec::new();
+            for _ in 0..per_conn {
+                c.send(&get("/")).await;
+                let r = c.response().await.expect("answered");
+                let body = String::from_utf8(r.body).unwrap();
+                let v: Vec<&str> = body.split(' ').collect();
+                out.push((
+                    v[0].parse().unwrap(),
+                    v[1].parse().unwrap(),
+                    v[2].parse().unwrap(),
+                ));
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(tokio::time::timeout(LIMIT, t).await.unwrap().unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_on_every_worker_serve_with_unique_ids() {
+    let (session, queue, _g, port) = session(2);
+    assert_eq!(session.workers(), 2);
+    session.spawn_on_workers(ids_consumer(&queue, |_| true));
+    let all = get_ids(port, 40, 3).await;
+    assert_eq!(all.len(), 120);
+    let ids: HashSet<u64> = all.iter().map(|a| a.0).collect();
+    assert_eq!(ids.len(), 120, "request ids are unique across workers");
+    let conns: HashSet<u64> = all.iter().map(|a| a.1).collect();
+    assert_eq!(conns.len(), 40, "one connection id per connection");
+    let workers: HashSet<usize> = all.iter().map(|a| a.2).collect();
+    assert_eq!(
+        workers,
+        HashSet::from([0, 1]),
+        "both workers' consumers answered"
+    );
+    assert_eq!(session.counters().requests_received, 120);
+    assert_eq!(session.counters().responses_sent, 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_consumer_takes_the_requests_of_every_worker() {
+    let (session, queue, _g, port) = session(2);
+    // Only worker 0 runs a consumer: requests of worker 1's connections
+    // must be taken from its share, and a push there must wake worker 0's
+    // sleeping consumer.
+    session.spawn_on_workers(ids_consumer(&queue, |w| w == 0));
+    let all = get_ids(port, 30, 2).await;
+    assert_eq!(all.len(), 60);
+    assert!(all.iter().all(|a| a.2 == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_limit_holds_across_shares() {
+    let (_session, queue, _g, port) = session(2);
+    queue.set_limit(3);
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        let mut c = Client::connect(port).await;
+        c.send(&get(&format!("/{i}"))).await;
+        clients.push(c);
+    }
+    let mut refused = 0;
+    for c in clients.iter_mut().rev() {
+        // Only the refused get an answer before anyone receives.
+        if let Ok(Some(r)) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), c.response()).await
+        {
+            assert_eq!(r.status, 503);
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 7);
+    assert_eq!(queue.len(), 3);
+    let mut got = 0;
+    while let Some(req) = queue.try_receive().unwrap() {
+        got += 1;
+        queue
+            .send_response(req.id(), Response::new(204), SendFlags::NONE)
+            .await
+            .unwrap();
+    }
+    assert_eq!(got, 3);
+    assert!(queue.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_body_travels_with_its_request_and_is_answered_in_one_call() {
+    let (_session, queue, _g, port) = session(1);
+    queue.set_copy_body(64 * 1024);
+    let mut c = Client::connect(port).await;
+    c.send(b"POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        .await;
+    let req = tokio::time::timeout(LIMIT, queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&req.body()[..], req.more_body()), (&b"hello"[..], false));
+    let mut buf = [0u8; 16];
+    assert_eq!(queue.receive_body(req.id(), &mut buf).await.unwrap(), 0);
+    let echo = Response::new(200).body(req.body().clone());
+    queue
+        .send_response(req.id(), echo, SendFlags::NONE)
+        .await
+        .unwrap();
+    let r = c.response().await.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    assert_eq!(r.header("content-length"), Some("5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_beyond_what_arrived_is_read_after_what_came_with_it() {
+    let (_session, queue, _g, port) = session(1);
+    queue.set_copy_body(1024);
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut c = Client::connect(port).await;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(&body[..2000]);
+    c.send(&msg).await;
+    let req = tokio::time::timeout(LIMIT, queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(req.more_body());
+    assert!(req.body().len() <= 1024);
+    let mut got = req.body().to_vec();
+    let rest = body[2000..].to_vec();
+    let sender = tokio::spawn(async move {
+        c.send(&rest).await;
+        c
+    });
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = queue.receive_body(req.id(), &mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got == body, "the body arrives whole and in order");
+    let _c = sender.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_waiting_for_100_gets_no_body_copied() {
+    let (_session, queue, _g, port) = session(1);
+    queue.set_copy_body(1024);
+    let mut c = Client::connect(port).await;
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        .await;
+    let req = tokio::time::timeout(LIMIT, queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(req.body().is_empty() && req.more_body());
+    let q = queue.clone();
+    let id = req.id();
+    let reader = tokio::spawn(async move { q.receive_body_chunk(id).await });
+    // The 100 goes out on the first read; then the client sends.
+    let mut line = [0u8; 25];
+    tokio::io::AsyncReadExt::read_exact(&mut c.stream, &mut line)
+        .await
+        .unwrap();
+    assert_eq!(&line, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.send(b"ok").await;
+    let chunk = tokio::time::timeout(LIMIT, reader)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(chunk.as_deref(), Some(&b"ok"[..]));
+}
+
+fn temp_file(bytes: &[u8]) -> Arc<std::fs::File> {
+    let path = std::env::temp_dir().join(format!(
+        "httpq-workers-{}-{}",
+        std::process::id(),
+        bytes.len()
+    ));
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    Arc::new(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_bodies_go_from_the_file() {
+    let (_session, queue, _g, port) = session(1);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let file = temp_file(&data);
+    let mut c = Client::connect(port).await;
+    c.send(&[get("/whole"), get("/range")].concat()).await;
+    let whole = queue.receive().await.unwrap();
+    queue
+        .send_response(
+            whole.id(),
+            Response::new(200).file(FileChunk::whole(file.clone()).unwrap()),
+            SendFlags::NONE,
+        )
+        .await
+        .unwrap();
+    let range = queue.receive().await.unwrap();
+    queue
+        .send_response(
+            range.id(),
+            Response::new(206)
+                .body("<")
+                .header("content-length", "1001"),
+            SendFlags::MORE_DATA,
+        )
+        .await
+        .unwrap();
+    let chunk = FileChunk {
+        file,
+        offset: 1000,
+        len: 1000,
+    };
+    queue
+        .send_file(range.id(), chunk, SendFlags::NONE)
+        .await
+        .unwrap();
+    let r = c.response().await.unwrap();
+    assert_eq!(r.body.len(), data.len());
+    assert!(r.body == data);
+    let r = c.response().await.unwrap();
+    assert_eq!(r.body[0], b'<');
+    assert_eq!(&r.body[1..], &data[1000..2000]);
+}
+
+/// Issue 11, item 7: two pipelined large answers, the later one sent first,
+/// stalled forever once the later one parked a megabyte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_large_answers_never_wait_for_each_other() {
+    let (_session, queue, _g, port) = session(1);
+    const SIZE: usize = 4 << 20;
+    const PIECE: usize = 64 << 10;
+    let mut c = Client::connect(port).await;
+    c.send(&[get("/a"), get("/b")].concat()).await;
+    let a = queue.receive().await.unwrap();
+    let b = queue.receive().await.unwrap();
+    let send_all = |id: u64, fill: u8| {
+        let q = queue.clone();
+        tokio::spawn(async move {
+            let head = Response::new(200).header("content-length", &SIZE.to_string());
+            q.send_response(id, head, SendFlags::MORE_DATA)
+                .await
+                .unwrap();
+            for i in 0..SIZE / PIECE {
+                let flags = if i + 1 == SIZE / PIECE {
+                    SendFlags::NONE
+                } else {
+                    SendFlags::MORE_DATA
+                };
+                q.send_body(id, vec![fill; PIECE], flags).await.unwrap();
+            }
+        })
+    };
+    // The later answer starts first and parks all it can.
+    let later = send_all(b.id(), b'b');
+    tokio::task::yield_now().await;
+    let earlier = send_all(a.id(), b'a');
+    let ra = c.response().await.expect("first answer");
+    let rb = c.response().await.expect("second answer");
+    assert!(ra.body.len() == SIZE && ra.body.iter().all(|&x| x == b'a'));
+    assert!(rb.body.len() == SIZE && rb.body.iter().all(|&x| x == b'b'));
+    tokio::time::timeout(LIMIT, later).await.unwrap().unwrap();
+    tokio::time::timeout(LIMIT, earlier).await.unwrap().unwrap();
+}
