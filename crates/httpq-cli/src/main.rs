@@ -43,9 +43,14 @@ pub struct ServeArgs {
     /// Answer every request, any method and path, with 200 and its own body.
     #[arg(long)]
     pub echo: bool,
-    /// Worker threads (default: one per core).
+    /// Worker threads, each with its own listening socket and share of the
+    /// request queues (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Open files each worker keeps, like nginx's open_file_cache
+    /// (checked against size and mtime on every request); 0: none.
+    #[arg(long, default_value_t = 1024, value_name = "ENTRIES")]
+    pub file_cache: usize,
     /// Milliseconds in-flight requests may run after Ctrl-C. Hidden: it
     /// exists so tests can check shutdown is bounded without waiting 10 s.
     #[arg(long, default_value_t = 10_000, hide = true)]

@@ -44,13 +44,8 @@ impl Drop for InFlight<'_> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(threads);
-    let rt = match crate::build_runtime(builder) {
+    // The session's workers serve; this thread only waits for a signal.
+    let rt = match crate::build_runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -73,11 +68,18 @@ fn prefix_for(addr: std::net::SocketAddr, path: &str) -> String {
     format!("http://{host}:{}{path}", addr.port())
 }
 
+/// Body bytes that travel with a request to the site's queue.
+const COPY_BODY: usize = 64 * 1024;
+
+/// A chunked request body up to this size is gathered and echoed with a
+/// Content-Length; a longer one is echoed as it streams.
+const ECHO_GATHER: usize = 1 << 20;
+
 async fn serve(args: ServeArgs) -> ExitCode {
     let site = if args.echo {
         None
     } else {
-        match StaticSite::new(&args.dir) {
+        match StaticSite::new(&args.dir, args.file_cache) {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {
                 eprintln!("httpq: cannot serve {}: {e}", args.dir.display());
@@ -85,7 +87,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     };
-    let session = match ServerSession::new(Properties::default()) {
+    let props = Properties {
+        workers: args.threads.unwrap_or(0),
+        ..Properties::default()
+    };
+    let session = match ServerSession::new(props) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("httpq: {e}");
@@ -93,6 +99,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let site_queue = RequestQueue::new(if args.echo { "echo" } else { "static" });
+    site_queue.set_copy_body(COPY_BODY);
     let control_queue = RequestQueue::new("control");
     let site_group = session.create_url_group();
     site_group.bind(&site_queue);
@@ -132,33 +139,37 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
     }
 
-    let consumers = 4 * args.threads.unwrap_or(1).max(1);
-    for _ in 0..consumers {
+    // One consumer loop per worker. What can be answered in one call is
+    // answered inline (a final send never waits); what has to wait for
+    // the client or the disk goes to a task of its own.
+    {
         let q = site_queue.clone();
-        let site = site.clone();
-        tokio::spawn(async move {
-            while let Ok(req) = q.receive().await {
-                let q = q.clone();
-                let site = site.clone();
-                tokio::spawn(async move {
-                    let _ = match site {
-                        Some(site) => site.handle(&q, req).await,
-                        None => echo(&q, req).await,
+        session.spawn_on_workers(move |_| {
+            let (q, site) = (q.clone(), site.clone());
+            async move {
+                let mut cache = site.as_ref().map(|s| s.cache());
+                while let Ok(req) = q.receive().await {
+                    let _ = match (&site, &mut cache) {
+                        (Some(site), Some(cache)) => site.handle(&q, req, cache).await,
+                        _ => echo(&q, req).await,
                     };
-                });
+                }
             }
         });
     }
     {
         let q = control_queue.clone();
-        let session = session.clone();
+        let session_for_stats = session.clone();
         let mine = Arc::new(CliCounters::default());
-        tokio::spawn(async move {
-            while let Ok(req) = q.receive().await {
-                let (q, session, mine) = (q.clone(), session.clone(), mine.clone());
-                tokio::spawn(async move {
-                    let _ = control(&q, &session, &mine, req).await;
-                });
+        session.spawn_on_workers(move |_| {
+            let (q, session, mine) = (q.clone(), session_for_stats.clone(), mine.clone());
+            async move {
+                while let Ok(req) = q.receive().await {
+                    let (q, session, mine) = (q.clone(), session.clone(), mine.clone());
+                    tokio::spawn(async move {
+                        let _ = control(&q, &session, &mine, req).await;
+                    });
+                }
             }
         });
     }
@@ -175,32 +186,65 @@ async fn serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--echo`: 200 with the request's own body, streamed back as it arrives.
+/// `--echo`: 200 with the request's own body and Content-Type. A body that
+/// came whole with its request is answered at once with a Content-Length;
+/// one still arriving is echoed from a task.
 async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
-    let id = req.id();
     let mut resp = Response::new(200);
-    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
-        resp.headers.insert(http::header::CONTENT_TYPE, ct.clone());
+    if let Some(ct) = req.header("content-type") {
+        if let Ok(v) = http::HeaderValue::from_bytes(ct) {
+            resp.headers.insert(http::header::CONTENT_TYPE, v);
+        }
     }
-    if !req.has_body() {
-        return q.send_response(id, resp, SendFlags::NONE).await;
+    if !req.more_body() {
+        resp.body = req.body().clone();
+        return q.send_response(req.id(), resp, SendFlags::NONE).await;
     }
-    // The first body read comes before the response: the server sends
+    let q = q.clone();
+    tokio::spawn(async move {
+        let _ = echo_stream(&q, req, resp).await;
+    });
+    Ok(())
+}
+
+/// The echo of a body still arriving. With a Content-Length it streams
+/// under that length; a chunked body is gathered (up to [`ECHO_GATHER`])
+/// to be answered with a Content-Length, and streams chunked beyond.
+async fn echo_stream(
+    q: &RequestQueue,
+    req: Request,
+    mut resp: Response,
+) -> Result<(), ServerError> {
+    let id = req.id();
+    let length = req
+        .header("content-length")
+        .and_then(|v| http::HeaderValue::from_bytes(v).ok());
+    // The first read comes before the response: the server sends
     // `100 Continue` only while no response has begun, and a client that
     // waits for it would otherwise wait until the body timeout.
-    let first = match q.receive_body_chunk(id).await {
-        Ok(Some(chunk)) => chunk,
-        Ok(None) => return q.send_response(id, resp, SendFlags::NONE).await,
-        // A malformed body before any answer: the server itself answers
-        // its status and closes.
-        Err(e) => return Err(e),
-    };
-    if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH) {
-        resp.headers
-            .insert(http::header::CONTENT_LENGTH, len.clone());
+    let mut gathered = BytesMut::from(&req.body()[..]);
+    let mut ended = false;
+    loop {
+        match q.receive_body_chunk(id).await? {
+            Some(chunk) => gathered.extend_from_slice(&chunk),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+        if length.is_some() || gathered.len() >= ECHO_GATHER {
+            break;
+        }
     }
+    if ended {
+        resp.body = gathered.freeze();
+        return q.send_response(id, resp, SendFlags::NONE).await;
+    }
+    if let Some(len) = length {
+        resp.headers.insert(http::header::CONTENT_LENGTH, len);
+    }
+    resp.body = gathered.freeze();
     q.send_response(id, resp, SendFlags::MORE_DATA).await?;
-    q.send_body(id, first, SendFlags::MORE_DATA).await?;
     loop {
         match q.receive_body_chunk(id).await {
             Ok(Some(chunk)) => q.send_body(id, chunk, SendFlags::MORE_DATA).await?,

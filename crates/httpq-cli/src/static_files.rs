@@ -1,39 +1,144 @@
 //! Static files for `httpq serve`: GET and HEAD of files under one root,
 //! with Content-Type, Last-Modified / If-Modified-Since, single byte ranges,
 //! index.html or a listing for directories — and no way out of the root.
+//!
+//! Files are served on the worker that received the request, in one call:
+//! small ones from memory, large ones straight from the file (`sendfile`).
+//! Each worker keeps an open-file cache, like nginx's `open_file_cache`:
+//! a path resolved once maps to its file's descriptor (and, for small
+//! files, its bytes), checked against the file's identity, size and mtime
+//! on every request (one `stat`) and resolved anew at least once a second.
+//! Directory listings are built on the blocking pool.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use httpq_server::{Request, RequestQueue, Response, SendFlags, ServerError};
+use http::HeaderValue;
+use httpq_server::{FileChunk, Request, RequestQueue, Response, SendFlags, ServerError};
 
-/// Bytes read from disk per body chunk.
-const CHUNK: usize = 256 * 1024;
+/// Files up to this size are kept in memory and sent from there.
+const IN_MEMORY: u64 = 64 * 1024;
+
+/// Bytes of small files one worker's cache keeps at most.
+const CACHE_BYTES: usize = 32 << 20;
+
+/// A cached path is resolved anew (symlinks, index.html) after this long.
+const REVALIDATE: Duration = Duration::from_secs(1);
 
 /// Entries shown in a directory listing at most: the page is built in memory,
 /// and a directory of millions of files must not make it unbounded.
 const MAX_LISTING: usize = 10_000;
 
 pub struct StaticSite {
-    /// Shared with the blocking-pool closures that look paths up.
+    /// Shared with the blocking-pool closures that build listings.
     root: Arc<Path>,
+    /// Cache entries per worker (0: no cache, every request opens its file).
+    cache_entries: usize,
+}
+
+/// A file as served: where it is, what it is, and its bytes or descriptor.
+struct Entry {
+    real: PathBuf,
+    resolved: Instant,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: SystemTime,
+    body: Body,
+    content_type: HeaderValue,
+    last_modified: Option<HeaderValue>,
+}
+
+enum Body {
+    Memory(Bytes),
+    File(Arc<File>),
+}
+
+impl Entry {
+    /// The file at `real` is still the one this entry describes.
+    fn fresh(&self, now: Instant) -> bool {
+        if now.duration_since(self.resolved) > REVALIDATE {
+            return false;
+        }
+        match std::fs::metadata(&self.real) {
+            Ok(m) => {
+                m.dev() == self.dev
+                    && m.ino() == self.ino
+                    && m.len() == self.len
+                    && m.modified().ok() == Some(self.mtime)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// One worker's open files, by cooked path. Owned by the worker's
+/// consumer loop: no lock, no sharing.
+pub struct FileCache {
+    map: HashMap<Box<str>, Arc<Entry>>,
+    bytes: usize,
+    max: usize,
+}
+
+impl FileCache {
+    fn get(&mut self, path: &str, now: Instant) -> Option<Arc<Entry>> {
+        let e = self.map.get(path)?;
+        if e.fresh(now) {
+            return Some(e.clone());
+        }
+        let gone = self.map.remove(path)?;
+        self.bytes -= gone.memory();
+        None
+    }
+
+    fn put(&mut self, path: &str, e: Arc<Entry>) {
+        if self.max == 0 {
+            return;
+        }
+        while self.map.len() >= self.max || self.bytes + e.memory() > CACHE_BYTES {
+            // Any entry will do: a cache that is full is one whose working
+            // set does not fit, and then which one goes matters little.
+            let Some(k) = self.map.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&k) {
+                self.bytes -= old.memory();
+            }
+        }
+        self.bytes += e.memory();
+        if let Some(old) = self.map.insert(path.into(), e) {
+            self.bytes -= old.memory();
+        }
+    }
+}
+
+impl Entry {
+    fn memory(&self) -> usize {
+        match &self.body {
+            Body::Memory(b) => b.len(),
+            Body::File(_) => 0,
+        }
+    }
 }
 
 /// What a path resolved to.
 enum Target {
     /// A file, or a directory's index.html.
-    File(PathBuf, std::fs::Metadata),
+    File(PathBuf),
     /// A directory without an index: its listing page.
-    Listing(String),
+    Listing(PathBuf),
     /// A directory asked for without its trailing slash.
     AddSlash,
     NotFound,
 }
 
 impl StaticSite {
-    pub fn new(root: &Path) -> std::io::Result<StaticSite> {
+    pub fn new(root: &Path, cache_entries: usize) -> std::io::Result<StaticSite> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
             return Err(std::io::Error::new(
@@ -41,161 +146,186 @@ impl StaticSite {
                 "not a directory",
             ));
         }
-        Ok(StaticSite { root: root.into() })
+        Ok(StaticSite {
+            root: root.into(),
+            cache_entries,
+        })
     }
 
-    pub async fn handle(&self, q: &RequestQueue, req: Request) -> Result<(), ServerError> {
+    /// A cache for one worker.
+    pub fn cache(&self) -> FileCache {
+        FileCache {
+            map: HashMap::new(),
+            bytes: 0,
+            max: self.cache_entries,
+        }
+    }
+
+    /// Answers `req` on the calling worker, in one call. Only a directory
+    /// listing is left to a task (on the blocking pool).
+    pub async fn handle(
+        &self,
+        q: &RequestQueue,
+        req: Request,
+        cache: &mut FileCache,
+    ) -> Result<(), ServerError> {
         let id = req.id();
         let method = req.method();
         if method != http::Method::GET && method != http::Method::HEAD {
             let r = text(405, "method not allowed\n").header("allow", "GET, HEAD");
             return q.send_response(id, r, SendFlags::NONE).await;
         }
-        let path = req.url().path.clone();
-        // Filesystem calls can block for long (network mounts, a cold disk,
-        // a huge directory): on the blocking pool, not a runtime worker.
-        let root = self.root.clone();
-        let looked_up = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || resolve(&root, &path)).await
-        };
-        let Ok(target) = looked_up else {
-            return q
-                .send_response(id, text(500, "lookup failed\n"), SendFlags::NONE)
-                .await;
-        };
-        match target {
+        let now = Instant::now();
+        let path = req.path();
+        if let Some(e) = cache.get(path, now) {
+            return serve(q, &req, &e).await;
+        }
+        match resolve(&self.root, path) {
             Target::NotFound => {
                 q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
                     .await
             }
             Target::AddSlash => {
-                let location = format!("{}{}", redirect_path(&path), req.url().query);
+                let location = format!("{}{}", redirect_path(path), req.url().query);
                 let r = text(301, "moved\n").header("location", &location);
                 q.send_response(id, r, SendFlags::NONE).await
             }
-            Target::Listing(html) => {
-                let r = Response::new(200)
-                    .header("content-type", "text/html; charset=utf-8")
-                    .body(html);
-                q.send_response(id, r, SendFlags::NONE).await
+            Target::Listing(dir) => {
+                // Reading a directory can take long (millions of entries, a
+                // slow disk): on the blocking pool, answered from a task.
+                let (q, url_path) = (q.clone(), path.to_string());
+                tokio::spawn(async move {
+                    let page = tokio::task::spawn_blocking(move || listing(&dir, &url_path)).await;
+                    let r = match page {
+                        Ok(html) => Response::new(200)
+                            .header("content-type", "text/html; charset=utf-8")
+                            .body(html),
+                        Err(_) => text(500, "listing failed\n"),
+                    };
+                    let _ = q.send_response(req.id(), r, SendFlags::NONE).await;
+                });
+                Ok(())
             }
-            Target::File(file, meta) => self.file(q, &req, file, meta).await,
-        }
-    }
-
-    async fn file(
-        &self,
-        q: &RequestQueue,
-        req: &Request,
-        path: PathBuf,
-        meta: std::fs::Metadata,
-    ) -> Result<(), ServerError> {
-        let id = req.id();
-        let len = meta.len();
-        let modified = meta.modified().ok();
-        let last_modified = modified.map(httpdate::fmt_http_date);
-        if let (Some(m), Some(since)) = (
-            modified,
-            header_str(req, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok()),
-        ) {
-            if truncate_secs(m) <= since {
-                let mut r = Response::new(304);
-                if let Some(lm) = &last_modified {
-                    r = r.header("last-modified", lm);
+            Target::File(real) => match open(real, now) {
+                Some(e) => {
+                    let e = Arc::new(e);
+                    cache.put(path, e.clone());
+                    serve(q, &req, &e).await
                 }
-                return q.send_response(id, r, SendFlags::NONE).await;
-            }
-        }
-        let if_range_ok = match header_str(req, "if-range") {
-            None => true,
-            Some(v) => last_modified.as_deref() == Some(v),
-        };
-        let range = match header_str(req, "range").filter(|_| if_range_ok) {
-            None => None,
-            Some(v) => match parse_range(v, len) {
-                RangeSpec::Ignore => None,
-                RangeSpec::Unsatisfiable => {
-                    let r = text(416, "range not satisfiable\n")
-                        .header("content-range", &format!("bytes */{len}"));
-                    return q.send_response(id, r, SendFlags::NONE).await;
+                None => {
+                    q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
+                        .await
                 }
-                RangeSpec::Range(a, b) => Some((a, b)),
             },
-        };
-        let (status, start, count) = match range {
-            Some((a, b)) => (206, a, b - a + 1),
-            None => (200, 0, len),
-        };
-        let mut r = Response::new(status)
-            .header("content-type", content_type(&path))
-            .header("accept-ranges", "bytes")
-            .header("content-length", &count.to_string());
-        if let Some(lm) = &last_modified {
-            r = r.header("last-modified", lm);
         }
-        if let Some((a, b)) = range {
-            r = r.header("content-range", &format!("bytes {a}-{b}/{len}"));
-        }
-        if req.method() == http::Method::HEAD || count == 0 {
-            return q.send_response(id, r, SendFlags::NONE).await;
-        }
-        // Plain std reads on the blocking pool, straight into the buffer that
-        // is sent (tokio::fs would copy each chunk once more).
-        let opened = tokio::task::spawn_blocking(move || {
-            use std::io::{Seek, SeekFrom};
-            let mut f = std::fs::File::open(&path).map_err(|_| (404, "not found\n"))?;
-            if start > 0 {
-                f.seek(SeekFrom::Start(start))
-                    .map_err(|_| (500, "seek failed\n"))?;
-            }
-            Ok(f)
-        })
-        .await
-        .unwrap_or(Err((500, "read failed\n")));
-        let mut file = match opened {
-            Ok(f) => f,
-            Err((status, why)) => {
-                return q
-                    .send_response(id, text(status, why), SendFlags::NONE)
-                    .await
-            }
-        };
-        q.send_response(id, r, SendFlags::MORE_DATA).await?;
-        let mut left = count;
-        while left > 0 {
-            let want = (left as usize).min(CHUNK);
-            let read = tokio::task::spawn_blocking(move || {
-                use std::io::Read;
-                let mut buf = vec![0u8; want];
-                let r = file.read_exact(&mut buf);
-                (file, r.map(|()| buf))
-            })
-            .await;
-            let (f, buf) = match read {
-                Ok((f, Ok(buf))) => (f, buf),
-                _ => {
-                    // The file shrank under us: the promised length cannot be
-                    // met, so the only honest thing left is to cut the connection.
-                    q.cancel_request(id)?;
-                    return Ok(());
-                }
-            };
-            file = f;
-            left -= want as u64;
-            let flags = if left == 0 {
-                SendFlags::NONE
-            } else {
-                SendFlags::MORE_DATA
-            };
-            q.send_body(id, Bytes::from(buf), flags).await?;
-        }
-        Ok(())
     }
 }
 
+/// Opens the file at `real` and describes it; small files are read whole.
+fn open(real: PathBuf, now: Instant) -> Option<Entry> {
+    use std::io::Read;
+    let mut file = File::open(&real).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let len = meta.len();
+    let body = if len <= IN_MEMORY {
+        let mut buf = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut buf).ok()?;
+        if buf.len() as u64 != len {
+            // Changed while read: the next request looks again.
+            return None;
+        }
+        Body::Memory(Bytes::from(buf))
+    } else {
+        Body::File(Arc::new(file))
+    };
+    let mtime = meta.modified().ok()?;
+    Some(Entry {
+        content_type: HeaderValue::from_static(content_type(&real)),
+        last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(mtime)).ok(),
+        real,
+        resolved: now,
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len,
+        mtime,
+        body,
+    })
+}
+
+/// The response for file `e`: conditional, ranged, or whole; HEAD without body.
+async fn serve(q: &RequestQueue, req: &Request, e: &Entry) -> Result<(), ServerError> {
+    let id = req.id();
+    let len = e.len;
+    if let Some(since) =
+        header_str(req, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        if truncate_secs(e.mtime) <= since {
+            let mut r = Response::new(304);
+            if let Some(lm) = &e.last_modified {
+                r.headers.insert(http::header::LAST_MODIFIED, lm.clone());
+            }
+            return q.send_response(id, r, SendFlags::NONE).await;
+        }
+    }
+    let if_range_ok = match header_str(req, "if-range") {
+        None => true,
+        Some(v) => e
+            .last_modified
+            .as_ref()
+            .is_some_and(|lm| lm.as_bytes() == v.as_bytes()),
+    };
+    let range = match header_str(req, "range").filter(|_| if_range_ok) {
+        None => None,
+        Some(v) => match parse_range(v, len) {
+            RangeSpec::Ignore => None,
+            RangeSpec::Unsatisfiable => {
+                let r = text(416, "range not satisfiable\n")
+                    .header("content-range", &format!("bytes */{len}"));
+                return q.send_response(id, r, SendFlags::NONE).await;
+            }
+            RangeSpec::Range(a, b) => Some((a, b)),
+        },
+    };
+    let (status, start, count) = match range {
+        Some((a, b)) => (206, a, b - a + 1),
+        None => (200, 0, len),
+    };
+    let mut r = Response::new(status);
+    r.headers
+        .insert(http::header::CONTENT_TYPE, e.content_type.clone());
+    r.headers.insert(
+        http::header::ACCEPT_RANGES,
+        HeaderValue::from_static("bytes"),
+    );
+    if let Some(lm) = &e.last_modified {
+        r.headers.insert(http::header::LAST_MODIFIED, lm.clone());
+    }
+    if let Some((a, b)) = range {
+        r = r.header("content-range", &format!("bytes {a}-{b}/{len}"));
+    }
+    if req.method() == http::Method::HEAD {
+        // No body, but the length it would have.
+        r = r.header("content-length", &count.to_string());
+        return q.send_response(id, r, SendFlags::NONE).await;
+    }
+    match &e.body {
+        Body::Memory(b) => r.body = b.slice(start as usize..(start + count) as usize),
+        Body::File(f) => {
+            r.file = Some(FileChunk {
+                file: f.clone(),
+                offset: start,
+                len: count,
+            })
+        }
+    }
+    q.send_response(id, r, SendFlags::NONE).await
+}
+
 /// Maps the cooked (decoded, dot-segment-free) path under the root. The
-/// final path is canonicalised so a symlink cannot lead outside it. Blocking.
+/// final path is canonicalised so a symlink cannot lead outside it.
 fn resolve(root: &Path, path: &str) -> Target {
     let mut p = root.to_path_buf();
     for seg in path.split('/').filter(|s| !s.is_empty()) {
@@ -217,11 +347,11 @@ fn resolve(root: &Path, path: &str) -> Target {
             }
             let index = real.join("index.html");
             match std::fs::metadata(&index) {
-                Ok(m) if m.is_file() => Target::File(index, m),
-                _ => Target::Listing(listing(&real, path)),
+                Ok(m) if m.is_file() => Target::File(index),
+                _ => Target::Listing(real),
             }
         }
-        Ok(m) if m.is_file() => Target::File(real, m),
+        Ok(m) if m.is_file() => Target::File(real),
         _ => Target::NotFound,
     }
 }

@@ -531,6 +531,56 @@ fn large_files_and_ranges_across_read_chunks() {
     assert!(r.body == big[262000..=600000], "range intact");
 }
 
+/// Issue 11, item 7: two pipelined GETs of a 4 MiB file stalled forever
+/// after about a megabyte (the second answer's parked bytes held the first).
+#[test]
+fn pipelined_large_files_all_arrive() {
+    let site = Site::new();
+    let big: Vec<u8> = (0..4u32 << 20).map(|i| (i % 241) as u8).collect();
+    std::fs::write(site.root().join("big.bin"), &big).unwrap();
+    let s = Server::serve(&site.root());
+    let mut c = s.connect();
+    c.send(&b"GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n".repeat(2));
+    for _ in 0..2 {
+        let r = c.response("GET").expect("both answers arrive");
+        assert_eq!(r.status, 200);
+        assert!(r.body == big, "4 MiB intact");
+    }
+}
+
+/// The open-file cache never serves what is no longer there: a file
+/// changed in place, replaced, removed, or swapped for a symlink out of
+/// the root is seen on the next request.
+#[test]
+fn cached_files_follow_changes_on_disk() {
+    let site = Site::new();
+    let path = site.root().join("changing.txt");
+    std::fs::write(&path, b"first").unwrap();
+    let s = Server::serve(&site.root());
+    assert_eq!(s.get("/changing.txt").body, b"first");
+    assert_eq!(s.get("/changing.txt").body, b"first", "a cache hit");
+    std::fs::write(&path, b"second, longer").unwrap();
+    assert_eq!(s.get("/changing.txt").body, b"second, longer");
+    // Same size, new contents, through a new file renamed over it.
+    let tmp = site.root().join("changing.tmp");
+    std::fs::write(&tmp, b"third, longer!").unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    assert_eq!(s.get("/changing.txt").body, b"third, longer!");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(s.get("/changing.txt").status, 404);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(site.base.join("secret.txt"), &path).unwrap();
+        let r = s.get("/changing.txt");
+        assert_eq!(r.status, 404, "a symlink out of the root is never followed");
+        assert!(!r.text().contains("SECRET"));
+    }
+    // Without the cache, the same answers.
+    let s = Server::start(&[site.root().to_str().unwrap(), "--file-cache", "0"]);
+    assert_eq!(s.get("/notes.txt").body, b"0123456789abcdef");
+    assert_eq!(s.get("/changing.txt").status, 404);
+}
+
 #[test]
 fn directories_index_listing_and_redirect() {
     let site = Site::new();
@@ -713,6 +763,9 @@ fn echo_mode_echoes_bodies() {
     let r = c.response("PUT").unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"hello world");
+    // A complete body is answered with a Content-Length, never chunked.
+    assert_eq!(r.header("content-length"), Some("11"));
+    assert_eq!(r.header("transfer-encoding"), None);
     // Larger than one read, in many chunks.
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let mut req = b"POST /big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -723,7 +776,10 @@ fn echo_mode_echoes_bodies() {
     }
     req.extend_from_slice(b"0\r\n\r\n");
     c.send(&req);
-    assert_eq!(c.response("POST").unwrap().body, big);
+    let r = c.response("POST").unwrap();
+    assert_eq!(r.body, big);
+    assert_eq!(r.header("content-length"), Some("200000"));
+    assert_eq!(r.header("transfer-encoding"), None);
     // Expect: 100-continue from a client that sends the body without
     // waiting (curl does after a second): still read and echoed.
     c.send(b"POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
@@ -776,10 +832,17 @@ fn echo_answers_a_malformed_body_with_400() {
     let r = c.response("POST").expect("an answer");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(c.response("GET").is_none(), "the connection is closed");
-    // Bad framing after the echo has begun: the response cannot be
-    // finished honestly, so the connection is cut instead of left hanging.
+    // Bad framing after the echo has begun (a chunked body is gathered up
+    // to 1 MiB, then streams): the response cannot be finished honestly,
+    // so the connection is cut instead of left hanging.
     let mut c = s.connect();
-    c.send(b"POST /e HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    let big = 1 << 20;
+    let mut msg =
+        format!("POST /e HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n{big:x}\r\n")
+            .into_bytes();
+    msg.extend(std::iter::repeat_n(b'x', big));
+    msg.extend_from_slice(b"\r\n");
+    c.send(&msg);
     let mut head = [0u8; 12];
     c.stream.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");

@@ -368,7 +368,9 @@ impl RequestQueue {
     }
 
     /// Waits while the sender of `seq` is held by the connection's write
-    /// budget (only called when a send left it over).
+    /// budget (only called when a send with MORE_DATA left it over: a
+    /// sender that is done produces nothing more to hold back, and the
+    /// pipeline depth bounds how many complete answers a connection keeps).
     async fn backpressure(conn: &Conn, seq: u32) {
         loop {
             let notified = conn.drained.notified();
@@ -383,7 +385,9 @@ impl RequestQueue {
 
     /// Sends the response to request `request_id`, body included — one
     /// call answers a request. With [`SendFlags::MORE_DATA`], body follows
-    /// through [`send_body`](Self::send_body).
+    /// through [`send_body`](Self::send_body), and the call waits while the
+    /// connection's write budget (64 KiB) is used up; a final send never
+    /// waits, so a consumer loop can answer inline.
     ///
     /// Answered, cancelled and unknown ids are [`ServerError::ConnectionInvalid`].
     pub async fn send_response(
@@ -398,7 +402,7 @@ impl RequestQueue {
         let wait = Self::send_now(request_id, |conn, seq| {
             conn.send_response(seq, queue, &mut response, flags)
         })?;
-        if let Some((conn, seq)) = wait {
+        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
             Self::backpressure(&conn, seq).await;
         }
         Ok(())
@@ -427,7 +431,7 @@ impl RequestQueue {
         let wait = Self::send_now(request_id, |conn, seq| {
             conn.send_body(seq, queue, data, flags)
         })?;
-        if let Some((conn, seq)) = wait {
+        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
             Self::backpressure(&conn, seq).await;
         }
         Ok(())
@@ -456,7 +460,7 @@ impl RequestQueue {
         let wait = Self::send_now(request_id, |conn, seq| {
             conn.send_file(seq, queue, chunk, flags)
         })?;
-        if let Some((conn, seq)) = wait {
+        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
             Self::backpressure(&conn, seq).await;
         }
         Ok(())

@@ -243,6 +243,20 @@ impl Request {
         })
     }
 
+    /// The cooked (decoded, normalised) path, without building the whole
+    /// cooked URL when the target needed no decoding (the common case:
+    /// no allocation).
+    pub fn path(&self) -> &str {
+        if let Some(u) = self.0.url.get() {
+            return &u.path;
+        }
+        match self.0.head.simple_path(&self.0.conn().env.limits) {
+            // A simple path is ASCII, and it is its own cooked form.
+            Some(p) => std::str::from_utf8(p).unwrap_or("/"),
+            None => &self.url().path,
+        }
+    }
+
     /// The protocol version.
     pub fn version(&self) -> Version {
         self.0.head.version()
