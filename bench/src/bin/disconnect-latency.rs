@@ -73,30 +73,27 @@ fn main() {
         .port();
 
     let (listening_tx, listening_rx) = mpsc::channel::<()>();
-    let (held_tx, held_rx) = mpsc::channel::<(u16, u64)>(); // (client port, connection id)
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<(u16, u64)>(); // (client port, connection id)
     let (gone_tx, gone_rx) = mpsc::channel::<(u64, u128, DisconnectReason)>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let props = Properties {
-                max_connections: n + 100,
-                ..Properties::default()
-            };
-            let session = ServerSession::new(props).unwrap();
-            let queue = RequestQueue::new("held");
-            queue.set_limit(n + 100);
-            let group = session.create_url_group();
-            group.bind(&queue);
-            group
-                .add_url(&format!("http://127.0.0.1:{port}/"), 1)
-                .unwrap();
-            listening_tx.send(()).unwrap();
-            let mut held = Vec::with_capacity(n);
-            loop {
-                let req = queue.receive().await.unwrap();
+    // The application the obvious way: a consumer on every worker, one
+    // wait_for_disconnect future per held request, on that worker.
+    let props = Properties {
+        max_connections: n + 100,
+        ..Properties::default()
+    };
+    let session = ServerSession::new(props).unwrap();
+    let queue = RequestQueue::new("held");
+    queue.set_limit(n + 100);
+    let group = session.create_url_group();
+    group.bind(&queue);
+    group
+        .add_url(&format!("http://127.0.0.1:{port}/"), 1)
+        .unwrap();
+    session.spawn_on_workers(move |_| {
+        let (queue, held_tx, gone_tx) = (queue.clone(), held_tx.clone(), gone_tx.clone());
+        async move {
+            let mut held = Vec::new();
+            while let Ok(req) = queue.receive().await {
                 let conn = req.connection_id();
                 let q = queue.clone();
                 let tx = gone_tx.clone();
@@ -108,8 +105,9 @@ fn main() {
                 let _ = held_tx.send((req.remote_addr().port(), conn));
                 held.push(req); // held: never read, never answered
             }
-        });
+        }
     });
+    listening_tx.send(()).unwrap();
     listening_rx.recv().unwrap();
 
     let mut child = Command::new(std::env::current_exe().unwrap())

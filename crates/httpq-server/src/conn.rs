@@ -54,6 +54,8 @@ pub(crate) struct Conn {
     pub env: Arc<ConnEnv>,
     /// The counters of the worker the connection runs on.
     pub counters: Arc<Counters>,
+    /// The connection's runtime, when it is a current-thread one (a worker's).
+    runtime: Option<tokio::runtime::Id>,
     state: Mutex<ConnShared>,
     /// Wakes the connection's driver: output queued, body wanted, abort asked.
     pub wake: TaskWake,
@@ -79,6 +81,10 @@ impl Conn {
             local,
             env,
             counters,
+            runtime: tokio::runtime::Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+                .map(|h| h.id()),
             state: Mutex::new(ConnShared {
                 engine,
                 io: None,
@@ -94,6 +100,13 @@ impl Conn {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ConnShared> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True on the connection's own current-thread runtime: only there
+    /// may its socket's readiness be cleared by hand.
+    pub(crate) fn on_own_runtime(&self) -> bool {
+        self.runtime.is_some()
+            && tokio::runtime::Handle::try_current().ok().map(|h| h.id()) == self.runtime
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -207,7 +220,10 @@ impl Conn {
             return false;
         };
         let now = Instant::now();
-        let written = st.engine.output().write_to(&mut SocketTx(&io));
+        let written = st
+            .engine
+            .output()
+            .write_to(&mut SocketTx::new(&io, self.on_own_runtime()));
         let n = match written {
             Ok(n) => n,
             Err(_) => {
@@ -322,23 +338,67 @@ fn send_error(e: SendError) -> ServerError {
 
 /// The socket as the engine's [`Transmit`]: vectored writes and `sendfile`,
 /// through tokio so a blocked write clears the socket's readiness.
-pub(crate) struct SocketTx<'a>(pub &'a TcpStream);
+///
+/// A short write means the socket's buffer is full: on a current-thread
+/// runtime the readiness is cleared then and the next write is not tried,
+/// saving the `EAGAIN` call nginx also skips (no I/O driver can record a
+/// new event in between there; on a multi-thread runtime one could, and
+/// the clear would wipe it out, so there the next call finds out).
+pub(crate) struct SocketTx<'a> {
+    stream: &'a TcpStream,
+    /// This thread is the only one whose I/O driver watches the socket.
+    exclusive: bool,
+    full: bool,
+}
+
+impl<'a> SocketTx<'a> {
+    /// `exclusive`: called on the socket's own current-thread runtime.
+    pub(crate) fn new(stream: &'a TcpStream, exclusive: bool) -> SocketTx<'a> {
+        SocketTx {
+            stream,
+            exclusive,
+            full: false,
+        }
+    }
+
+    fn took(&mut self, r: io::Result<usize>, asked: usize) -> io::Result<usize> {
+        if let Ok(n) = r {
+            if n < asked && self.exclusive {
+                let _ = self.stream.try_io(Interest::WRITABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
+                self.full = true;
+            }
+        }
+        r
+    }
+}
 
 impl Transmit for SocketTx<'_> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if bufs.len() == 1 {
-            // The common case, one buffer: a plain send.
-            return self.0.try_write(&bufs[0]);
+        if self.full {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.0.try_write_vectored(bufs)
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        let r = if bufs.len() == 1 {
+            // The common case, one buffer: a plain send.
+            self.stream.try_write(&bufs[0])
+        } else {
+            self.stream.try_write_vectored(bufs)
+        };
+        self.took(r, asked)
     }
 
     fn write_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
-        let stream = self.0;
-        stream.try_io(Interest::WRITABLE, || {
+        if self.full {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let stream = self.stream;
+        let r = stream.try_io(Interest::WRITABLE, || {
             let mut at = offset;
             rustix::fs::sendfile(stream, file, Some(&mut at), len).map_err(io::Error::from)
-        })
+        });
+        self.took(r, len)
     }
 }
 

@@ -206,7 +206,11 @@ impl Driver {
                 break;
             }
             if !st.engine.output().is_empty() {
-                match st.engine.output().write_to(&mut SocketTx(&self.stream)) {
+                match st
+                    .engine
+                    .output()
+                    .write_to(&mut SocketTx::new(&self.stream, self.single_thread))
+                {
                     Ok(n) => {
                         Counters::add(&self.conn.counters.bytes_sent, n as u64);
                         st.engine.on_written(n, now);
@@ -492,7 +496,10 @@ impl Driver {
             crate::date::with_fixed_lines(self.conn.env.server_header.as_ref(), |f| {
                 st.engine.flush_answers(f)
             });
-            let _ = st.engine.output().write_to(&mut SocketTx(&self.stream));
+            let _ = st
+                .engine
+                .output()
+                .write_to(&mut SocketTx::new(&self.stream, self.single_thread));
         }
         Some((reason, false))
     }
