@@ -864,7 +864,11 @@ fn stats_are_json_counters() {
     let site = Site::new();
     let s = Server::serve(&site.root());
     assert_eq!(s.get("/notes.txt").status, 200);
-    let stats = s.stats();
+    // A response is counted just after its bytes leave, maybe on another
+    // worker than the one answering this request: wait for it, briefly.
+    let stats = s.wait_stats("the first response counted", LIMIT, |st| {
+        st.get("responses_sent").and_then(|v| v.as_u64()) >= Some(1)
+    });
     for key in [
         "connections_accepted",
         "connections_open",

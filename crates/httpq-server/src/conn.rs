@@ -227,8 +227,10 @@ impl Conn {
         let n = match written {
             Ok(n) => n,
             Err(_) => {
-                // The driver meets the same error on its own write and ends
-                // the connection with the right reason.
+                // This write may have taken the socket's error (an RST
+                // reads as a plain end of file after that): the reason is
+                // recorded here for the driver to end the connection with.
+                st.engine.abort(DisconnectReason::WriteFailed, false);
                 drop(st);
                 self.wake.wake();
                 return false;

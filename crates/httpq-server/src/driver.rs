@@ -184,8 +184,10 @@ impl Driver {
         let now = Instant::now();
         let conn = self.conn.clone();
         let mut st = conn.lock();
-        let mut end = None;
-        if let Some(r) = ready {
+        // An end asked from outside (an abort, a failed write from the
+        // application's side) wins over what the socket says next.
+        let mut end = st.engine.aborted();
+        if let (None, Some(r)) = (end, ready) {
             end = self.read(&mut st, r, now);
         }
         if end.is_none() && self.read_paused && st.engine.wants_input() {

@@ -366,7 +366,10 @@ async fn many_consumers_tasks_and_threads_get_distinct_requests() {
         thread_served >= THREADS,
         "each thread served its first request"
     );
-    let n = s.session.counters();
+    let n = common::counters_when(&s.session, |n| {
+        n.responses_sent >= (CONSUMERS + MORE) as u64
+    })
+    .await;
     assert_eq!(n.requests_received, (CONSUMERS + MORE) as u64);
     assert_eq!(n.responses_sent, (CONSUMERS + MORE) as u64);
 }
@@ -476,7 +479,7 @@ async fn counters_follow_the_traffic() {
             .unwrap();
         assert_eq!(c.response().await.unwrap().status, 200);
     }
-    let n = s.session.counters();
+    let n = common::counters_when(&s.session, |n| n.responses_sent >= 3).await;
     assert_eq!(n.connections_accepted, 2);
     assert_eq!(n.connections_open, 2);
     assert_eq!(n.requests_received, 3);
@@ -500,7 +503,7 @@ async fn counters_follow_the_traffic() {
     c.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
         .await;
     assert_eq!(c.response().await.unwrap().status, 400);
-    let n = s.session.counters();
+    let n = common::counters_when(&s.session, |n| n.responses_sent >= 4).await;
     assert_eq!(n.protocol_errors, 1);
     assert_eq!(n.connections_accepted, 3);
     assert_eq!(n.responses_sent, 4, "server answers count as responses");

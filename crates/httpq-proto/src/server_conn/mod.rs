@@ -748,6 +748,11 @@ impl ServerConn {
         }
     }
 
+    /// The end asked for with [`abort`](Self::abort), if any.
+    pub fn aborted(&self) -> Option<(DisconnectReason, bool)> {
+        self.abort
+    }
+
     /// Why the connection should end now, and whether with a reset: an
     /// abort, a retired answer that closes, or a half-closed client with
     /// everything answered. `None`: it goes on.

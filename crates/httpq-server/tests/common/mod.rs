@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use httpq_proto::{BodyDecoder, Limits, ResponseParser};
 use httpq_server::{
-    CompletionQueue, DisconnectReason, Properties, RequestQueue, ServerError, ServerSession,
-    Timeouts, UrlGroup,
+    CompletionQueue, CounterSnapshot, DisconnectReason, Properties, RequestQueue, ServerError,
+    ServerSession, Timeouts, UrlGroup,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -226,5 +226,26 @@ impl Waiters {
         assert_eq!(a, b, "future and blocking agree");
         assert_eq!(a, c.reason, "future and posted agree");
         a
+    }
+}
+
+/// The counters once `done` holds of them. A response is counted just
+/// after its bytes leave, on the thread that wrote them, so a client can
+/// read it a moment before the count moves.
+pub async fn counters_when(
+    session: &ServerSession,
+    done: impl Fn(&CounterSnapshot) -> bool,
+) -> CounterSnapshot {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let n = session.counters();
+        if done(&n) {
+            return n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counters never got there: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
