@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -62,7 +62,10 @@ pub(crate) struct Conn {
     /// Disconnect waiters (woken all at once).
     pub gone: Notify,
     /// Senders waiting for queued output to drain.
-    pub drained: Notify,
+    drained: Notify,
+    /// How many senders wait on `drained` (so a write wakes nobody, and
+    /// pays nothing, when none does).
+    held: AtomicUsize,
     connected: AtomicBool,
 }
 
@@ -94,6 +97,7 @@ impl Conn {
             wake: TaskWake::default(),
             gone: Notify::new(),
             drained: Notify::new(),
+            held: AtomicUsize::new(0),
             connected: AtomicBool::new(true),
         }
     }
@@ -198,7 +202,7 @@ impl Conn {
         if before.parked && st.engine.parked() == 0 {
             // Parked answers were released: a sender held to the parked
             // budget may go on.
-            self.drained.notify_waiters();
+            self.output_moved();
         }
         if st.reason.is_some() {
             drop(st);
@@ -238,6 +242,9 @@ impl Conn {
         };
         Counters::add(&self.counters.bytes_sent, n as u64);
         st.engine.on_written(n, now);
+        if n > 0 {
+            self.output_moved();
+        }
         let blocked = !st.engine.output().is_empty();
         if blocked {
             st.engine.on_write_blocked(now);
@@ -258,10 +265,43 @@ impl Conn {
         wait
     }
 
-    /// True while the sender of `seq` should wait for output to drain.
-    pub(crate) fn must_wait(&self, seq: u32) -> bool {
-        let st = self.lock();
-        st.reason.is_none() && st.engine.must_wait(seq)
+    /// Waits while the sender of `seq` is held by the write budget.
+    pub(crate) async fn drain_for(&self, seq: u32) {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        struct Unhold<'a>(&'a AtomicUsize);
+        impl Drop for Unhold<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _unhold = Unhold(&self.held);
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.reason.is_some() || !st.engine.must_wait(seq) {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Output was written, or parked answers released: a held sender may
+    /// go on. Called under the connection's lock or after it, by whoever
+    /// moved the output (the driver, or a sender writing itself); the
+    /// count read here was raised before that sender looked, under the lock.
+    pub(crate) fn output_moved(&self) {
+        if self.held.load(Ordering::SeqCst) > 0 {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// The connection ended: every held sender goes on (and fails).
+    pub(crate) fn release_all(&self) {
+        self.drained.notify_waiters();
     }
 
     /// Polls for request `seq`'s body: `sink` takes buffered pieces.

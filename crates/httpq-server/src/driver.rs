@@ -249,7 +249,7 @@ impl Driver {
         let fin = st.engine.peer_fin();
         drop(st);
         if wrote {
-            self.conn.drained.notify_waiters();
+            self.conn.output_moved();
         }
         Pass {
             end,
@@ -544,7 +544,7 @@ impl Driver {
         recent::remember(conn.id, f.reason);
         registry::remove(conn.id);
         conn.gone.notify_waiters();
-        conn.drained.notify_waiters();
+        conn.release_all();
         for (cq, key, _) in posted {
             cq.post(Completion {
                 key,

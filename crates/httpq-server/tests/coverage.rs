@@ -603,9 +603,11 @@ async fn queue_close_fails_receives_and_completes_waits() {
     let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
     let cq = CompletionQueue::new();
     s.queue.wait_for_disconnect_posted(conn, &cq, 42).unwrap();
-    let q = s.queue.clone();
-    let thread_receive = std::thread::spawn(move || q.receive_blocking().map(|_| ()));
     let empty = RequestQueue::new("other");
+    // Receives that wait (on an empty queue: one that holds a request
+    // would hand it over instead).
+    let e = empty.clone();
+    let thread_receive = std::thread::spawn(move || e.receive_blocking().map(|_| ()));
     let e = empty.clone();
     let mut receive = Box::pin(async move { e.receive().await.map(|_| ()) });
     assert!(poll_once(&mut receive).await.is_pending());

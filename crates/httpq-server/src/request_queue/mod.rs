@@ -367,22 +367,6 @@ impl RequestQueue {
         .ok_or(ServerError::ConnectionInvalid)?
     }
 
-    /// Waits while the sender of `seq` is held by the connection's write
-    /// budget (only called when a send with MORE_DATA left it over: a
-    /// sender that is done produces nothing more to hold back, and the
-    /// pipeline depth bounds how many complete answers a connection keeps).
-    async fn backpressure(conn: &Conn, seq: u32) {
-        loop {
-            let notified = conn.drained.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !conn.must_wait(seq) {
-                return;
-            }
-            notified.await;
-        }
-    }
-
     /// Sends the response to request `request_id`, body included — one
     /// call answers a request. With [`SendFlags::MORE_DATA`], body follows
     /// through [`send_body`](Self::send_body), and the call waits while the
@@ -403,7 +387,7 @@ impl RequestQueue {
             conn.send_response(seq, queue, &mut response, flags)
         })?;
         if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            Self::backpressure(&conn, seq).await;
+            conn.drain_for(seq).await;
         }
         Ok(())
     }
@@ -432,7 +416,7 @@ impl RequestQueue {
             conn.send_body(seq, queue, data, flags)
         })?;
         if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            Self::backpressure(&conn, seq).await;
+            conn.drain_for(seq).await;
         }
         Ok(())
     }
@@ -461,7 +445,7 @@ impl RequestQueue {
             conn.send_file(seq, queue, chunk, flags)
         })?;
         if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            Self::backpressure(&conn, seq).await;
+            conn.drain_for(seq).await;
         }
         Ok(())
     }
