@@ -2,80 +2,29 @@
 //! address in turn, a CONNECT tunnel through a proxy, the TLS handshake —
 //! each phase notified and timed, all under the connect timeout.
 
-use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::clock::Clock;
 use crate::handle::HandleCore;
-use crate::pool::{PoolKey, Slot};
-use crate::request::Clock;
+use crate::pool::{Connection, PoolKey, Slot};
+use crate::shared::SessionInner;
 use crate::status::{Payload, Status};
 use crate::transport::Stream;
 use crate::{ClientError, TimeoutKind};
 
-/// Resolves host names. The default asks the system (getaddrinfo on a
-/// blocking thread); tests and embedders may supply their own.
-pub trait Resolver: Send + Sync {
-    /// The addresses of `host` with `port` filled in.
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>>;
-}
-
-/// The system resolver.
-pub struct SystemResolver;
-
-impl Resolver for SystemResolver {
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
-        let target = format!("{host}:{port}");
-        Box::pin(async move { Ok(tokio::net::lookup_host(target).await?.collect()) })
-    }
-}
-
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-/// One connection to a server (or to a proxy for plain-HTTP proxying).
-pub(crate) struct Connection {
-    pub id: u64,
-    pub stream: Stream,
-    /// Bytes read but not yet consumed.
-    pub rbuf: BytesMut,
-    /// Requests go to an HTTP proxy in absolute form.
-    pub via_proxy: bool,
-    /// The address connected to (the proxy's, through a proxy).
-    pub peer: SocketAddr,
-    /// Holds the connection's place under the per-server limit.
-    _slot: Slot,
-    key: PoolKey,
-}
-
-impl Connection {
-    pub(crate) fn slot_key(&self) -> &PoolKey {
-        &self.key
-    }
-}
-
 /// Opens a connection for `key` in `slot`, notifying each phase on `core`.
 pub(crate) async fn establish(
+    session: &SessionInner,
     core: &Arc<HandleCore>,
     key: &PoolKey,
     slot: Slot,
     clock: &mut Clock,
 ) -> Result<Connection, ClientError> {
-    let session = &core.session;
     let cfg = &session.config;
     let (host, port) = match &key.proxy {
         Some((h, p)) => (h.clone(), *p),
@@ -163,15 +112,15 @@ pub(crate) async fn establish(
             Payload::Host(key.host.clone()),
         );
     }
-    Ok(Connection {
-        id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+    let via_proxy = key.proxy.is_some() && !key.https;
+    Ok(Connection::new(
         stream,
         rbuf,
-        via_proxy: key.proxy.is_some() && !key.https,
+        via_proxy,
         peer,
-        _slot: slot,
-        key: key.clone(),
-    })
+        slot,
+        key.clone(),
+    ))
 }
 
 /// `CONNECT host:port` through the proxy; anything but 2xx is an error.
@@ -193,7 +142,7 @@ async fn tunnel(
     if let Some(auth) = cfg
         .proxy
         .as_ref()
-        .and_then(crate::request::proxy_authorization)
+        .and_then(crate::config::Proxy::authorization)
     {
         fields.push(("Proxy-Authorization".to_string(), auth));
     }

@@ -6,10 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
-use crate::session::SessionInner;
+use crate::config::Callback;
 use crate::status::{Notification, Payload, Status};
 use crate::ClientError;
 
@@ -19,7 +20,7 @@ static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct HandleCore {
     pub id: u64,
     pub context: u64,
-    pub session: Arc<SessionInner>,
+    notifier: Arc<Notifier>,
     state: Mutex<HandleState>,
     /// Wakes a pending operation when the handle is closed.
     cancel: Notify,
@@ -36,14 +37,14 @@ struct HandleState {
 impl HandleCore {
     /// A new handle under `parent`; delivers HANDLE_CREATED.
     pub(crate) fn new(
-        session: &Arc<SessionInner>,
+        notifier: &Arc<Notifier>,
         parent: Option<&Arc<HandleCore>>,
         context: u64,
     ) -> Result<Arc<HandleCore>, ClientError> {
         let core = Arc::new(HandleCore {
             id: NEXT_HANDLE.fetch_add(1, Ordering::Relaxed),
             context,
-            session: session.clone(),
+            notifier: notifier.clone(),
             state: Mutex::new(HandleState::default()),
             cancel: Notify::new(),
         });
@@ -85,13 +86,13 @@ impl HandleCore {
             context: self.context,
             status,
             payload,
-            elapsed: self.session.started.elapsed(),
+            elapsed: self.notifier.started.elapsed(),
         };
         // Queued under the handle's lock, so this handle's notifications
         // keep their order; delivered after it is released.
-        self.session.delivery.push(n);
+        self.notifier.push(n);
         drop(st);
-        self.session.delivery.drain(&self.session);
+        self.notifier.drain();
     }
 
     /// Starts an operation. Fails if the handle is closed or busy.
@@ -202,12 +203,15 @@ impl Drop for Op {
     }
 }
 
-/// The session's notification queue: delivered in order, outside every
-/// lock, so a callback may call back into the API (even close) without
-/// deadlock; a notification raised inside a callback is delivered right
-/// after it returns.
-#[derive(Default)]
-pub(crate) struct Delivery {
+/// Where a session's notifications go — its callback and event streams —
+/// and the queue that delivers them in order, outside every lock, so a
+/// callback may call back into the API (even close) without deadlock; a
+/// notification raised inside a callback is delivered right after it returns.
+pub(crate) struct Notifier {
+    /// When the session started (notifications carry the time since).
+    pub started: Instant,
+    pub callback: Mutex<Option<Callback>>,
+    pub subscribers: Mutex<Vec<mpsc::UnboundedSender<Notification>>>,
     state: Mutex<DeliveryState>,
 }
 
@@ -217,7 +221,16 @@ struct DeliveryState {
     draining: bool,
 }
 
-impl Delivery {
+impl Notifier {
+    pub(crate) fn new(callback: Option<Callback>) -> Notifier {
+        Notifier {
+            started: Instant::now(),
+            callback: Mutex::new(callback),
+            subscribers: Mutex::new(Vec::new()),
+            state: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, DeliveryState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -226,7 +239,7 @@ impl Delivery {
         self.lock().queue.push_back(n);
     }
 
-    fn drain(&self, session: &SessionInner) {
+    fn drain(&self) {
         {
             let mut st = self.lock();
             if st.draining {
@@ -236,7 +249,7 @@ impl Delivery {
         }
         // Should a callback panic, the next notification still finds the
         // queue free to drain.
-        struct Reset<'a>(&'a Delivery);
+        struct Reset<'a>(&'a Notifier);
         impl Drop for Reset<'_> {
             fn drop(&mut self) {
                 if std::thread::panicking() {
@@ -256,7 +269,22 @@ impl Delivery {
                     }
                 }
             };
-            session.deliver(&next);
+            self.deliver(&next);
+        }
+    }
+
+    fn deliver(&self, n: &Notification) {
+        let cb = self
+            .callback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(cb) = cb {
+            cb(n);
+        }
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        if !subs.is_empty() {
+            subs.retain(|s| s.send(n.clone()).is_ok());
         }
     }
 }

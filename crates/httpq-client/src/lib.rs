@@ -8,12 +8,14 @@
 //!
 //! | concept | module |
 //! |---|---|
-//! | session, config, timeouts, proxy | [`session`] |
-//! | connect and request handles | [`request`] |
+//! | the session and what opens handles | [`session`] |
+//! | configuration, timeouts, proxy | `config` (re-exported from [`session`]) |
+//! | request and connect handles: send, redirects, body | [`request`] |
 //! | status notifications and timings | [`status`] |
 //! | handle tree, close, delivery order | `handle` |
-//! | keep-alive pool and per-server limit | `pool` |
-//! | resolve, connect, tunnel, TLS | `connect`, `transport` |
+//! | a request's timings, deadlines and cancellation | `clock` |
+//! | keep-alive pool, per-server limit, connections | `pool` |
+//! | resolve, connect, tunnel, TLS | `resolve`, `connect`, `transport` |
 //! | gzip / deflate / br | `decode` |
 //! | blocking facade | [`blocking`] |
 //!
@@ -33,21 +35,26 @@
 //! # Ok(()) }
 //! ```
 
+// Top down: each module imports only modules listed after it.
 pub mod blocking;
-mod connect;
-mod decode;
-mod error;
-mod handle;
-mod pool;
-pub mod request;
 pub mod session;
-pub mod status;
+pub mod request;
+mod connect;
+mod shared;
+mod pool;
+mod clock;
+mod handle;
+mod config;
+mod resolve;
 mod transport;
+mod decode;
+pub mod status;
 mod url;
+mod error;
 
-pub use connect::{Resolver, SystemResolver};
 pub use error::{ClientError, TimeoutKind, Violation};
 pub use request::{BodyStream, Closer, ConnectHandle, Query, RequestHandle};
+pub use resolve::{Resolver, SystemResolver};
 pub use session::{Callback, Config, LowSpeed, Proxy, Session, Timeouts};
 pub use status::{Notification, Payload, Status, Timings};
 pub use transport::TlsRoots;

@@ -3,7 +3,9 @@
 //! connection the server closed (or wrote junk on) is never reused.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -11,8 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Notify;
 
-use crate::connect::Connection;
-use crate::session::SessionInner;
+use bytes::BytesMut;
+
+use crate::transport::Stream;
 
 /// Where a connection goes: the pool keeps connections per key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,7 +143,7 @@ impl Pool {
     }
 
     /// Closes every idle connection.
-    pub(crate) fn clear(&self, _session: &SessionInner) {
+    pub(crate) fn clear(&self) {
         let idle: Vec<_> = self
             .lock()
             .values_mut()
@@ -165,5 +168,48 @@ impl Connection {
             Pin::new(&mut self.stream).poll_read(&mut cx, &mut buf),
             Poll::Pending
         )
+    }
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// One connection to a server (or to a proxy for plain-HTTP proxying).
+pub(crate) struct Connection {
+    pub id: u64,
+    pub stream: Stream,
+    /// Bytes read but not yet consumed.
+    pub rbuf: BytesMut,
+    /// Requests go to an HTTP proxy in absolute form.
+    pub via_proxy: bool,
+    /// The address connected to (the proxy's, through a proxy).
+    pub peer: SocketAddr,
+    /// Holds the connection's place under the per-server limit.
+    _slot: Slot,
+    key: PoolKey,
+}
+
+impl Connection {
+    /// A connection just established for `key`, holding `slot`.
+    pub(crate) fn new(
+        stream: Stream,
+        rbuf: BytesMut,
+        via_proxy: bool,
+        peer: SocketAddr,
+        slot: Slot,
+        key: PoolKey,
+    ) -> Connection {
+        Connection {
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            stream,
+            rbuf,
+            via_proxy,
+            peer,
+            _slot: slot,
+            key,
+        }
+    }
+
+    pub(crate) fn slot_key(&self) -> &PoolKey {
+        &self.key
     }
 }

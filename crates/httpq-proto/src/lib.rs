@@ -30,16 +30,17 @@
 //! assert_eq!(&buf[d.data], b"abc");
 //! ```
 
-pub mod chunked;
-pub mod encode;
-mod error;
-pub mod framing;
-mod head;
-mod limits;
+// Top down: each module imports only modules listed after it.
+pub mod server_conn;
 pub mod request;
 pub mod response;
-pub mod server_conn;
+pub mod framing;
+pub mod chunked;
+pub mod encode;
+mod head;
 pub mod url;
+mod limits;
+mod error;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -21,21 +21,22 @@
 //! error answers, timeouts as deadlines — is
 //! [`httpq_proto::server_conn`]; this crate drives it on tokio.
 
-mod block_on;
+// Top down: each module imports only modules listed after it.
+pub mod session;
+mod worker;
+mod driver;
+mod routes;
+pub mod url_group;
+pub mod request_queue;
+mod registry;
 mod conn;
+mod error;
+pub mod disconnect;
+pub mod properties;
+pub mod response;
 mod counters;
 mod date;
-pub mod disconnect;
-mod driver;
-mod error;
-pub mod properties;
-mod registry;
-pub mod request_queue;
-pub mod response;
-mod routes;
-pub mod session;
-pub mod url_group;
-mod worker;
+mod block_on;
 
 pub use counters::CounterSnapshot;
 pub use disconnect::{Completion, CompletionQueue, DisconnectReason, TimeoutKind};
