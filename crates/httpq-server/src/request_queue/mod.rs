@@ -287,6 +287,7 @@ impl RequestQueue {
             }
             // Fast path first: a waiting request needs no waiter registration.
             if let Some(r) = shares.take(home) {
+                registry::prime(r.conn());
                 return Ok(r);
             }
             let notified = shares.notify(home).notified();
@@ -297,6 +298,7 @@ impl RequestQueue {
                 return Err(ServerError::Aborted);
             }
             if let Some(r) = shares.take(home) {
+                registry::prime(r.conn());
                 return Ok(r);
             }
             notified.await;
