@@ -31,7 +31,7 @@ ONLY=${ONLY:-echo,static,large,scaling,callgrind,disconnect}
 on() { [[ ",$ONLY," == *",$1,"* ]]; }
 HTTPQ=$here/../target/release/httpq
 EXAMPLE=$here/../target/release/examples/echo
-work=$(mktemp -d); chmod 755 "$work"; trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+work=$(mktemp -d); chmod 755 "$work"; trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 out=$work/samples
 
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
