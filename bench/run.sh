@@ -26,6 +26,7 @@ need wrk wrk; need nginx nginx-light; need curl curl; need valgrind valgrind
 (cd .. && cargo build --release -p httpq-cli && cargo build --release -p httpq-server --example echo)
 cargo build --release --bins
 ROUNDS=${ROUNDS:-5}
+BODY="Hello, World!" # the echo's 13-byte POST body
 DUR=${DUR:-5}
 ONLY=${ONLY:-echo,static,large,scaling,callgrind,disconnect}
 on() { [[ ",$ONLY," == *",$1,"* ]]; }
@@ -83,8 +84,8 @@ stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
 load() {
   local section=$1 srv=$2 mode=$3 path=$4 port=$5 args=()
   case $mode in
-    post) args=(-s post.lua -- 1) ;;
-    post16) args=(-s post.lua -- 16) ;;
+    post) args=(-s pipeline.lua -- 1 "$BODY") ;;
+    post16) args=(-s pipeline.lua -- 16 "$BODY") ;;
     get) args=() ;;
   esac
   local wrkpin=(taskset -c 1); [ -z "${PIN-0}" ] && wrkpin=()
@@ -181,7 +182,7 @@ if on callgrind; then
         hyper-echo) valgrind --tool=callgrind --callgrind-out-file="$work/cg.$srv.$mode" ./target/release/echo-hyper $port >/dev/null 2>&1 & ;;
       esac
       pid=$!; wait_port "$port"
-      args=(-s post.lua -- 1); [ $mode = post16 ] && args=(-s post.lua -- 16)
+      args=(-s pipeline.lua -- 1 "$BODY"); [ $mode = post16 ] && args=(-s pipeline.lua -- 16 "$BODY")
       res=$(wrk -t1 -c16 -d5s "http://127.0.0.1:$port/" "${args[@]}")
       n=$(awk '/requests in/ {print $1}' <<<"$res")
       kill -TERM "$pid"; wait "$pid" 2>/dev/null || true

@@ -30,7 +30,10 @@ fn main() {
                     total += n as u64;
                 }
                 let s = start.elapsed().as_secs_f64();
-                println!("bytes={total} seconds={s:.3} GB/s={:.3}", total as f64 / s / 1e9);
+                println!(
+                    "bytes={total} seconds={s:.3} GB/s={:.3}",
+                    total as f64 / s / 1e9
+                );
             }
             "small" => {
                 let mut buf = vec![0u8; 64 * 1024];
@@ -40,7 +43,10 @@ fn main() {
                     while req.read(&mut buf).await.unwrap() > 0 {}
                 }
                 let s = start.elapsed().as_secs_f64();
-                println!("requests={count} seconds={s:.3} req/s={:.0}", count as f64 / s);
+                println!(
+                    "requests={count} seconds={s:.3} req/s={:.0}",
+                    count as f64 / s
+                );
             }
             _ => panic!("mode: download | small"),
         }

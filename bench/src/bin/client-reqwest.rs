@@ -24,7 +24,10 @@ fn main() {
                     total += chunk.unwrap().len() as u64;
                 }
                 let s = start.elapsed().as_secs_f64();
-                println!("bytes={total} seconds={s:.3} GB/s={:.3}", total as f64 / s / 1e9);
+                println!(
+                    "bytes={total} seconds={s:.3} GB/s={:.3}",
+                    total as f64 / s / 1e9
+                );
             }
             "small" => {
                 let count: usize = args[3].parse().unwrap();
@@ -34,7 +37,10 @@ fn main() {
                     let _ = resp.bytes().await.unwrap();
                 }
                 let s = start.elapsed().as_secs_f64();
-                println!("requests={count} seconds={s:.3} req/s={:.0}", count as f64 / s);
+                println!(
+                    "requests={count} seconds={s:.3} req/s={:.0}",
+                    count as f64 / s
+                );
             }
             _ => panic!("mode: download | small"),
         }

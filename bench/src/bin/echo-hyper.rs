@@ -7,11 +7,7 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 async fn echo(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
@@ -31,22 +27,5 @@ fn main() {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8083);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        println!("listening on http://127.0.0.1:{port}/");
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .pipeline_flush(true)
-                    .serve_connection(TokioIo::new(stream), service_fn(echo))
-                    .await;
-            });
-        }
-    });
+    httpq_bench::serve_hyper(port, echo);
 }

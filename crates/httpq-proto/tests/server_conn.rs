@@ -73,6 +73,19 @@ impl H {
         self.next_copy(0).map(|(s, _)| s)
     }
 
+    /// Starts the answer to `seq` with `body`, more to come.
+    fn begin(&mut self, seq: u32, body: &'static str) {
+        self.conn
+            .send_response(
+                seq,
+                1,
+                &mut Response::new(200).body(body),
+                SendFlags::MORE_DATA,
+                &FIXED,
+            )
+            .unwrap();
+    }
+
     fn answer(&mut self, seq: u32, body: &'static str) {
         self.conn
             .send_response(
@@ -504,15 +517,7 @@ fn more_data_is_chunked_for_http11_and_close_delimited_for_http10() {
     let mut h = H::new();
     h.feed(GET);
     let seq = h.next().unwrap();
-    h.conn
-        .send_response(
-            seq,
-            1,
-            &mut Response::new(200).body("ab"),
-            SendFlags::MORE_DATA,
-            &FIXED,
-        )
-        .unwrap();
+    h.begin(seq, "ab");
     h.conn
         .send_body(seq, 1, Bytes::from_static(b"cd"), SendFlags::NONE)
         .unwrap();
@@ -523,15 +528,7 @@ fn more_data_is_chunked_for_http11_and_close_delimited_for_http10() {
     let mut h = H::new();
     h.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let seq = h.next().unwrap();
-    h.conn
-        .send_response(
-            seq,
-            1,
-            &mut Response::new(200).body("ab"),
-            SendFlags::MORE_DATA,
-            &FIXED,
-        )
-        .unwrap();
+    h.begin(seq, "ab");
     let wire = h.wire();
     assert!(
         wire.contains("Connection: close\r\n") && !wire.contains("chunked"),

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use httpq_proto::server_conn::{
-    BodyError, FileChunk, Response, SendError, SendFlags, ServerConn, Transmit,
+    BodyError, FileChunk, FixedLines, Response, SendError, SendFlags, ServerConn, Transmit,
 };
 use httpq_proto::Limits;
 use tokio::io::Interest;
@@ -106,6 +106,12 @@ impl Conn {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Calls `f` with this second's `Server` and `Date` lines, for encoding
+    /// an answer.
+    pub(crate) fn with_fixed_lines<R>(&self, f: impl FnOnce(&FixedLines<'_>) -> R) -> R {
+        crate::date::with_fixed_lines(self.env.server_header.as_ref(), f)
+    }
+
     /// True on the connection's own current-thread runtime: only there
     /// may its socket's readiness be cleared by hand.
     pub(crate) fn on_own_runtime(&self) -> bool {
@@ -128,7 +134,7 @@ impl Conn {
     }
 
     /// Sends the response to request `seq`. `Ok(true)`: the sender should
-    /// wait for the output to drain (see [`must_wait`](Self::must_wait)).
+    /// wait for the output to drain (see [`drain_for`](Self::drain_for)).
     pub(crate) fn send_response(
         &self,
         seq: u32,
@@ -136,13 +142,9 @@ impl Conn {
         resp: &mut Response,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
-        let mut st = self.lock();
-        let before = Before::of(&mut st);
-        crate::date::with_fixed_lines(self.env.server_header.as_ref(), |fixed| {
-            st.engine.send_response(seq, queue, resp, flags, fixed)
+        self.send_with(seq, |engine| {
+            self.with_fixed_lines(|fixed| engine.send_response(seq, queue, resp, flags, fixed))
         })
-        .map_err(send_error)?;
-        Ok(self.after_send(st, seq, before))
     }
 
     /// Sends more body of request `seq`'s response.
@@ -153,12 +155,7 @@ impl Conn {
         data: Bytes,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
-        let mut st = self.lock();
-        let before = Before::of(&mut st);
-        st.engine
-            .send_body(seq, queue, data, flags)
-            .map_err(send_error)?;
-        Ok(self.after_send(st, seq, before))
+        self.send_with(seq, |engine| engine.send_body(seq, queue, data, flags))
     }
 
     /// Sends a file range as more body of request `seq`'s response.
@@ -169,11 +166,19 @@ impl Conn {
         chunk: FileChunk,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
+        self.send_with(seq, |engine| engine.send_file(seq, queue, chunk, flags))
+    }
+
+    /// One send by the application: `send` queues on the engine, then the
+    /// output goes out (see [`after_send`](Self::after_send)).
+    fn send_with(
+        &self,
+        seq: u32,
+        send: impl FnOnce(&mut ServerConn) -> Result<(), SendError>,
+    ) -> Result<bool, ServerError> {
         let mut st = self.lock();
         let before = Before::of(&mut st);
-        st.engine
-            .send_file(seq, queue, chunk, flags)
-            .map_err(send_error)?;
+        send(&mut st.engine).map_err(send_error)?;
         Ok(self.after_send(st, seq, before))
     }
 
@@ -182,9 +187,7 @@ impl Conn {
     pub(crate) fn server_answer(&self, seq: u32, status: u16, why: &str, keep: bool) {
         let mut st = self.lock();
         let before = Before::of(&mut st);
-        crate::date::with_fixed_lines(self.env.server_header.as_ref(), |fixed| {
-            st.engine.answer(seq, status, why, keep, fixed)
-        });
+        self.with_fixed_lines(|fixed| st.engine.answer(seq, status, why, keep, fixed));
         self.after_send(st, seq, before);
     }
 

@@ -200,9 +200,7 @@ impl Driver {
             end = self.dispatch_all(&mut st, now);
             self.hand_over(&mut st);
             if st.engine.has_answers() {
-                crate::date::with_fixed_lines(self.conn.env.server_header.as_ref(), |f| {
-                    st.engine.flush_answers(f)
-                });
+                self.conn.with_fixed_lines(|f| st.engine.flush_answers(f));
             }
             if end.is_some() {
                 break;
@@ -449,9 +447,7 @@ impl Driver {
             } else {
                 (400, "no URL prefix matches this request")
             };
-            crate::date::with_fixed_lines(env.server_header.as_ref(), |f| {
-                st.engine.answer(seq, status, why, !has_body, f)
-            });
+            answer(&self.conn, st, seq, status, why, !has_body);
             self.next = Some(request);
             return;
         };
@@ -495,9 +491,7 @@ impl Driver {
         let reason = st.engine.on_timeout(now)?;
         Counters::inc(&self.conn.counters.timeouts);
         if st.engine.has_answers() {
-            crate::date::with_fixed_lines(self.conn.env.server_header.as_ref(), |f| {
-                st.engine.flush_answers(f)
-            });
+            self.conn.with_fixed_lines(|f| st.engine.flush_answers(f));
             let _ = st
                 .engine
                 .output()
@@ -576,7 +570,6 @@ fn hand_over(
         return;
     };
     let policy = queue.overflow_policy();
-    let env = &conn.env;
     // Refused requests are a suffix of the batch, so of the connection's
     // requests too.
     let mut closed = false;
@@ -591,11 +584,6 @@ fn hand_over(
             st.engine.forget_from(seq);
             break;
         }
-        let mut answer = |keep| {
-            crate::date::with_fixed_lines(env.server_header.as_ref(), |f| {
-                st.engine.answer(seq, 503, why, keep, f)
-            })
-        };
         match policy {
             OverflowPolicy::Reset => {
                 // Refused, never handed out: not an abandoned request.
@@ -604,13 +592,18 @@ fn hand_over(
                 closed = true;
             }
             OverflowPolicy::ServiceUnavailable => {
-                answer(false);
+                answer(conn, st, seq, 503, why, false);
                 closed = true;
             }
             OverflowPolicy::ServiceUnavailableWithReason => {
-                answer(!has_body);
+                answer(conn, st, seq, 503, why, !has_body);
                 closed = has_body;
             }
         }
     }
+}
+
+/// The connection answers request `seq` itself, with this second's `Date`.
+fn answer(conn: &Conn, st: &mut ConnShared, seq: u32, status: u16, why: &str, keep: bool) {
+    conn.with_fixed_lines(|f| st.engine.answer(seq, status, why, keep, f));
 }

@@ -9,23 +9,15 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 
-use common::{free_port, get, Client, LIMIT};
-use httpq_server::{FileChunk, Properties, RequestQueue, Response, SendFlags, ServerSession};
+use common::{get, Client, Server, LIMIT};
+use httpq_server::{FileChunk, Properties, RequestQueue, Response, SendFlags};
 
-fn session(workers: usize) -> (ServerSession, RequestQueue, httpq_server::UrlGroup, u16) {
-    let session = ServerSession::new(Properties {
-        workers,
+/// A server (see `common::Server`) on `n` workers.
+fn on_workers(n: usize) -> Server {
+    Server::start(Properties {
+        workers: n,
         ..Properties::default()
     })
-    .unwrap();
-    let queue = RequestQueue::new("w");
-    let group = session.create_url_group();
-    group.bind(&queue);
-    let port = free_port();
-    group
-        .add_url(&format!("http://127.0.0.1:{port}/"), 1)
-        .unwrap();
-    (session, queue, group, port)
 }
 
 /// Answers every request with `request-id connection-id worker`.
@@ -80,7 +72,8 @@ async fn get_ids(port: u16, conns: usize, per_conn: usize) -> Vec<(u64, u64, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_on_every_worker_serve_with_unique_ids() {
-    let (session, queue, _g, port) = session(2);
+    let s = on_workers(2);
+    let (session, queue, port) = (&s.session, &s.queue, s.port);
     assert_eq!(session.workers(), 2);
     session.spawn_on_workers(ids_consumer(&queue, |_| true));
     let all = get_ids(port, 40, 3).await;
@@ -101,7 +94,8 @@ async fn consumers_on_every_worker_serve_with_unique_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_consumer_takes_the_requests_of_every_worker() {
-    let (session, queue, _g, port) = session(2);
+    let s = on_workers(2);
+    let (session, queue, port) = (&s.session, &s.queue, s.port);
     // Only worker 0 runs a consumer: requests of worker 1's connections
     // must be taken from its share, and a push there must wake worker 0's
     // sleeping consumer.
@@ -113,7 +107,8 @@ async fn one_consumer_takes_the_requests_of_every_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_limit_holds_across_shares() {
-    let (_session, queue, _g, port) = session(2);
+    let s = on_workers(2);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     queue.set_limit(3);
     let mut clients = Vec::new();
     for i in 0..10 {
@@ -147,7 +142,8 @@ async fn the_queue_limit_holds_across_shares() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_body_travels_with_its_request_and_is_answered_in_one_call() {
-    let (_session, queue, _g, port) = session(1);
+    let s = on_workers(1);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     queue.set_copy_body(64 * 1024);
     let mut c = Client::connect(port).await;
     c.send(b"POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
@@ -171,7 +167,8 @@ async fn a_whole_body_travels_with_its_request_and_is_answered_in_one_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_beyond_what_arrived_is_read_after_what_came_with_it() {
-    let (_session, queue, _g, port) = session(1);
+    let s = on_workers(1);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     queue.set_copy_body(1024);
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut c = Client::connect(port).await;
@@ -208,7 +205,8 @@ async fn a_body_beyond_what_arrived_is_read_after_what_came_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_waiting_for_100_gets_no_body_copied() {
-    let (_session, queue, _g, port) = session(1);
+    let s = on_workers(1);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     queue.set_copy_body(1024);
     let mut c = Client::connect(port).await;
     c.send(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
@@ -253,7 +251,8 @@ fn temp_file(bytes: &[u8]) -> Arc<std::fs::File> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_bodies_go_from_the_file() {
-    let (_session, queue, _g, port) = session(1);
+    let s = on_workers(1);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let file = temp_file(&data);
     let mut c = Client::connect(port).await;
@@ -299,7 +298,8 @@ async fn file_bodies_go_from_the_file() {
 /// stalled forever once the later one parked a megabyte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_large_answers_never_wait_for_each_other() {
-    let (_session, queue, _g, port) = session(1);
+    let s = on_workers(1);
+    let (_session, queue, port) = (&s.session, &s.queue, s.port);
     const SIZE: usize = 4 << 20;
     const PIECE: usize = 64 << 10;
     let mut c = Client::connect(port).await;

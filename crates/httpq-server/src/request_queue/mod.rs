@@ -351,22 +351,32 @@ impl RequestQueue {
         }
     }
 
-    /// Runs `send` on the connection of `request_id`; it returns whether
-    /// the sender must wait for the output to drain, and then the
-    /// connection to wait on comes back. The connection is borrowed from
-    /// the registry's per-thread cache: no reference count is taken unless
-    /// the sender has to wait. Not async, so the response is not moved
-    /// through a future.
+    /// Runs `send` (given the connection, the request's place in it and
+    /// this queue's id) on the connection of `request_id`, then, for a send
+    /// with more to come, waits while the write budget holds it. The
+    /// connection is borrowed from the registry's per-thread cache: no
+    /// reference count is taken unless the sender has to wait. The sending
+    /// itself is not async, so a response is not moved through a future.
     #[inline(always)]
-    fn send_now(
+    async fn send(
+        &self,
         request_id: u64,
-        send: impl FnOnce(&Conn, u32) -> Result<bool, ServerError>,
-    ) -> Result<Option<(Arc<Conn>, u32)>, ServerError> {
+        flags: SendFlags,
+        send: impl FnOnce(&Conn, u32, u64) -> Result<bool, ServerError>,
+    ) -> Result<(), ServerError> {
+        let queue = self.inner.id;
         let (conn_id, seq) = Self::split_id(request_id)?;
-        registry::with_open(conn_id, |conn| {
-            send(conn, seq).map(|wait| wait.then(|| (conn.clone(), seq)))
+        let wait = registry::with_open(conn_id, |conn| {
+            send(conn, seq, queue).map(|wait| wait.then(|| conn.clone()))
         })
-        .ok_or(ServerError::ConnectionInvalid)?
+        .ok_or(ServerError::ConnectionInvalid)??;
+        // Only a sender with more to come is held: one that is done
+        // produces nothing more, and the pipeline depth bounds how many
+        // complete answers a connection keeps.
+        if let Some(conn) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
+            conn.drain_for(seq).await;
+        }
+        Ok(())
     }
 
     /// Sends the response to request `request_id`, body included — one
@@ -382,16 +392,12 @@ impl RequestQueue {
         response: Response,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let queue = self.inner.id;
         let mut response = response;
         // By reference: the response is not copied again on its way in.
-        let wait = Self::send_now(request_id, |conn, seq| {
+        self.send(request_id, flags, |conn, seq, queue| {
             conn.send_response(seq, queue, &mut response, flags)
-        })?;
-        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            conn.drain_for(seq).await;
-        }
-        Ok(())
+        })
+        .await
     }
 
     /// Blocking twin of [`send_response`](Self::send_response).
@@ -412,15 +418,11 @@ impl RequestQueue {
         data: impl Into<Bytes>,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let queue = self.inner.id;
         let data = data.into();
-        let wait = Self::send_now(request_id, |conn, seq| {
+        self.send(request_id, flags, |conn, seq, queue| {
             conn.send_body(seq, queue, data, flags)
-        })?;
-        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            conn.drain_for(seq).await;
-        }
-        Ok(())
+        })
+        .await
     }
 
     /// Blocking twin of [`send_body`](Self::send_body).
@@ -442,14 +444,10 @@ impl RequestQueue {
         chunk: FileChunk,
         flags: SendFlags,
     ) -> Result<(), ServerError> {
-        let queue = self.inner.id;
-        let wait = Self::send_now(request_id, |conn, seq| {
+        self.send(request_id, flags, |conn, seq, queue| {
             conn.send_file(seq, queue, chunk, flags)
-        })?;
-        if let Some((conn, seq)) = wait.filter(|_| flags.contains(SendFlags::MORE_DATA)) {
-            conn.drain_for(seq).await;
-        }
-        Ok(())
+        })
+        .await
     }
 
     /// Reads request body into `buf`; 0 at the end of the body. The first
