@@ -75,7 +75,7 @@ async fn consumers_on_every_worker_serve_with_unique_ids() {
     let s = on_workers(2);
     let (session, queue, port) = (&s.session, &s.queue, s.port);
     assert_eq!(session.workers(), 2);
-    session.spawn_on_workers(ids_consumer(&queue, |_| true));
+    session.spawn_on_workers(ids_consumer(queue, |_| true));
     let all = get_ids(port, 40, 3).await;
     assert_eq!(all.len(), 120);
     let ids: HashSet<u64> = all.iter().map(|a| a.0).collect();
@@ -88,7 +88,7 @@ async fn consumers_on_every_worker_serve_with_unique_ids() {
         HashSet::from([0, 1]),
         "both workers' consumers answered"
     );
-    let n = common::counters_when(&session, |n| n.responses_sent >= 120).await;
+    let n = common::counters_when(session, |n| n.responses_sent >= 120).await;
     assert_eq!((n.requests_received, n.responses_sent), (120, 120));
 }
 
@@ -99,7 +99,7 @@ async fn one_consumer_takes_the_requests_of_every_worker() {
     // Only worker 0 runs a consumer: requests of worker 1's connections
     // must be taken from its share, and a push there must wake worker 0's
     // sleeping consumer.
-    session.spawn_on_workers(ids_consumer(&queue, |w| w == 0));
+    session.spawn_on_workers(ids_consumer(queue, |w| w == 0));
     let all = get_ids(port, 30, 2).await;
     assert_eq!(all.len(), 60);
     assert!(all.iter().all(|a| a.2 == 0));
