@@ -24,6 +24,10 @@ use crate::registry;
 use crate::request_queue::{Filled, QueueInner, Request};
 use crate::routes::{RouteCache, RouteTable};
 
+/// Rounds of read, parse and write one pass makes before it lets the
+/// worker's other tasks run.
+const MAX_ROUNDS: u32 = 16;
+
 /// What a session's connections need of it, shared by its workers.
 pub(crate) struct Site {
     pub env: Arc<ConnEnv>,
@@ -190,13 +194,28 @@ impl Driver {
         if let (None, Some(r)) = (end, ready) {
             end = self.read(&mut st, r, now);
         }
-        if end.is_none() && self.read_paused && st.engine.wants_input() {
-            self.read_paused = false;
-            end = self.resume_read(&mut st, now);
-        }
         let mut blocked = false;
         let mut wrote = false;
+        let mut rounds = 0;
         while end.is_none() {
+            rounds += 1;
+            if rounds > MAX_ROUNDS {
+                // Fair to the worker's other connections (a long upload
+                // draining, say): go on after them.
+                self.conn.wake.wake();
+                break;
+            }
+            // Reading paused with its readiness cleared resumes as soon as
+            // the engine wants input again: after an answer, or here, after
+            // a drain or parse emptied the buffer (no readiness event will
+            // come for bytes already in the socket).
+            if self.read_paused && st.engine.wants_input() {
+                self.read_paused = false;
+                end = self.resume_read(&mut st, now);
+                if end.is_some() {
+                    break;
+                }
+            }
             end = self.dispatch_all(&mut st, now);
             self.hand_over(&mut st);
             if st.engine.has_answers() {
@@ -230,8 +249,10 @@ impl Driver {
             if r.responses > 0 {
                 Counters::add(&self.conn.counters.responses_sent, u64::from(r.responses));
             }
-            // Room in the pipeline, or a body to drain: parse again.
-            if !(r.room || r.draining) || r.close {
+            // Room in the pipeline, a body to drain, or paused reading that
+            // can resume: go round again.
+            let resume = self.read_paused && st.engine.wants_input();
+            if !(r.room || r.draining || resume) || r.close {
                 break;
             }
         }

@@ -334,3 +334,58 @@ async fn pipelined_large_answers_never_wait_for_each_other() {
     tokio::time::timeout(LIMIT, later).await.unwrap().unwrap();
     tokio::time::timeout(LIMIT, earlier).await.unwrap().unwrap();
 }
+
+/// Review A1: a large upload answered without being read is drained at
+/// full speed, and the connection serves its next request at once. (It
+/// stalled until DrainEntityBody: reading had paused with the buffer
+/// full, and the drain emptied the buffer without reading resuming.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_upload_drains_and_the_connection_goes_on() {
+    let s = on_workers(1);
+    let (queue, port) = (&s.queue, s.port);
+    const SIZE: usize = 16 << 20;
+    let mut c = Client::connect(port).await;
+    let head = format!("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: {SIZE}\r\n\r\n");
+    let (mut rd, mut wr) = c.stream.split();
+    let upload = async {
+        tokio::io::AsyncWriteExt::write_all(&mut wr, head.as_bytes())
+            .await
+            .unwrap();
+        let chunk = vec![b'u'; 64 * 1024];
+        for _ in 0..SIZE / chunk.len() {
+            tokio::io::AsyncWriteExt::write_all(&mut wr, &chunk)
+                .await
+                .unwrap();
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut wr, &get("/next"))
+            .await
+            .unwrap();
+    };
+    let serve = async {
+        let up = queue.receive().await.unwrap();
+        // The server reads the pipe's 64 KiB and its 72 KiB buffer, then
+        // pauses: answer (without reading) only once it has.
+        common::counters_when(&s.session, |n| n.bytes_received >= (64 + 72) << 10).await;
+        queue
+            .send_response(up.id(), Response::new(413).body("no"), SendFlags::NONE)
+            .await
+            .unwrap();
+        let next = queue.receive().await.unwrap();
+        assert_eq!(next.path(), "/next");
+        queue
+            .send_response(next.id(), Response::new(200).body("next"), SendFlags::NONE)
+            .await
+            .unwrap();
+    };
+    let mut sink = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut rd, &mut sink);
+    let done = tokio::time::timeout(LIMIT, async {
+        tokio::join!(upload, serve);
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "the upload drained and /next was answered in time"
+    );
+    drop(read);
+}
