@@ -634,3 +634,22 @@ fn every_split_of_the_input_gives_the_same_answers() {
         assert_eq!(run(split), whole, "split every {split} bytes");
     }
 }
+
+#[test]
+fn forgetting_requests_counts_the_answers_they_had() {
+    let mut h = H::new();
+    h.feed(&[GET, GET, GET].concat());
+    let (a, _, c) = (h.next().unwrap(), h.next().unwrap(), h.next().unwrap());
+    h.answer(c, "parked behind the first two");
+    assert!(h.conn.parked() > 0);
+    h.conn.forget_from(2);
+    assert_eq!(
+        (h.conn.in_flight(), h.conn.waiting(), h.conn.parked()),
+        (1, 1, 0)
+    );
+    h.answer(a, "a");
+    assert!(
+        h.wire().ends_with("\r\n\r\na"),
+        "only the first answer goes out"
+    );
+}

@@ -454,6 +454,15 @@ impl Driver {
             }
         }
         let Some(queue_id) = queue_id else {
+            // Requests go to their queues in order: the batch before this
+            // one is handed over (and maybe refused) before it is answered.
+            hand_over(
+                &mut self.batch_queue,
+                &mut self.batch,
+                self.share,
+                &self.conn,
+                st,
+            );
             Counters::inc(&self.conn.counters.unrouted);
             st.engine.accept(
                 seq,

@@ -389,3 +389,34 @@ async fn an_unread_upload_drains_and_the_connection_goes_on() {
     );
     drop(read);
 }
+
+/// Review D1: a refused batch that spans a request the server answered
+/// itself (no prefix matched) must not break the connection's accounting:
+/// the refusal's 503 still goes out and the connection closes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_an_unrouted_request_is_answered() {
+    let session = httpq_server::ServerSession::new(Properties {
+        workers: 1,
+        ..Properties::default()
+    })
+    .unwrap();
+    let queue = RequestQueue::new("a");
+    queue.set_limit(1);
+    let group = session.create_url_group();
+    group.bind(&queue);
+    let port = common::free_port();
+    group
+        .add_url(&format!("http://127.0.0.1:{port}/a/"), 1)
+        .unwrap();
+    // The queue is full.
+    let mut first = Client::connect(port).await;
+    first.send(&get("/a/0")).await;
+    common::counters_when(&session, |n| n.requests_received == 1).await;
+    let mut c = Client::connect(port).await;
+    c.send(&[get("/a/1"), get("/a/2"), get("/nomatch"), get("/a/3")].concat())
+        .await;
+    let r = c.response().await.expect("the refusal is answered");
+    assert_eq!(r.status, 503);
+    assert!(c.closed().await, "and the connection closes after it");
+    assert_eq!(queue.len(), 1);
+}

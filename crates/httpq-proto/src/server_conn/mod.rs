@@ -331,9 +331,14 @@ impl ServerConn {
     /// (refused behind one whose answer closes the connection).
     pub fn forget_from(&mut self, seq: u32) {
         if let Some(i) = slot_index(&self.slots, seq) {
-            debug_assert!(self.slots.iter().skip(i).all(|s| s.phase == Phase::Waiting));
-            self.waiting -= self.slots.len() - i;
-            self.slots.truncate(i);
+            // Counted as they go: a forgotten request may have had an
+            // answer of the server's own (parked behind the refusal).
+            for s in self.slots.drain(i..) {
+                if s.phase == Phase::Waiting {
+                    self.waiting -= 1;
+                }
+                self.parked -= s.pending.as_ref().map_or(0, |p| p.mem_len());
+            }
             if self.reading.as_ref().is_some_and(|r| r.seq >= seq) {
                 self.reading = None;
             }
