@@ -121,12 +121,11 @@ impl QueueInner {
         share: usize,
         batch: &mut Vec<Request>,
     ) -> Option<&'static str> {
-        if self.is_shutdown() {
+        let before = batch.len();
+        let limit = self.limit.load(Ordering::Relaxed);
+        if !self.shares.push(share, batch, limit, &self.shutdown) {
             return Some("request queue is shut down");
         }
-        let before = batch.len();
-        self.shares
-            .push(share, batch, self.limit.load(Ordering::Relaxed));
         if batch.len() < before {
             self.sweeper_wanted();
         }

@@ -10,7 +10,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -105,7 +105,9 @@ impl Shares {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.total.load(Ordering::Relaxed)
+        // SeqCst: the sweeper parks on what this says (after marking itself
+        // parked, which a push reads).
+        self.total.load(Ordering::SeqCst)
     }
 
     fn lock(&self, i: usize) -> MutexGuard<'_, VecDeque<Request>> {
@@ -141,8 +143,17 @@ impl Shares {
     }
 
     /// Queues `batch` in share `share`, in order, as far as the queue's
-    /// `limit` allows; the rest stay in `batch` (a suffix), refused.
-    pub(crate) fn push(&self, share: usize, batch: &mut Vec<Request>, limit: usize) {
+    /// `limit` allows; the rest stay in `batch` (a suffix), refused. False
+    /// when the queue is shut down (`shut`): then nothing is queued. The
+    /// flag is read under the share's lock, which the shutdown's drain
+    /// takes after setting it: a push either is drained or sees the flag.
+    pub(crate) fn push(
+        &self,
+        share: usize,
+        batch: &mut Vec<Request>,
+        limit: usize,
+        shut: &AtomicBool,
+    ) -> bool {
         let n = batch.len();
         // Room is reserved first, so the limit holds across shares.
         let before = self.total.fetch_add(n, Ordering::SeqCst);
@@ -151,28 +162,37 @@ impl Shares {
             self.total.fetch_sub(n - fits, Ordering::SeqCst);
         }
         if fits == 0 {
-            return;
+            return !shut.load(Ordering::SeqCst);
         }
         let s = &self.shares[share];
         {
             let mut items = self.lock(share);
+            if shut.load(Ordering::SeqCst) {
+                drop(items);
+                self.total.fetch_sub(fits, Ordering::SeqCst);
+                return false;
+            }
             items.extend(batch.drain(..fits));
             s.len.store(items.len(), Ordering::Release);
         }
         fence(Ordering::SeqCst);
-        // One consumer is woken; it wakes the next if more are waiting
-        // (see `pop`).
+        // One consumer is woken, its worker's first; whoever takes a
+        // request wakes another while requests remain (see `take`).
         if s.waiting.load(Ordering::SeqCst) > 0 {
             s.notify.notify_one();
         } else if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.wake_elsewhere(share);
+            self.wake_one(share);
         }
+        true
     }
 
-    /// Wakes one consumer asleep on another share, or with none.
-    fn wake_elsewhere(&self, share: usize) {
-        for (j, s) in self.shares.iter().enumerate() {
-            if j != share && s.waiting.load(Ordering::SeqCst) > 0 {
+    /// Wakes one sleeping consumer: of share `prefer` if it has one, else
+    /// of another share, else one with no share.
+    fn wake_one(&self, prefer: usize) {
+        let n = self.shares.len();
+        for j in (0..n).map(|i| (prefer + i) % n) {
+            let s = &self.shares[j];
+            if s.waiting.load(Ordering::SeqCst) > 0 {
                 s.notify.notify_one();
                 return;
             }
@@ -183,11 +203,22 @@ impl Shares {
     }
 
     /// The next request for a consumer at `home`: its own share first,
-    /// then the others.
+    /// then the others. A consumer that takes one while more wait wakes
+    /// another: a wake can reach a consumer already woken (its count still
+    /// shows it asleep), and then it is this chain that keeps no request
+    /// waiting while a consumer sleeps.
     pub(crate) fn take(&self, home: Option<usize>) -> Option<Request> {
+        let (r, from) = self.take_any(home)?;
+        if self.total.load(Ordering::SeqCst) > 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.wake_one(from);
+        }
+        Some(r)
+    }
+
+    fn take_any(&self, home: Option<usize>) -> Option<(Request, usize)> {
         if let Some(h) = home {
             if let Some(r) = self.pop(h) {
-                return Some(r);
+                return Some((r, h));
             }
         }
         if self.total.load(Ordering::SeqCst) == 0 {
@@ -205,7 +236,7 @@ impl Shares {
         (0..n)
             .map(|i| (start + i) % n)
             .filter(|&j| Some(j) != home && self.shares[j].len.load(Ordering::Acquire) > 0)
-            .find_map(|j| self.pop(j))
+            .find_map(|j| self.pop(j).map(|r| (r, j)))
     }
 
     fn pop(&self, j: usize) -> Option<Request> {
@@ -213,21 +244,13 @@ impl Shares {
         if s.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let (r, more) = {
+        let r = {
             let mut items = self.lock(j);
             let r = items.pop_front()?;
             s.len.store(items.len(), Ordering::Release);
-            (r, !items.is_empty())
+            r
         };
         self.total.fetch_sub(1, Ordering::SeqCst);
-        if more {
-            // Another consumer may be waiting for the next one.
-            if s.waiting.load(Ordering::SeqCst) > 0 {
-                s.notify.notify_one();
-            } else if self.sleepers.load(Ordering::SeqCst) > 0 {
-                self.wake_elsewhere(j);
-            }
-        }
         Some(r)
     }
 
