@@ -653,3 +653,66 @@ fn forgetting_requests_counts_the_answers_they_had() {
         "only the first answer goes out"
     );
 }
+
+/// Review B1: a stream kept topped up for a client that reads steadily,
+/// faster than MinSendRate, must never hit the MinSendRate timeout; one
+/// that reads slower must.
+#[test]
+fn min_send_rate_is_an_average_since_the_output_blocked() {
+    let run = |bytes_per_sec: usize| -> Option<DisconnectReason> {
+        let mut h = H::with(ConnConfig {
+            timeouts: Timeouts {
+                min_send_rate: 1000,
+                ..Timeouts::default()
+            },
+            ..ConnConfig::default()
+        });
+        h.feed(GET);
+        let seq = h.next().unwrap();
+        h.begin(seq, "");
+        // 10 minutes of a stream refilled every second, written at the
+        // client's pace; the output never empties.
+        let piece = Bytes::from(vec![b'x'; 4000]);
+        h.conn
+            .send_body(seq, 1, piece.clone(), SendFlags::MORE_DATA)
+            .unwrap();
+        h.conn.on_write_blocked(h.now);
+        for _ in 0..600 {
+            h.advance(Duration::from_secs(1));
+            if let Some(r) = h.conn.on_timeout(h.now) {
+                return Some(r);
+            }
+            let mut sink = Trickle(bytes_per_sec);
+            let n = h.conn.output().write_to(&mut sink).unwrap();
+            h.conn.on_written(n, h.now);
+            h.conn
+                .send_body(seq, 1, piece.clone(), SendFlags::MORE_DATA)
+                .unwrap();
+            h.conn.on_write_blocked(h.now);
+        }
+        None
+    };
+    assert_eq!(run(3000), None, "3000 B/s is well above 1000 B/s");
+    assert_eq!(
+        run(500),
+        Some(DisconnectReason::Timeout(TimeoutKind::MinSendRate)),
+        "500 B/s is below it"
+    );
+}
+
+/// Takes at most this many bytes per call, then would block.
+struct Trickle(usize);
+
+impl httpq_proto::server_conn::Transmit for Trickle {
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        if self.0 == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = bufs.iter().map(|b| b.len()).sum::<usize>().min(self.0);
+        self.0 -= n;
+        Ok(n)
+    }
+    fn write_file(&mut self, _: &std::fs::File, _: u64, _: usize) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+}

@@ -221,8 +221,11 @@ pub struct ServerConn {
     /// after the connection has answered the error itself.
     failed_body: Option<(u32, Error)>,
     last_write: Option<Instant>,
-    /// MinSendRate: when queued output must have been written by.
-    send_deadline: Option<Instant>,
+    /// MinSendRate: when the output last blocked (and has not emptied
+    /// since) plus the grace the bytes queued then earned, and what the
+    /// peer has taken since.
+    blocked_since: Option<Instant>,
+    written_since_block: u64,
     answers: Vec<SelfAnswer>,
     abort: Option<(DisconnectReason, bool)>,
     ended: Option<DisconnectReason>,
@@ -270,7 +273,8 @@ impl ServerConn {
             close_reason: None,
             failed_body: None,
             last_write: None,
-            send_deadline: None,
+            blocked_since: None,
+            written_since_block: 0,
             answers: Vec::new(),
             abort: None,
             ended: None,

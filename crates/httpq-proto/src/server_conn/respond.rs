@@ -403,21 +403,37 @@ impl ServerConn {
     pub fn on_written(&mut self, n: usize, now: Instant) {
         if n > 0 {
             self.last_write = Some(now);
+            self.written_since_block += n as u64;
         }
         if self.out.is_empty() {
-            self.send_deadline = None;
+            self.blocked_since = None;
         }
     }
 
-    /// The peer is not taking output: from now, what is queued must be
-    /// written at the MinSendRate (and never in less than a second), or
-    /// the connection ends with that timeout.
+    /// The peer is not taking output as fast as it comes. From now until
+    /// the output empties it must keep up the MinSendRate on average: the
+    /// bytes queued now earn a grace (at that rate, at least a second),
+    /// and every byte it takes after earns its share of a second more.
+    /// A reader steadily above the rate is never cut off, however long the
+    /// stream; one below it is, however much the application queues.
     pub fn on_write_blocked(&mut self, now: Instant) {
-        if self.send_deadline.is_none() && !self.out.is_empty() {
-            let rate = u64::from(self.timeouts.min_send_rate.max(1));
-            let ms = (self.out.len().saturating_mul(1000) / rate).max(1000);
-            self.send_deadline = Some(now + Duration::from_millis(ms));
+        if self.blocked_since.is_none() && !self.out.is_empty() {
+            let grace = self.at_min_rate(self.out.len()).max(Duration::from_secs(1));
+            self.blocked_since = Some(now + grace);
+            self.written_since_block = 0;
         }
+    }
+
+    /// How long `bytes` take at the MinSendRate.
+    fn at_min_rate(&self, bytes: u64) -> Duration {
+        let rate = u64::from(self.timeouts.min_send_rate.max(1));
+        Duration::from_millis(bytes.saturating_mul(1000) / rate)
+    }
+
+    /// When the MinSendRate runs out, while the output is blocked.
+    pub(super) fn send_deadline(&self) -> Option<Instant> {
+        let start = self.blocked_since?;
+        Some(start + self.at_min_rate(self.written_since_block))
     }
 
     /// Memory bytes parked behind unfinished earlier responses.

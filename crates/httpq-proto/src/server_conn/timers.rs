@@ -13,7 +13,7 @@ impl ServerConn {
             return (None, None);
         }
         let (at, kind) = self.protocol_deadline(now);
-        match (self.send_deadline, at) {
+        match (self.send_deadline(), at) {
             (Some(s), Some(a)) if s < a => (Some(s), Some(TimeoutKind::MinSendRate)),
             (Some(s), None) => (Some(s), Some(TimeoutKind::MinSendRate)),
             _ => (at, kind),
