@@ -384,7 +384,7 @@ fn send_error(e: SendError) -> ServerError {
 /// The socket as the engine's [`Transmit`]: vectored writes and `sendfile`,
 /// through tokio so a blocked write clears the socket's readiness.
 ///
-/// A short write means the socket's buffer is full: on a current-thread
+/// A short write (of memory) means the socket's buffer is full: on a current-thread
 /// runtime the readiness is cleared then and the next write is not tried,
 /// saving the `EAGAIN` call nginx also skips (no I/O driver can record a
 /// new event in between there; on a multi-thread runtime one could, and
@@ -439,11 +439,12 @@ impl Transmit for SocketTx<'_> {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let stream = self.stream;
-        let r = stream.try_io(Interest::WRITABLE, || {
+        // A short count is not taken as a full socket here: it may be the
+        // end of a file that shrank, which the next call reports as 0.
+        stream.try_io(Interest::WRITABLE, || {
             let mut at = offset;
             rustix::fs::sendfile(stream, file, Some(&mut at), len).map_err(io::Error::from)
-        });
-        self.took(r, len)
+        })
     }
 }
 

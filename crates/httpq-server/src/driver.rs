@@ -75,6 +75,8 @@ struct Driver {
     /// The runtime is current-thread (see the short read in `read`).
     single_thread: bool,
     finished: bool,
+    /// The connection's place under the session's connection limit.
+    _permit: OwnedSemaphorePermit,
 }
 
 /// What one pass over the connection found.
@@ -86,14 +88,16 @@ struct Pass {
     fin: bool,
 }
 
-/// Runs a connection to its end.
-pub(crate) async fn run(
+/// The task that runs a connection to its end. The driver exists before
+/// the task is first polled, so a task dropped unpolled (its runtime shut
+/// down) still ends the connection: its waiters are told and its id freed.
+pub(crate) fn run(
     stream: TcpStream,
     conn: Arc<Conn>,
     site: Arc<Site>,
     share: usize,
-    _permit: OwnedSemaphorePermit,
-) {
+    permit: OwnedSemaphorePermit,
+) -> impl std::future::Future<Output = ()> + Send {
     let stream = Arc::new(stream);
     conn.lock().io = Some(stream.clone());
     let base = site.conn_config().timeouts;
@@ -111,9 +115,12 @@ pub(crate) async fn run(
         single_thread: tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::CurrentThread,
         finished: false,
+        _permit: permit,
     };
-    let (reason, reset) = d.serve().await;
-    d.finish(reason, reset);
+    async move {
+        let (reason, reset) = d.serve().await;
+        d.finish(reason, reset);
+    }
 }
 
 impl Drop for Driver {

@@ -117,13 +117,15 @@ impl Listener {
         site: &Arc<Site>,
         limit: &Arc<Semaphore>,
     ) -> io::Result<Listener> {
+        // SO_REUSEPORT would let a socket of another process of the same
+        // user (another httpq, say) share the port unnoticed: a socket
+        // without it, bound first, fails if anyone holds the port.
+        let probe = bind(addr, false)?;
+        let mut at = probe.local_addr()?.as_socket().unwrap_or(addr);
+        drop(probe);
         let mut bound = Vec::with_capacity(workers.len());
-        let mut at = addr;
         for _ in workers {
-            let s = bind(at)?;
-            // Port 0: the first socket's port, for every worker.
-            at = s.local_addr()?.as_socket().unwrap_or(at);
-            bound.push(s);
+            bound.push(bind(at, true)?);
         }
         let sockets = workers
             .iter()
@@ -155,17 +157,20 @@ impl Listener {
     }
 }
 
-fn bind(addr: SocketAddr) -> io::Result<socket2::Socket> {
+/// A socket bound to `addr`; listening unless it is a probe.
+fn bind(addr: SocketAddr, listen: bool) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(listen)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    if listen {
+        socket.listen(1024)?;
+    }
     Ok(socket)
 }
 

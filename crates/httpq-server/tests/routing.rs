@@ -635,6 +635,27 @@ async fn a_port_held_by_another_socket_is_a_listen_error() {
     assert_eq!(context(p, "h", "/").await, Ok(8));
 }
 
+/// Workers listen with SO_REUSEPORT, which would let a second server of
+/// the same user (another httpq, say) silently share the port: the
+/// session must see that the port is held, as without SO_REUSEPORT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_held_with_so_reuseport_is_still_a_listen_error() {
+    use socket2::{Domain, Socket, Type};
+    let holder = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    holder.set_reuse_port(true).unwrap();
+    holder
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    holder.listen(16).unwrap();
+    let p = holder.local_addr().unwrap().as_socket().unwrap().port();
+    let session = ServerSession::new(Properties::default()).unwrap();
+    let group = session.create_url_group();
+    match group.add_url(&format!("http://127.0.0.1:{p}/"), 1) {
+        Err(ServerError::Listen { addr, .. }) => assert_eq!(addr.port(), p),
+        other => panic!("the held port was shared: {other:?}"),
+    }
+}
+
 #[test]
 fn url_prefix_parse_cases() {
     let p = UrlPrefix::parse("http://+:8080/api/").unwrap();
