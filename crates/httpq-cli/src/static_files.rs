@@ -4,14 +4,18 @@
 //!
 //! Files are served on the worker that received the request, in one call:
 //! small ones from memory, large ones straight from the file (`sendfile`).
-//! Each worker keeps an open-file cache, like nginx's `open_file_cache`:
-//! a path resolved once maps to its file's descriptor (and, for small
-//! files, its bytes), checked against the file's identity, size and mtime
-//! on every request (one `stat`) and resolved anew at least once a second.
-//! Directory listings are built on the blocking pool.
+//! Each worker keeps a file cache, like nginx's `open_file_cache`: a path
+//! resolved once maps to its file (identity, size, mtime, type, and for
+//! small files their bytes), checked on every request (one `stat`) and
+//! resolved anew at least once a second. It holds no descriptors: a large
+//! file is opened per request and must still be the file the cache knows.
+//! Every open goes through `openat2` beneath the root with no symlinks
+//! (the path was resolved to one without), so nothing swapped in between
+//! can lead outside. Directory listings are built on the blocking pool.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,11 +41,13 @@ const MAX_LISTING: usize = 10_000;
 pub struct StaticSite {
     /// Shared with the blocking-pool closures that build listings.
     root: Arc<Path>,
+    /// The root, opened: files are opened beneath it.
+    root_dir: File,
     /// Cache entries per worker (0: no cache, every request opens its file).
     cache_entries: usize,
 }
 
-/// A file as served: where it is, what it is, and its bytes or descriptor.
+/// A file as served: where it is, what it is, and for small files their bytes.
 struct Entry {
     real: PathBuf,
     resolved: Instant,
@@ -49,31 +55,31 @@ struct Entry {
     ino: u64,
     len: u64,
     mtime: SystemTime,
-    body: Body,
+    /// The bytes of a small file; `None`: opened per request.
+    content: Option<Bytes>,
     content_type: HeaderValue,
     last_modified: Option<HeaderValue>,
 }
 
+/// Where a response's body comes from.
 enum Body {
     Memory(Bytes),
     File(Arc<File>),
 }
 
 impl Entry {
+    /// `m` describes the file this entry does.
+    fn same(&self, m: &std::fs::Metadata) -> bool {
+        m.dev() == self.dev
+            && m.ino() == self.ino
+            && m.len() == self.len
+            && m.modified().ok() == Some(self.mtime)
+    }
+
     /// The file at `real` is still the one this entry describes.
     fn fresh(&self, now: Instant) -> bool {
-        if now.duration_since(self.resolved) > REVALIDATE {
-            return false;
-        }
-        match std::fs::metadata(&self.real) {
-            Ok(m) => {
-                m.dev() == self.dev
-                    && m.ino() == self.ino
-                    && m.len() == self.len
-                    && m.modified().ok() == Some(self.mtime)
-            }
-            Err(_) => false,
-        }
+        now.duration_since(self.resolved) <= REVALIDATE
+            && std::fs::metadata(&self.real).is_ok_and(|m| self.same(&m))
     }
 }
 
@@ -94,6 +100,12 @@ impl FileCache {
         let gone = self.map.remove(path)?;
         self.bytes -= gone.memory();
         None
+    }
+
+    fn forget(&mut self, path: &str) {
+        if let Some(gone) = self.map.remove(path) {
+            self.bytes -= gone.memory();
+        }
     }
 
     fn put(&mut self, path: &str, e: Arc<Entry>) {
@@ -119,11 +131,16 @@ impl FileCache {
 
 impl Entry {
     fn memory(&self) -> usize {
-        match &self.body {
-            Body::Memory(b) => b.len(),
-            Body::File(_) => 0,
-        }
+        self.content.as_ref().map_or(0, Bytes::len)
     }
+}
+
+/// What opening a resolved file found.
+enum Opened {
+    File(Entry, Body),
+    Gone,
+    /// It changed while being read: look again.
+    Changed,
 }
 
 /// What a path resolved to.
@@ -146,8 +163,14 @@ impl StaticSite {
                 "not a directory",
             ));
         }
+        let root_dir = File::from(rustix::fs::open(
+            &root,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?);
         Ok(StaticSite {
             root: root.into(),
+            root_dir,
             cache_entries,
         })
     }
@@ -177,86 +200,138 @@ impl StaticSite {
         }
         let now = Instant::now();
         let path = req.path();
-        if let Some(e) = cache.get(path, now) {
-            return serve(q, &req, &e).await;
-        }
-        match resolve(&self.root, path) {
-            Target::NotFound => {
-                q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
-                    .await
-            }
-            Target::AddSlash => {
-                let location = format!("{}{}", redirect_path(path), req.url().query);
-                let r = text(301, "moved\n").header("location", &location);
-                q.send_response(id, r, SendFlags::NONE).await
-            }
-            Target::Listing(dir) => {
-                // Reading a directory can take long (millions of entries, a
-                // slow disk): on the blocking pool, answered from a task.
-                let (q, url_path) = (q.clone(), path.to_string());
-                tokio::spawn(async move {
-                    let page = tokio::task::spawn_blocking(move || listing(&dir, &url_path)).await;
-                    let r = match page {
-                        Ok(html) => Response::new(200)
-                            .header("content-type", "text/html; charset=utf-8")
-                            .body(html),
-                        Err(_) => text(500, "listing failed\n"),
-                    };
-                    let _ = q.send_response(req.id(), r, SendFlags::NONE).await;
-                });
-                Ok(())
-            }
-            Target::File(real) => match open(real, now) {
-                Some(e) => {
-                    let e = Arc::new(e);
-                    cache.put(path, e.clone());
-                    serve(q, &req, &e).await
+        // A file that changes while it is read is looked at again; one
+        // that keeps changing gets 503.
+        for _ in 0..3 {
+            if let Some(e) = cache.get(path, now) {
+                match self.body_of(&e) {
+                    Some(body) => return serve(q, &req, &e, body).await,
+                    // Not the file the cache knows any more.
+                    None => cache.forget(path),
                 }
-                None => {
-                    q.send_response(id, text(404, "not found\n"), SendFlags::NONE)
+            }
+            let real = match resolve(&self.root, path) {
+                Target::File(real) => real,
+                Target::NotFound => {
+                    return q
+                        .send_response(id, text(404, "not found\n"), SendFlags::NONE)
                         .await
                 }
-            },
+                Target::AddSlash => {
+                    let location = format!("{}{}", redirect_path(path), req.url().query);
+                    let r = text(301, "moved\n").header("location", &location);
+                    return q.send_response(id, r, SendFlags::NONE).await;
+                }
+                Target::Listing(dir) => {
+                    // Reading a directory can take long (millions of
+                    // entries, a slow disk): on the blocking pool, answered
+                    // from a task.
+                    let (q, url_path) = (q.clone(), path.to_string());
+                    tokio::spawn(async move {
+                        let page =
+                            tokio::task::spawn_blocking(move || listing(&dir, &url_path)).await;
+                        let r = match page {
+                            Ok(html) => Response::new(200)
+                                .header("content-type", "text/html; charset=utf-8")
+                                .body(html),
+                            Err(_) => text(500, "listing failed\n"),
+                        };
+                        let _ = q.send_response(req.id(), r, SendFlags::NONE).await;
+                    });
+                    return Ok(());
+                }
+            };
+            match self.open(real, now) {
+                Opened::File(e, body) => {
+                    let e = Arc::new(e);
+                    cache.put(path, e.clone());
+                    return serve(q, &req, &e, body).await;
+                }
+                Opened::Gone => {
+                    return q
+                        .send_response(id, text(404, "not found\n"), SendFlags::NONE)
+                        .await
+                }
+                Opened::Changed => continue,
+            }
         }
+        let r = text(503, "the file keeps changing\n").header("retry-after", "1");
+        q.send_response(id, r, SendFlags::NONE).await
     }
-}
 
-/// Opens the file at `real` and describes it; small files are read whole.
-fn open(real: PathBuf, now: Instant) -> Option<Entry> {
-    use std::io::Read;
-    let mut file = File::open(&real).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let len = meta.len();
-    let body = if len <= IN_MEMORY {
-        let mut buf = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut buf).ok()?;
-        if buf.len() as u64 != len {
-            // Changed while read: the next request looks again.
-            return None;
+    /// Opens `real` (a path under the root with no symlinks) beneath the
+    /// root, refusing symlinks: a directory swapped for a symlink since the
+    /// path was resolved cannot lead outside.
+    fn open_beneath(&self, real: &Path) -> io::Result<File> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| io::Error::from(io::ErrorKind::NotFound))?;
+        match rustix::fs::openat2(
+            &self.root_dir,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        ) {
+            Ok(fd) => Ok(File::from(fd)),
+            // Kernels before 5.6 have no openat2: the canonical path, as is.
+            Err(rustix::io::Errno::NOSYS) => File::open(real),
+            Err(e) => Err(e.into()),
         }
-        Body::Memory(Bytes::from(buf))
-    } else {
-        Body::File(Arc::new(file))
-    };
-    let mtime = meta.modified().ok()?;
-    Some(Entry {
-        content_type: HeaderValue::from_static(content_type(&real)),
-        last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(mtime)).ok(),
-        real,
-        resolved: now,
-        dev: meta.dev(),
-        ino: meta.ino(),
-        len,
-        mtime,
-        body,
-    })
+    }
+
+    /// The body of a cached file: its bytes, or the file opened anew if it
+    /// is still the one the entry describes.
+    fn body_of(&self, e: &Entry) -> Option<Body> {
+        if let Some(b) = &e.content {
+            return Some(Body::Memory(b.clone()));
+        }
+        let file = self.open_beneath(&e.real).ok()?;
+        let m = file.metadata().ok()?;
+        e.same(&m).then(|| Body::File(Arc::new(file)))
+    }
+
+    /// Opens the file at `real` and describes it; small files are read whole.
+    fn open(&self, real: PathBuf, now: Instant) -> Opened {
+        use std::io::Read;
+        let Ok(mut file) = self.open_beneath(&real) else {
+            return Opened::Gone;
+        };
+        let Ok(meta) = file.metadata() else {
+            return Opened::Gone;
+        };
+        let (true, Ok(mtime)) = (meta.is_file(), meta.modified()) else {
+            return Opened::Gone;
+        };
+        let len = meta.len();
+        let (content, body) = if len <= IN_MEMORY {
+            let mut buf = Vec::with_capacity(len as usize);
+            if file.read_to_end(&mut buf).is_err() || buf.len() as u64 != len {
+                return Opened::Changed;
+            }
+            let b = Bytes::from(buf);
+            (Some(b.clone()), Body::Memory(b))
+        } else {
+            (None, Body::File(Arc::new(file)))
+        };
+        let e = Entry {
+            content_type: HeaderValue::from_static(content_type(&real)),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(mtime)).ok(),
+            real,
+            resolved: now,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len,
+            mtime,
+            content,
+        };
+        Opened::File(e, body)
+    }
 }
 
 /// The response for file `e`: conditional, ranged, or whole; HEAD without body.
-async fn serve(q: &RequestQueue, req: &Request, e: &Entry) -> Result<(), ServerError> {
+async fn serve(q: &RequestQueue, req: &Request, e: &Entry, body: Body) -> Result<(), ServerError> {
     let id = req.id();
     let len = e.len;
     if let Some(since) =
@@ -311,11 +386,11 @@ async fn serve(q: &RequestQueue, req: &Request, e: &Entry) -> Result<(), ServerE
         r = r.header("content-length", &count.to_string());
         return q.send_response(id, r, SendFlags::NONE).await;
     }
-    match &e.body {
+    match body {
         Body::Memory(b) => r.body = b.slice(start as usize..(start + count) as usize),
-        Body::File(f) => {
+        Body::File(file) => {
             r.file = Some(FileChunk {
-                file: f.clone(),
+                file,
                 offset: start,
                 len: count,
             })
@@ -345,9 +420,10 @@ fn resolve(root: &Path, path: &str) -> Target {
             if !path.ends_with('/') {
                 return Target::AddSlash;
             }
-            let index = real.join("index.html");
-            match std::fs::metadata(&index) {
-                Ok(m) if m.is_file() => Target::File(index),
+            // The index is held to the root like any file (a symlink out
+            // of it is no index).
+            match real.join("index.html").canonicalize() {
+                Ok(index) if index.starts_with(root) && index.is_file() => Target::File(index),
                 _ => Target::Listing(real),
             }
         }

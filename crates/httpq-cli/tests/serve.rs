@@ -531,6 +531,22 @@ fn large_files_and_ranges_across_read_chunks() {
     assert!(r.body == big[262000..=600000], "range intact");
 }
 
+/// A directory's index.html that is a symlink out of the root is no
+/// index: the directory is listed, and the secret never served.
+#[test]
+#[cfg(unix)]
+fn an_index_symlinked_out_of_the_root_is_not_followed() {
+    let site = Site::new();
+    let dir = site.root().join("idx-out");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(site.base.join("secret.txt"), dir.join("index.html")).unwrap();
+    let s = Server::serve(&site.root());
+    let r = s.get("/idx-out/");
+    assert!(!r.text().contains("SECRET"), "{}", r.text());
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Index of /idx-out/"));
+}
+
 /// Issue 11, item 7: two pipelined GETs of a 4 MiB file stalled forever
 /// after about a megabyte (the second answer's parked bytes held the first).
 #[test]

@@ -121,7 +121,7 @@ impl Listener {
         // user (another httpq, say) share the port unnoticed: a socket
         // without it, bound first, fails if anyone holds the port.
         let probe = bind(addr, false)?;
-        let mut at = probe.local_addr()?.as_socket().unwrap_or(addr);
+        let at = probe.local_addr()?.as_socket().unwrap_or(addr);
         drop(probe);
         let mut bound = Vec::with_capacity(workers.len());
         for _ in workers {
