@@ -137,7 +137,7 @@ impl Entry {
 
 /// What opening a resolved file found.
 enum Opened {
-    File(Entry, Body),
+    File(Box<Entry>, Body),
     Gone,
     /// It changed while being read: look again.
     Changed,
@@ -243,7 +243,7 @@ impl StaticSite {
             };
             match self.open(real, now) {
                 Opened::File(e, body) => {
-                    let e = Arc::new(e);
+                    let e = Arc::new(*e);
                     cache.put(path, e.clone());
                     return serve(q, &req, &e, body).await;
                 }
@@ -326,7 +326,7 @@ impl StaticSite {
             mtime,
             content,
         };
-        Opened::File(e, body)
+        Opened::File(Box::new(e), body)
     }
 }
 
