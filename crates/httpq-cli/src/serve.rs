@@ -197,10 +197,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
 /// one still arriving is echoed from a task.
 async fn echo(q: &RequestQueue, req: Request) -> Result<(), ServerError> {
     let mut resp = Response::new(200);
-    if let Some(ct) = req.header("content-type") {
-        if let Ok(v) = http::HeaderValue::from_bytes(ct) {
-            resp.headers.insert(http::header::CONTENT_TYPE, v);
-        }
+    if let Some(ct) = req.head().header_value("content-type") {
+        resp.headers.insert(http::header::CONTENT_TYPE, ct);
     }
     if !req.more_body() {
         resp.body = req.body().clone();
@@ -222,9 +220,7 @@ async fn echo_stream(
     mut resp: Response,
 ) -> Result<(), ServerError> {
     let id = req.id();
-    let length = req
-        .header("content-length")
-        .and_then(|v| http::HeaderValue::from_bytes(v).ok());
+    let length = req.head().header_value("content-length");
     // The first read comes before the response: the server sends
     // `100 Continue` only while no response has begun, and a client that
     // waits for it would otherwise wait until the body timeout.

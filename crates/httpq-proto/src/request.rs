@@ -136,6 +136,22 @@ impl RequestHead {
         find_field(&self.buf, &self.fields, name)
     }
 
+    /// The first value of field `name` as an [`http::HeaderValue`] sharing
+    /// the head's memory (no copy), for passing a field on.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use httpq_proto::{Limits, RequestParser};
+    /// let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\n\r\n"[..]);
+    /// let head = RequestParser::new(Limits::default()).parse(&mut buf).unwrap().unwrap();
+    /// assert_eq!(head.header_value("content-type").unwrap(), "text/x");
+    /// ```
+    pub fn header_value(&self, name: &str) -> Option<http::HeaderValue> {
+        let v = self.header(name)?;
+        // The parser admitted only valid field values.
+        http::HeaderValue::from_maybe_shared(self.buf.slice_ref(v)).ok()
+    }
+
     /// The fields as an [`http::HeaderMap`], sharing the head's memory.
     pub fn header_map(&self) -> http::HeaderMap {
         to_header_map(&self.buf, &self.fields)

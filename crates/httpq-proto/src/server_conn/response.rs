@@ -98,16 +98,60 @@ pub struct Response {
     pub file: Option<FileChunk>,
 }
 
+/// Header maps kept per thread for the next responses: a map's storage
+/// is allocated on its first field, so without this every response with a
+/// field allocates and frees it (two allocations per static file answer).
+mod maps {
+    use std::cell::RefCell;
+
+    use http::HeaderMap;
+
+    /// Enough for a thread's responses in flight; beyond it maps are freed.
+    const KEEP: usize = 16;
+    /// Larger maps are freed, not kept.
+    const MAX_CAPACITY: usize = 64;
+
+    thread_local! {
+        static FREE: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> HeaderMap {
+        FREE.try_with(|f| f.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn put(mut map: HeaderMap) {
+        if map.capacity() == 0 || map.capacity() > MAX_CAPACITY {
+            return;
+        }
+        map.clear();
+        let _ = FREE.try_with(move |f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(map);
+            }
+        });
+    }
+}
+
 impl Response {
     /// A response with `status` (an invalid code becomes 500) and no body.
     pub fn new(status: u16) -> Response {
         Response {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             reason: None,
-            headers: HeaderMap::new(),
+            headers: maps::take(),
             body: Bytes::new(),
             file: None,
         }
+    }
+
+    /// Done with: its header map's storage is kept for the next response
+    /// made on this thread (what a server does once a response is encoded).
+    pub fn recycle(self) {
+        maps::put(self.headers);
     }
 
     /// Adds a header; invalid names or values are ignored, since a response

@@ -393,10 +393,13 @@ impl RequestQueue {
     ) -> Result<(), ServerError> {
         let mut response = response;
         // By reference: the response is not copied again on its way in.
-        self.send(request_id, flags, |conn, seq, queue| {
-            conn.send_response(seq, queue, &mut response, flags)
-        })
-        .await
+        let sent = self
+            .send(request_id, flags, |conn, seq, queue| {
+                conn.send_response(seq, queue, &mut response, flags)
+            })
+            .await;
+        response.recycle();
+        sent
     }
 
     /// Blocking twin of [`send_response`](Self::send_response).
