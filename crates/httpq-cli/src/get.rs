@@ -80,19 +80,19 @@ pub struct GetArgs {
     /// Follow redirects.
     #[arg(short = 'L', long = "location")]
     pub location: bool,
-    /// Redirects -L follows at most [10]; -1 for no limit.
+    /// Redirects -L follows at most (default: 10); -1 for no limit.
     #[arg(long = "max-redirs", value_name = "N", allow_negative_numbers = true)]
     pub max_redirs: Option<i64>,
     /// Ask for a compressed response (gzip, deflate, br) and decode it.
     #[arg(long)]
     pub compressed: bool,
-    /// Seconds to resolve and connect (TLS handshake included) [60]; 0: no limit.
+    /// Seconds to resolve and connect (TLS handshake included) (default: 60); 0: no limit.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub connect_timeout: Option<Duration>,
-    /// Seconds each write of the request may wait [30]; 0: no limit.
+    /// Seconds each write of the request may wait (default: 30); 0: no limit.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub send_timeout: Option<Duration>,
-    /// Seconds to wait for the response head, then for each body read [30]; 0: no limit.
+    /// Seconds to wait for the response head, then for each body read (default: 30); 0: no limit.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub receive_timeout: Option<Duration>,
     /// Seconds the whole transfer may take [no limit]; 0: no limit.

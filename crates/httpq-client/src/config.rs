@@ -35,9 +35,9 @@ pub struct Timeouts {
     pub send: Option<Duration>,
     /// The response head from when the request was sent, then each body read [30 s].
     pub receive: Option<Duration>,
-    /// The whole request, redirects and body included [none].
+    /// The whole request, redirects and body included (default: none).
     pub total: Option<Duration>,
-    /// Fail when the body arrives slower than this [none].
+    /// Fail when the body arrives slower than this (default: none).
     pub low_speed: Option<LowSpeed>,
 }
 
@@ -132,13 +132,13 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// An HTTP proxy for every request.
     pub proxy: Option<Proxy>,
-    /// Connections per server (scheme, host, port) at once [6].
+    /// Connections per server (scheme, host, port) at once (default: 6).
     pub max_connections_per_server: usize,
     /// How long an idle keep-alive connection stays pooled [90 s].
     pub pool_idle_timeout: Duration,
     /// Follow redirects [true, as WinInet].
     pub follow_redirects: bool,
-    /// Redirects followed before [`ClientError::TooManyRedirects`] [10].
+    /// Redirects followed before [`ClientError::TooManyRedirects`] (default: 10).
     pub max_redirects: u32,
     /// Ask for and decode gzip, deflate and br bodies [false].
     pub decompress: bool,
@@ -148,7 +148,7 @@ pub struct Config {
     pub tls_roots: TlsRoots,
     /// Protocol limits for responses (head size, 1xx count, ...).
     pub limits: httpq_proto::Limits,
-    /// The status callback (also settable later with [`Session::set_callback`]).
+    /// The status callback (also settable later with [`Session::set_callback`](crate::Session::set_callback)).
     pub callback: Option<Callback>,
     /// The session handle's context value.
     pub context: u64,

@@ -16,9 +16,9 @@ use crate::ClientError;
 /// Which certificate authorities HTTPS trusts.
 #[derive(Debug, Clone, Default)]
 pub struct TlsRoots {
-    /// The Mozilla roots bundled in the binary (webpki-roots) [on].
+    /// The Mozilla roots bundled in the binary (webpki-roots) (default: on).
     pub bundled: bool,
-    /// The system's roots (rustls-native-certs) [off].
+    /// The system's roots (rustls-native-certs) (default: off).
     pub system: bool,
     /// Extra roots, DER-encoded (a test CA, a company CA).
     pub extra: Vec<Vec<u8>>,

@@ -1,6 +1,6 @@
 //! Request queues: the application pulls requests with `receive`, reads
 //! their bodies and answers them by request id. Each queue is split in
-//! per-worker shares (see [`share`]); any consumer, on a worker or not,
+//! per-worker shares (see the `share` module); any consumer, on a worker or not,
 //! can take any request.
 
 mod request;
