@@ -446,13 +446,7 @@ impl Driver {
         // A batch goes to one queue: a request for another hands the batch over first.
         if let Some(id) = queue_id {
             if self.batch_queue.as_ref().is_none_or(|b| b.id != id) {
-                hand_over(
-                    &mut self.batch_queue,
-                    &mut self.batch,
-                    self.share,
-                    &self.conn,
-                    st,
-                );
+                self.hand_over(st);
                 self.batch_queue = self.routes.queue();
                 if self.batch_queue.is_none() {
                     // Dropped since it was routed to: as if unbound.
@@ -463,13 +457,7 @@ impl Driver {
         let Some(queue_id) = queue_id else {
             // Requests go to their queues in order: the batch before this
             // one is handed over (and maybe refused) before it is answered.
-            hand_over(
-                &mut self.batch_queue,
-                &mut self.batch,
-                self.share,
-                &self.conn,
-                st,
-            );
+            self.hand_over(st);
             Counters::inc(&self.conn.counters.unrouted);
             st.engine.accept(
                 seq,
