@@ -225,10 +225,10 @@ pub(crate) fn map_httparse(e: httparse::Error, first_line: &[u8], request: bool)
     }
 }
 
-/// `HTTP/<digit>.<digit>` (RFC 9112 §2.3) or the two-digit-less `HTTP/2`, `HTTP/3`.
+/// `HTTP/<digit>.<digit>` (RFC 9112 §2.3): anything else, `HTTP/2` and
+/// `HTTP/3` included, is a syntax error (400), not a version to refuse (505).
 fn is_wellformed_version(v: &[u8]) -> bool {
     match v {
-        [b'H', b'T', b'T', b'P', b'/', d] => d.is_ascii_digit(),
         [b'H', b'T', b'T', b'P', b'/', a, b'.', b] => a.is_ascii_digit() && b.is_ascii_digit(),
         _ => false,
     }

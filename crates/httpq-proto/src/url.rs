@@ -36,7 +36,9 @@ pub(crate) fn parse_authority(a: &[u8]) -> Result<Authority, Error> {
     })
 }
 
-/// RFC 3986 reg-name bytes: unreserved, pct-encoded (`%`) and sub-delims.
+/// RFC 3986 reg-name bytes: unreserved, pct-encoded (`%`) and sub-delims
+/// — except the comma: no host name has one, and it is how a list of
+/// authorities arrives (`Host: a,b`), which must be refused.
 static REG_NAME: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -57,7 +59,6 @@ static REG_NAME: [bool; 256] = {
                     | b')'
                     | b'*'
                     | b'+'
-                    | b','
                     | b';'
                     | b'='
             );

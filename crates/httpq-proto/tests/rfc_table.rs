@@ -664,11 +664,27 @@ fn version_cases() -> Vec<Case> {
             Error::VersionNotSupported,
             505,
         ),
+        // RFC 9112 §2.3: HTTP-version is HTTP-name "/" DIGIT "." DIGIT; what
+        // does not have that syntax is a malformed request line (400), and
+        // 505 is kept for a well-formed version this server does not speak.
         err(
-            "HTTP/2 without minor",
+            "HTTP/2 without minor is not HTTP/DIGIT.DIGIT",
             "GET / HTTP/2\r\nHost: a\r\n\r\n",
-            Error::VersionNotSupported,
-            505,
+            Error::BadVersion,
+            400,
+        ),
+        err(
+            "HTTP/3 without minor is not HTTP/DIGIT.DIGIT",
+            "GET / HTTP/3\r\nHost: a\r\n\r\n",
+            Error::BadVersion,
+            400,
+        ),
+        err(
+            // `HTTP/1.1` is read, then a `0` stands where the line must end.
+            "HTTP/1.10 has two minor digits",
+            "GET / HTTP/1.10\r\nHost: a\r\n\r\n",
+            Error::InvalidNewLine,
+            400,
         ),
         err(
             "HTTP/1.x",
@@ -946,6 +962,26 @@ fn host_cases() -> Vec<Case> {
         err(
             "Host with a slash",
             "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            Error::InvalidHost,
+            400,
+        ),
+        // RFC 9112 §3.2: a Host with an invalid value is 400, and a value
+        // is one authority; a comma is how a list of them arrives.
+        err(
+            "Host with a list of two authorities",
+            "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n",
+            Error::InvalidHost,
+            400,
+        ),
+        err(
+            "Host with two authorities and a port",
+            "GET / HTTP/1.1\r\nHost: a:80,b:80\r\n\r\n",
+            Error::InvalidHost,
+            400,
+        ),
+        err(
+            "absolute-form target with a list of authorities",
+            "GET http://a,b/ HTTP/1.1\r\nHost: a\r\n\r\n",
             Error::InvalidHost,
             400,
         ),
