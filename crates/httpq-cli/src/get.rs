@@ -19,8 +19,9 @@
 //! and status >= 400, 23 cannot write the output, 26 cannot read a `@file`,
 //! 28 any timeout, 35 TLS, 47 too many redirects, 52 empty reply, 55 send
 //! failure, 56 receive failure or protocol violation in the body (a short
-//! body included; curl says 18 for that), 61 bad content encoding, 63 body too
-//! large, 130 interrupted, 1 anything else.
+//! body included; curl says 18 for that), 61 bad content encoding, 63 body
+//! over `--max-filesize` or over a decoding limit (a decompression bomb),
+//! 130 interrupted, 1 anything else.
 //!
 //! Not as curl: `-s` silences the progress bar but not error messages
 //! (curl's `-sS`). As curl: `-H 'Name:'` removes a header the client would
@@ -116,6 +117,11 @@ pub struct GetArgs {
     /// No progress bar.
     #[arg(short = 's', long = "silent")]
     pub silent: bool,
+    /// Download at most BYTES (as delivered, after --compressed decoding):
+    /// a larger declared length fails before anything is written, a body
+    /// that grows past it fails when it does; exit 63 either way, as curl.
+    #[arg(long = "max-filesize", value_name = "BYTES")]
+    pub max_filesize: Option<u64>,
 }
 
 /// Parses a non-negative number of seconds (fractions allowed).
@@ -159,7 +165,7 @@ impl Failure {
             ClientError::Protocol(Violation::Decoding(_)) => 61,
             ClientError::Protocol(_) if in_body => 56,
             ClientError::Protocol(_) => 8,
-            ClientError::BodyTooLarge => 63,
+            ClientError::BodyTooLarge | ClientError::LimitExceeded(_) => 63,
             ClientError::Cancelled | ClientError::InvalidState(_) => 1,
         };
         Failure::new(code, e.to_string())
@@ -243,6 +249,11 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
         ));
     }
 
+    if let (Some(max), Some(len)) = (args.max_filesize, req.content_length()) {
+        if len > max && !args.head {
+            return Err(too_big(max));
+        }
+    }
     let mut sink = Sink::open(args.output.as_deref())?;
     if args.head || args.include {
         // With -L, every head on the way, as curl prints them.
@@ -256,7 +267,7 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
     }
     if !args.head {
         let progress = progress_bar(args, &sink, req.content_length());
-        let copied = copy_body(&mut req, &mut sink, progress.as_ref()).await;
+        let copied = copy_body(&mut req, &mut sink, progress.as_ref(), args.max_filesize).await;
         if let Some(pb) = &progress {
             match copied {
                 Ok(()) => pb.finish(),
@@ -272,13 +283,20 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The hot loop: read into one buffer, write it out, nothing else.
+/// `--max-filesize` was exceeded.
+fn too_big(max: u64) -> Failure {
+    Failure::new(63, format!("maximum file size exceeded ({max} bytes)"))
+}
+
+/// The hot loop: read into one buffer, write it out, count it.
 async fn copy_body(
     req: &mut RequestHandle,
     sink: &mut Sink,
     progress: Option<&ProgressBar>,
+    max: Option<u64>,
 ) -> Result<(), Failure> {
     let mut buf = vec![0u8; READ_BUF];
+    let mut left = max.unwrap_or(u64::MAX);
     loop {
         let n = req
             .read(&mut buf)
@@ -287,6 +305,10 @@ async fn copy_body(
         if n == 0 {
             return Ok(());
         }
+        left = match left.checked_sub(n as u64) {
+            Some(l) => l,
+            None => return Err(too_big(max.unwrap_or(0))),
+        };
         sink.out.write_all(&buf[..n]).map_err(Failure::write)?;
         if let Some(pb) = progress {
             pb.inc(n as u64);

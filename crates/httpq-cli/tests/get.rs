@@ -791,3 +791,114 @@ fn max_time_bounds_the_whole_transfer() {
         out.elapsed
     );
 }
+
+/// A server that answers every request with `body` under `encoding`.
+fn encoded_server(encoding: &'static str, body: Vec<u8>) -> RawServer {
+    RawServer::start(move |stream| {
+        let body = body.clone();
+        keep_alive(stream, move |_| {
+            response("200 OK", &[("Content-Encoding", encoding)], &body)
+        })
+    })
+}
+
+/// Issue 12: a deflate bomb (512 MiB of zeros from about 0.5 MiB) and a
+/// gzip bomb (1 GiB) with `--compressed` exit non-zero (63, as curl for a
+/// body over a limit), say which limit fired, and leave no file.
+#[test]
+fn decompression_bombs_exit_63_and_leave_no_file() {
+    use flate2::write::{GzEncoder, ZlibEncoder};
+    let zeros = vec![0u8; 1 << 20];
+    let mut deflate = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..512 {
+        deflate.write_all(&zeros).unwrap();
+    }
+    let deflate = deflate.finish().unwrap();
+    assert!(
+        deflate.len() < 600 << 10,
+        "about 0.5 MiB: {}",
+        deflate.len()
+    );
+    let mut gzip = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for _ in 0..1024 {
+        gzip.write_all(&zeros).unwrap();
+    }
+    let gzip = gzip.finish().unwrap();
+    for (encoding, bomb) in [("deflate", deflate), ("gzip", gzip)] {
+        let dir = TempDir::new();
+        let file = dir.path().join("bomb.out");
+        let server = encoded_server(encoding, bomb);
+        let out = httpq_get(&[
+            "--compressed",
+            "-o",
+            file.to_str().unwrap(),
+            &server.url("/"),
+        ]);
+        assert_code(&out, 63);
+        assert!(
+            out.stderr.contains("times its encoded size"),
+            "{encoding}: {}",
+            out.stderr
+        );
+        assert!(dir.names().is_empty(), "{encoding}: left {:?}", dir.names());
+        assert!(
+            out.elapsed < Duration::from_secs(10),
+            "{encoding}: stopped early"
+        );
+    }
+}
+
+/// `--max-filesize` as curl's: a declared length over it fails before
+/// anything is written, a body that grows over it (chunked, or decoded)
+/// fails when it does; exit 63 and no file either way.
+#[test]
+fn max_filesize_exits_63_and_leaves_no_file() {
+    let body = noise(300_000);
+    let b2 = body.clone();
+    let server = RawServer::start(move |stream| {
+        let body = b2.clone();
+        keep_alive(stream, move |req| {
+            if req.path() == "/chunked" {
+                let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                for part in body.chunks(10_000) {
+                    out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    out.extend_from_slice(part);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                out
+            } else {
+                response("200 OK", &[], &body)
+            }
+        })
+    });
+    for path in ["/", "/chunked"] {
+        let dir = TempDir::new();
+        let file = dir.path().join("big.out");
+        let url = server.url(path);
+        let out = httpq_get(&[
+            "--max-filesize",
+            "100000",
+            "-o",
+            file.to_str().unwrap(),
+            &url,
+        ]);
+        assert_code(&out, 63);
+        assert!(
+            out.stderr.contains("maximum file size"),
+            "{path}: {}",
+            out.stderr
+        );
+        assert!(dir.names().is_empty(), "{path}: left {:?}", dir.names());
+        // At or over the size, it downloads.
+        let out = httpq_get(&[
+            "--max-filesize",
+            "300000",
+            "-o",
+            file.to_str().unwrap(),
+            &url,
+        ]);
+        assert_code(&out, 0);
+        assert!(std::fs::read(&file).unwrap() == body);
+    }
+}

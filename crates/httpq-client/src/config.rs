@@ -142,8 +142,17 @@ pub struct Config {
     pub max_redirects: u32,
     /// Ask for and decode gzip, deflate and br bodies [false].
     pub decompress: bool,
-    /// Largest decoded body of a compressed response [1 GiB].
+    /// Largest decoded body of a compressed response (default: 1 GiB):
+    /// what one body may take even at an ordinary compression ratio.
     pub max_decoded_bytes: u64,
+    /// Largest ratio of decoded to encoded bytes of a compressed response,
+    /// once it has decoded past its first MiB (default: 100). gzip and
+    /// deflate reach about 1,030:1 on runs of zeros and brotli far more —
+    /// a bomb is a few hundred KiB that decode to gigabytes — while text,
+    /// HTML, JSON and logs compress 3–20:1 and the most repetitive
+    /// ordinary bodies rarely pass 50:1. The first MiB may have any ratio
+    /// (a small body of zeros is no threat). 0 switches the guard off.
+    pub max_compression_ratio: u32,
     /// Which certificate roots HTTPS trusts.
     pub tls_roots: TlsRoots,
     /// Protocol limits for responses (head size, 1xx count, ...).
@@ -168,6 +177,7 @@ impl Default for Config {
             max_redirects: 10,
             decompress: false,
             max_decoded_bytes: 1 << 30,
+            max_compression_ratio: 100,
             tls_roots: TlsRoots::default(),
             limits: httpq_proto::Limits::default(),
             callback: None,

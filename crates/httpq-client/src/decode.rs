@@ -1,25 +1,61 @@
-//! Content decoding of response bodies (gzip, deflate, br), streaming, with
-//! a cap on the decoded size so a small bomb cannot fill memory.
+//! Content decoding of response bodies (gzip, deflate, br), streaming,
+//! under two limits — a decoded size and a compression ratio — enforced
+//! inside each write, so a small bomb cannot fill memory or a disk.
 
 use std::io::Write;
 
-use crate::error::Violation;
+use crate::error::{BodyLimit, Violation};
 use crate::ClientError;
 
-/// Where a decoder writes: refuses to grow past the cap, so a bomb fails
-/// with "body too large" before it takes the memory (a few compressed
-/// bytes can expand to gigabytes inside one write call).
+/// Decoded bytes allowed before the ratio guard applies: a small body may
+/// have any ratio (1 KiB of zeros compresses 100:1 and harms nobody).
+const RATIO_GRACE: u64 = 1 << 20;
+
+/// The limits a decoded body is held to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeLimits {
+    /// Decoded bytes at most.
+    pub max_bytes: u64,
+    /// Decoded bytes per encoded byte at most, past [`RATIO_GRACE`]; 0: no guard.
+    pub max_ratio: u32,
+}
+
+impl DecodeLimits {
+    /// Decoded bytes allowed after `encoded` bytes, and the limit that binds.
+    fn allowed(&self, encoded: u64) -> (u64, BodyLimit) {
+        let size = (self.max_bytes, BodyLimit::DecodedSize(self.max_bytes));
+        if self.max_ratio == 0 {
+            return size;
+        }
+        let by_ratio = encoded
+            .saturating_mul(u64::from(self.max_ratio))
+            .max(RATIO_GRACE);
+        if by_ratio < self.max_bytes {
+            (by_ratio, BodyLimit::CompressionRatio(self.max_ratio))
+        } else {
+            size
+        }
+    }
+}
+
+/// Where a decoder writes: refuses to grow past its room, so a bomb fails
+/// before it takes the memory (a few compressed bytes can expand to
+/// gigabytes inside one write call). The room is set before each write
+/// from the limits and the encoded bytes fed so far.
 pub(crate) struct Capped {
     buf: Vec<u8>,
     room: u64,
+    /// The limit the room came from, and whether it was hit.
+    limit: BodyLimit,
     over: bool,
 }
 
 impl Capped {
-    fn new(cap: u64) -> Capped {
+    fn new() -> Capped {
         Capped {
             buf: Vec::new(),
-            room: cap,
+            room: 0,
+            limit: BodyLimit::DecodedSize(0),
             over: false,
         }
     }
@@ -29,7 +65,7 @@ impl Write for Capped {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if data.len() as u64 > self.room {
             self.over = true;
-            return Err(std::io::Error::other("decoded body over the cap"));
+            return Err(std::io::Error::other("decoded body over a limit"));
         }
         self.room -= data.len() as u64;
         self.buf.extend_from_slice(data);
@@ -42,12 +78,20 @@ impl Write for Capped {
 }
 
 /// Decodes one body's Content-Encoding as its bytes arrive.
-pub(crate) enum ContentDecoder {
+pub(crate) struct ContentDecoder {
+    kind: Kind,
+    limits: DecodeLimits,
+    /// Encoded bytes fed, and decoded bytes produced, so far.
+    encoded: u64,
+    decoded: u64,
+}
+
+enum Kind {
     Identity,
     Gzip(Box<flate2::write::GzDecoder<Capped>>),
     /// "deflate" is zlib-wrapped by the RFC, raw in some servers; told apart
-    /// by the first bytes (buffered until there are two), under this cap.
-    Deflate(Option<Box<DeflateKind>>, Vec<u8>, u64),
+    /// by the first bytes (buffered until there are two).
+    Deflate(Option<Box<DeflateKind>>, Vec<u8>),
     Br(Box<brotli::DecompressorWriter<Capped>>),
 }
 
@@ -57,51 +101,80 @@ pub(crate) enum DeflateKind {
 }
 
 impl ContentDecoder {
-    /// The decoder for a Content-Encoding value, producing at most `cap`
-    /// bytes; `None` for a coding we do not decode (the body is then
-    /// handed out as it came).
-    pub(crate) fn for_encoding(value: Option<&[u8]>, cap: u64) -> Option<ContentDecoder> {
+    /// The decoder for a Content-Encoding value, held to `limits`; `None`
+    /// for a coding we do not decode (the body is then handed out as it came).
+    pub(crate) fn for_encoding(
+        value: Option<&[u8]>,
+        limits: DecodeLimits,
+    ) -> Option<ContentDecoder> {
         let v = match value {
-            None => return Some(ContentDecoder::Identity),
+            None => String::new(),
             Some(v) => String::from_utf8_lossy(v).trim().to_ascii_lowercase(),
         };
-        Some(match v.as_str() {
-            "" | "identity" => ContentDecoder::Identity,
-            "gzip" | "x-gzip" => {
-                ContentDecoder::Gzip(Box::new(flate2::write::GzDecoder::new(Capped::new(cap))))
-            }
-            "deflate" => ContentDecoder::Deflate(None, Vec::new(), cap),
-            "br" => ContentDecoder::Br(Box::new(brotli::DecompressorWriter::new(
-                Capped::new(cap),
+        let kind = match v.as_str() {
+            "" | "identity" => Kind::Identity,
+            "gzip" | "x-gzip" => Kind::Gzip(Box::new(flate2::write::GzDecoder::new(Capped::new()))),
+            "deflate" => Kind::Deflate(None, Vec::new()),
+            "br" => Kind::Br(Box::new(brotli::DecompressorWriter::new(
+                Capped::new(),
                 8192,
             ))),
             _ => return None,
+        };
+        Some(ContentDecoder {
+            kind,
+            limits,
+            encoded: 0,
+            decoded: 0,
         })
     }
 
+    /// A decoder that passes bytes through.
+    pub(crate) fn identity() -> ContentDecoder {
+        ContentDecoder {
+            kind: Kind::Identity,
+            limits: DecodeLimits {
+                max_bytes: u64::MAX,
+                max_ratio: 0,
+            },
+            encoded: 0,
+            decoded: 0,
+        }
+    }
+
     pub(crate) fn is_identity(&self) -> bool {
-        matches!(self, ContentDecoder::Identity)
+        matches!(self.kind, Kind::Identity)
     }
 
     fn name(&self) -> &'static str {
-        match self {
-            ContentDecoder::Identity => "identity",
-            ContentDecoder::Gzip(_) => "gzip",
-            ContentDecoder::Deflate(..) => "deflate",
-            ContentDecoder::Br(_) => "br",
+        match self.kind {
+            Kind::Identity => "identity",
+            Kind::Gzip(_) => "gzip",
+            Kind::Deflate(..) => "deflate",
+            Kind::Br(_) => "br",
         }
     }
 
     /// The output sink, once there is a decoder.
     fn sink(&mut self) -> Option<&mut Capped> {
-        match self {
-            ContentDecoder::Identity => None,
-            ContentDecoder::Gzip(d) => Some(d.get_mut()),
-            ContentDecoder::Deflate(kind, ..) => match kind.as_deref_mut()? {
+        match &mut self.kind {
+            Kind::Identity => None,
+            Kind::Gzip(d) => Some(d.get_mut()),
+            Kind::Deflate(kind, _) => match kind.as_deref_mut()? {
                 DeflateKind::Zlib(d) => Some(d.get_mut()),
                 DeflateKind::Raw(d) => Some(d.get_mut()),
             },
-            ContentDecoder::Br(d) => Some(d.get_mut()),
+            Kind::Br(d) => Some(d.get_mut()),
+        }
+    }
+
+    /// Sets the sink's room for what the encoded bytes so far allow.
+    fn make_room(&mut self) {
+        let (allowed, limit) = self.limits.allowed(self.encoded);
+        let decoded = self.decoded;
+        if let Some(sink) = self.sink() {
+            sink.room = allowed.saturating_sub(decoded);
+            sink.limit = limit;
         }
     }
 
@@ -111,62 +184,66 @@ impl ContentDecoder {
         let Some(sink) = self.sink() else {
             return step.map_err(|_| ClientError::Protocol(Violation::Decoding(name)));
         };
+        let produced = sink.buf.len() as u64;
         out.append(&mut sink.buf);
+        let (over, limit) = (sink.over, sink.limit);
+        self.decoded += produced;
         match step {
             Ok(()) => Ok(()),
-            Err(_) if sink.over => Err(ClientError::BodyTooLarge),
+            Err(_) if over => Err(ClientError::LimitExceeded(limit)),
             Err(_) => Err(ClientError::Protocol(Violation::Decoding(name))),
         }
     }
 
     /// Feeds encoded bytes; decoded bytes are appended to `out`.
     pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ClientError> {
-        let step = match self {
-            ContentDecoder::Identity => {
-                out.extend_from_slice(input);
+        if let Kind::Identity = self.kind {
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        if let Kind::Deflate(kind @ None, pending) = &mut self.kind {
+            pending.extend_from_slice(input);
+            if pending.len() < 2 {
                 return Ok(());
             }
-            ContentDecoder::Gzip(d) => d.write_all(input),
-            ContentDecoder::Deflate(kind, pending, cap) => {
-                if kind.is_none() {
-                    pending.extend_from_slice(input);
-                    if pending.len() < 2 {
-                        return Ok(());
-                    }
-                    // RFC 1950: CM = 8 and the header is a multiple of 31.
-                    let zlib = pending[0] & 0x0f == 8
-                        && (u16::from(pending[0]) << 8 | u16::from(pending[1])) % 31 == 0;
-                    let sink = Capped::new(*cap);
-                    *kind = Some(Box::new(if zlib {
-                        DeflateKind::Zlib(flate2::write::ZlibDecoder::new(sink))
-                    } else {
-                        DeflateKind::Raw(flate2::write::DeflateDecoder::new(sink))
-                    }));
-                    let first = std::mem::take(pending);
-                    return self.feed(&first, out);
-                }
-                match kind.as_deref_mut().expect("chosen") {
-                    DeflateKind::Zlib(d) => d.write_all(input),
-                    DeflateKind::Raw(d) => d.write_all(input),
-                }
-            }
-            ContentDecoder::Br(d) => d.write_all(input),
+            // RFC 1950: CM = 8 and the header is a multiple of 31.
+            let zlib = pending[0] & 0x0f == 8
+                && (u16::from(pending[0]) << 8 | u16::from(pending[1])) % 31 == 0;
+            *kind = Some(Box::new(if zlib {
+                DeflateKind::Zlib(flate2::write::ZlibDecoder::new(Capped::new()))
+            } else {
+                DeflateKind::Raw(flate2::write::DeflateDecoder::new(Capped::new()))
+            }));
+            let first = std::mem::take(pending);
+            return self.feed(&first, out);
+        }
+        self.encoded += input.len() as u64;
+        self.make_room();
+        let step = match &mut self.kind {
+            Kind::Identity | Kind::Deflate(None, _) => unreachable!("handled above"),
+            Kind::Gzip(d) => d.write_all(input),
+            Kind::Deflate(Some(kind), _) => match kind.as_mut() {
+                DeflateKind::Zlib(d) => d.write_all(input),
+                DeflateKind::Raw(d) => d.write_all(input),
+            },
+            Kind::Br(d) => d.write_all(input),
         };
         self.settle(step, out)
     }
 
     /// The body ended: flushes what is left and checks the stream was complete.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), ClientError> {
-        let step = match self {
-            ContentDecoder::Identity => return Ok(()),
-            ContentDecoder::Gzip(d) => d.try_finish(),
-            ContentDecoder::Deflate(kind, pending, _) => match kind.as_deref_mut() {
+        self.make_room();
+        let step = match &mut self.kind {
+            Kind::Identity => return Ok(()),
+            Kind::Gzip(d) => d.try_finish(),
+            Kind::Deflate(kind, pending) => match kind.as_deref_mut() {
                 None if pending.is_empty() => return Ok(()),
                 None => Err(std::io::Error::other("truncated")),
                 Some(DeflateKind::Zlib(d)) => d.try_finish(),
                 Some(DeflateKind::Raw(d)) => d.try_finish(),
             },
-            ContentDecoder::Br(d) => d.flush().and_then(|()| d.close()),
+            Kind::Br(d) => d.flush().and_then(|()| d.close()),
         };
         self.settle(step, out)
     }
@@ -176,29 +253,104 @@ impl ContentDecoder {
 mod tests {
     use super::*;
 
-    /// A bomb stops at the cap inside one write: memory never holds more.
-    #[test]
-    fn a_bomb_stops_at_the_cap_within_one_write() {
-        let zeros = vec![0u8; 8 << 20];
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&zeros).unwrap();
-        let gz = gz.finish().unwrap();
-        let mut br = Vec::new();
-        {
-            let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
-            w.write_all(&zeros).unwrap();
+    const NO_LIMITS: DecodeLimits = DecodeLimits {
+        max_bytes: u64::MAX,
+        max_ratio: 0,
+    };
+
+    fn zeros_in(enc: &str, len: usize) -> Vec<u8> {
+        let zeros = vec![0u8; len];
+        match enc {
+            "gzip" => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&zeros).unwrap();
+                gz.finish().unwrap()
+            }
+            _ => {
+                let mut br = Vec::new();
+                {
+                    let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+                    w.write_all(&zeros).unwrap();
+                }
+                br
+            }
         }
-        for (enc, data) in [("gzip", &gz), ("br", &br)] {
-            let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), 1 << 20).unwrap();
+    }
+
+    /// A bomb stops at the size cap inside one write: memory never holds more.
+    #[test]
+    fn a_bomb_stops_at_the_size_cap_within_one_write() {
+        let limits = DecodeLimits {
+            max_bytes: 1 << 20,
+            max_ratio: 0,
+        };
+        for enc in ["gzip", "br"] {
+            let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), limits).unwrap();
             let mut out = Vec::new();
-            let e = d.feed(data, &mut out).err();
-            assert_eq!(e, Some(ClientError::BodyTooLarge), "{enc}");
+            let e = d.feed(&zeros_in(enc, 8 << 20), &mut out).err();
+            assert_eq!(
+                e,
+                Some(ClientError::LimitExceeded(BodyLimit::DecodedSize(1 << 20))),
+                "{enc}"
+            );
             assert!(out.len() <= 1 << 20, "{enc}: {} bytes kept", out.len());
         }
     }
 
+    /// Far under the size cap, a bomb is stopped by its ratio, a little past
+    /// the first MiB; ordinary bodies, and small ones of any ratio, decode.
+    #[test]
+    fn the_ratio_guard_stops_bombs_and_nothing_else() {
+        let limits = DecodeLimits {
+            max_bytes: 1 << 30,
+            max_ratio: 100,
+        };
+        for enc in ["gzip", "br"] {
+            let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), limits).unwrap();
+            let mut out = Vec::new();
+            let bomb = zeros_in(enc, 64 << 20);
+            let e = bomb
+                .chunks(4096)
+                .map(|piece| d.feed(piece, &mut out))
+                .find(Result::is_err)
+                .and_then(Result::err);
+            assert_eq!(
+                e,
+                Some(ClientError::LimitExceeded(BodyLimit::CompressionRatio(100))),
+                "{enc}"
+            );
+            assert!(out.len() < 4 << 20, "{enc}: {} bytes decoded", out.len());
+            // 512 KiB of zeros: any ratio, under the first MiB.
+            assert_eq!(
+                decode_with(enc, &zeros_in(enc, 512 << 10), limits)
+                    .unwrap()
+                    .len(),
+                512 << 10
+            );
+        }
+        let text: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| i.to_string().into_bytes())
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&text).unwrap();
+        assert_eq!(
+            decode_with("gzip", &gz.finish().unwrap(), limits).unwrap(),
+            text
+        );
+    }
+
+    fn decode_with(enc: &str, data: &[u8], limits: DecodeLimits) -> Result<Vec<u8>, ClientError> {
+        let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), limits).unwrap();
+        let mut out = Vec::new();
+        for piece in data.chunks(8192) {
+            d.feed(piece, &mut out)?;
+        }
+        d.finish(&mut out)?;
+        Ok(out)
+    }
+
     fn decode_all(enc: &str, data: &[u8], step: usize) -> Result<Vec<u8>, ClientError> {
-        let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), u64::MAX).unwrap();
+        let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), NO_LIMITS).unwrap();
         let mut out = Vec::new();
         for piece in data.chunks(step.max(1)) {
             d.feed(piece, &mut out)?;
@@ -240,6 +392,6 @@ mod tests {
         assert!(decode_all("gzip", &gz[..gz.len() - 4], 3).is_err());
         assert!(decode_all("gzip", b"not gzip at all", 3).is_err());
         assert!(decode_all("br", b"\xff\xff\xff garbage", 3).is_err());
-        assert!(ContentDecoder::for_encoding(Some(b"compress"), 1).is_none());
+        assert!(ContentDecoder::for_encoding(Some(b"compress"), NO_LIMITS).is_none());
     }
 }

@@ -63,6 +63,19 @@ pub enum Violation {
     BadRedirect,
 }
 
+/// Which limit on a response body fired (see [`ClientError::LimitExceeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyLimit {
+    /// The decoded body grew past [`Config::max_decoded_bytes`](crate::Config::max_decoded_bytes).
+    #[error("the decoded body is larger than {0} bytes")]
+    DecodedSize(u64),
+    /// The body decoded to more than
+    /// [`Config::max_compression_ratio`](crate::Config::max_compression_ratio)
+    /// times its encoded size (past the first MiB): a decompression bomb.
+    #[error("the body decodes to more than {0} times its encoded size")]
+    CompressionRatio(u32),
+}
+
 /// Everything a client operation can fail with.
 ///
 /// ```
@@ -115,9 +128,12 @@ pub enum ClientError {
     /// More redirects than the limit.
     #[error("too many redirects (limit {0})")]
     TooManyRedirects(u32),
-    /// The body (or its decoded form) is larger than allowed.
+    /// The body is larger than the protocol limits allow.
     #[error("body too large")]
     BodyTooLarge,
+    /// Decoding the body passed one of the session's limits; says which.
+    #[error("{0}")]
+    LimitExceeded(BodyLimit),
     /// The operation was cancelled by closing its handle.
     #[error("cancelled")]
     Cancelled,

@@ -52,7 +52,7 @@ pub mod status;
 mod url;
 mod error;
 
-pub use error::{ClientError, TimeoutKind, Violation};
+pub use error::{BodyLimit, ClientError, TimeoutKind, Violation};
 pub use request::{BodyStream, Closer, ConnectHandle, Query, RequestHandle};
 pub use resolve::{Resolver, SystemResolver};
 pub use session::{Callback, Config, LowSpeed, Proxy, Session, Timeouts};

@@ -923,7 +923,7 @@ async fn corrupt_compressed_bodies_are_decoding_violations() {
 }
 
 #[tokio::test]
-async fn the_decoded_size_cap_gives_body_too_large() {
+async fn the_decoded_size_cap_names_itself() {
     const CAP: usize = 64 * 1024;
     let zeros = vec![0u8; 10 << 20];
     let bomb = gzip(&zeros);
@@ -943,7 +943,7 @@ async fn the_decoded_size_cap_gives_body_too_large() {
     });
     assert_eq!(
         err(get(&s, &server.url("/bomb")).await),
-        ClientError::BodyTooLarge
+        ClientError::LimitExceeded(httpq_client::BodyLimit::DecodedSize(CAP as u64))
     );
     // Exactly at the cap is allowed.
     let g = get(&s, &server.url("/exact")).await.unwrap();

@@ -255,11 +255,8 @@ impl RequestHandle {
             if r.content.is_identity() {
                 r.ready.extend_from_slice(data);
             } else {
+                // Held to the session's limits inside the decoder.
                 r.content.feed(data, &mut r.scratch)?;
-                r.decoded_total += r.scratch.len() as u64;
-                if r.decoded_total > self.session.config.max_decoded_bytes {
-                    return Err(ClientError::BodyTooLarge);
-                }
                 r.ready.extend_from_slice(&r.scratch);
                 r.scratch.clear();
             }
@@ -349,10 +346,6 @@ impl RequestHandle {
     pub(super) fn finish_body(&mut self, r: &mut Receiving) -> Result<(), ClientError> {
         if !r.content.is_identity() {
             r.content.finish(&mut r.scratch)?;
-            r.decoded_total += r.scratch.len() as u64;
-            if r.decoded_total > self.session.config.max_decoded_bytes {
-                return Err(ClientError::BodyTooLarge);
-            }
             r.ready.extend_from_slice(&r.scratch);
             r.scratch.clear();
         }

@@ -416,10 +416,13 @@ impl RequestHandle {
         // A response without a body (HEAD, 204, 304, length 0) has nothing
         // to decode, whatever Content-Encoding the representation has.
         let content = if cfg.decompress && !head.body().is_empty() {
-            ContentDecoder::for_encoding(encoding, cfg.max_decoded_bytes)
-                .unwrap_or(ContentDecoder::Identity)
+            let limits = DecodeLimits {
+                max_bytes: cfg.max_decoded_bytes,
+                max_ratio: cfg.max_compression_ratio,
+            };
+            ContentDecoder::for_encoding(encoding, limits).unwrap_or_else(ContentDecoder::identity)
         } else {
-            ContentDecoder::Identity
+            ContentDecoder::identity()
         };
         let body = BodyDecoder::new(head.body(), &cfg.limits);
         let keep_alive = head.keep_alive() && head.body() != BodyLength::CloseDelimited;
@@ -428,7 +431,6 @@ impl RequestHandle {
             content,
             ready: BytesMut::new(),
             scratch: Vec::new(),
-            decoded_total: 0,
             done: false,
             keep_alive,
             conn: Some(conn),

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::connect::establish;
-use crate::decode::ContentDecoder;
+use crate::decode::{ContentDecoder, DecodeLimits};
 use crate::error::Violation;
 use crate::handle::HandleCore;
 use crate::pool::{Checkout, Connection, PoolKey};
@@ -74,7 +74,6 @@ struct Receiving {
     /// Decoded body bytes ready for the caller.
     ready: BytesMut,
     scratch: Vec<u8>,
-    decoded_total: u64,
     done: bool,
     /// The connection may go back to the pool once the body is read.
     keep_alive: bool,
