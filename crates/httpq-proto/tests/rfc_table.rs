@@ -1985,6 +1985,64 @@ fn rfc9112_6_3_responses() {
     run_response_table(response_cases());
 }
 
+#[test]
+fn musts_of_the_2026_12_audit() {
+    run_request_table(audit_cases());
+}
+
+// ---------------------------------------------------------------------------
+// One walk through RFC 9112 §2–§9 and RFC 9110 §5 for every server MUST
+// (2026-12): the rows below are those the tables above did not yet hold.
+// The MUSTs about what the server sends (§9.6 nothing after a request that
+// closes; no 2xx to CONNECT without a tunnel; no Content-Length on 204 or
+// a HEAD answer that is not the GET's) are in tests/server_conn.rs.
+// ---------------------------------------------------------------------------
+
+fn audit_cases() -> Vec<Case> {
+    use Check::*;
+    vec![
+        err(
+            "§2.2: a bare CR inside the target",
+            "GET /a\rb HTTP/1.1\r\nHost: a\r\n\r\n",
+            Error::BadRequestLine,
+            400,
+        ),
+        err(
+            "§5.1: whitespace between a trailer's name and its colon",
+            chunked(b"0\r\nX : a\r\n\r\n"),
+            Error::InvalidHeaderName,
+            400,
+        ),
+        err(
+            "§5.2: obs-fold in a trailer",
+            chunked(b"0\r\nX: a\r\n b\r\n\r\n"),
+            Error::InvalidHeaderName,
+            400,
+        ),
+        err(
+            "§6.1: HTTP/1.0 with Transfer-Encoding is faulty even with Content-Length",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+            Error::TransferEncodingInHttp10,
+            400,
+        ),
+        ok(
+            "§7.1.1: BWS around a chunk extension's '=' is allowed",
+            chunked(b"5 ; a = b\r\nhello\r\n0\r\n\r\n"),
+            &[Body(b"hello")],
+        ),
+        ok(
+            "RFC 9110 §5.6.1: empty list elements are ignored (Connection)",
+            get_with("Connection: , close\r\n"),
+            &[KeepAlive(false)],
+        ),
+        ok(
+            "RFC 9110 §5.6.1: empty list elements are ignored (Transfer-Encoding)",
+            post("Transfer-Encoding: , chunked\r\n", "0\r\n\r\n"),
+            &[Framing(BodyLength::Chunked)],
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------------------
 // Cooked URL (DESIGN.md §1, http.sys semantics; RFC 3986 §5.2.4 dot segments)
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use httpq_proto::server_conn::{
     Accept, BodyError, ConnConfig, DisconnectReason, FileChunk, FixedLines, HalfClosePolicy, Input,
-    Response, SendFlags, ServerConn, TimeoutKind, Timeouts, WRITE_BUDGET,
+    Response, SendError, SendFlags, ServerConn, TimeoutKind, Timeouts, WRITE_BUDGET,
 };
 use httpq_proto::RequestHead;
 
@@ -83,6 +83,12 @@ impl H {
                 SendFlags::MORE_DATA,
                 &FIXED,
             )
+            .unwrap();
+    }
+
+    fn answer_status(&mut self, seq: u32, status: u16) {
+        self.conn
+            .send_response(seq, 1, &mut Response::new(status), SendFlags::NONE, &FIXED)
             .unwrap();
     }
 
@@ -715,4 +721,84 @@ impl httpq_proto::server_conn::Transmit for Trickle {
     fn write_file(&mut self, _: &std::fs::File, _: u64, _: usize) -> std::io::Result<usize> {
         Err(std::io::ErrorKind::WouldBlock.into())
     }
+}
+
+/// RFC 9112 §9.6: after a request that ends the connection, no further
+/// request is processed — its body is still read, nothing after it is.
+#[test]
+fn nothing_after_a_request_that_closes_is_processed() {
+    for first in [
+        &b"GET /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"[..],
+        &b"GET /1 HTTP/1.0\r\n\r\n"[..],
+        &b"POST /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc"[..],
+    ] {
+        let mut h = H::new();
+        h.feed(&[first, b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"].concat());
+        assert_eq!(h.next(), Some(1));
+        assert_eq!(h.next(), None, "the second request is never parsed");
+        h.conn
+            .send_response(1, 1, &mut Response::new(200), SendFlags::NONE, &FIXED)
+            .unwrap();
+        assert!(h.wire().contains("Connection: close\r\n"));
+        assert!(h.conn.retire(h.now).close);
+    }
+    // A body after the closing request's head is still read whole.
+    let mut h = H::new();
+    h.feed(b"POST /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 6\r\n\r\nab");
+    let seq = h.next().unwrap();
+    assert!(h.conn.wants_input(), "the rest of the body is still wanted");
+    h.feed(b"cdef");
+    h.next();
+    assert_eq!(h.read_body(seq).0, Poll::Ready(Ok(b"abcdef".to_vec())));
+}
+
+/// httpq opens no tunnels: a 2xx answer to CONNECT is refused (it would
+/// have to switch the connection to a tunnel); other answers go out.
+#[test]
+fn a_2xx_answer_to_connect_is_refused() {
+    let mut h = H::new();
+    h.feed(b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+    let seq = h.next().unwrap();
+    let r = h
+        .conn
+        .send_response(seq, 1, &mut Response::new(200), SendFlags::NONE, &FIXED);
+    assert!(matches!(r, Err(SendError::InvalidResponse(_))), "{r:?}");
+    h.answer_status(seq, 405);
+    assert!(h.wire().starts_with("HTTP/1.1 405 "));
+}
+
+/// RFC 9110 §8.6: no Content-Length on a 204, whatever the application set.
+#[test]
+fn a_204_never_carries_content_length() {
+    let mut h = H::new();
+    h.feed(GET);
+    let seq = h.next().unwrap();
+    let mut r = Response::new(204).header("content-length", "5");
+    h.conn
+        .send_response(seq, 1, &mut r, SendFlags::NONE, &FIXED)
+        .unwrap();
+    let wire = h.wire();
+    assert!(
+        !wire.to_ascii_lowercase().contains("content-length"),
+        "{wire}"
+    );
+}
+
+/// RFC 9110 §8.6: a HEAD answer carries Content-Length only if it is the
+/// GET's: the body the application gave, or its own field — never a 0 it
+/// did not mean.
+#[test]
+fn a_head_answer_without_a_body_says_no_length() {
+    let mut h = H::new();
+    h.feed(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (a, b) = (h.next().unwrap(), h.next().unwrap());
+    h.conn
+        .send_response(a, 1, &mut Response::new(200), SendFlags::NONE, &FIXED)
+        .unwrap();
+    let first = h.wire();
+    assert!(!first.contains("Content-Length"), "{first}");
+    h.answer(b, "as the GET's body");
+    let second = h.wire();
+    assert!(second.contains("Content-Length: 17\r\n"), "{second}");
+    assert!(second.ends_with("\r\n\r\n"), "no body on a HEAD: {second}");
 }

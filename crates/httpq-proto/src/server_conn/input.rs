@@ -97,6 +97,14 @@ impl ServerConn {
                     Err(reason) => return Input::Close(reason),
                 }
             }
+            if self.last_request {
+                // RFC 9112 §9.6: after a request that ends the connection,
+                // no further request is processed (its own body was read
+                // above).
+                self.stop_reading = true;
+                self.head_started = None;
+                return Input::Idle;
+            }
             if self.stop_reading || self.rbuf.is_empty() {
                 return Input::Idle;
             }
@@ -125,15 +133,16 @@ impl ServerConn {
                     self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
                     let seq = self.next_seq;
                     self.next_seq += 1;
-                    let last = seq >= self.last_seq;
-                    if last {
-                        self.stop_reading = true;
-                    }
+                    // The connection's last request: it asks to close,
+                    // or its sequence number is the last one there is.
+                    let last = !head.keep_alive() || seq >= self.last_seq;
+                    self.last_request = last;
                     self.routing = Some(Routing {
                         seq,
                         version: head.version(),
                         head_request: head.method() == b"HEAD",
-                        keep_alive: head.keep_alive() && !last,
+                        connect: head.method() == b"CONNECT",
+                        keep_alive: !last,
                         body: head.body(),
                         expect_continue: head.expects_continue(),
                     });
@@ -164,6 +173,7 @@ impl ServerConn {
             seq,
             version: r.version,
             head_request: r.head_request,
+            connect: r.connect,
             keep_alive: r.keep_alive,
             queue: a.queue,
             phase: Phase::Waiting,
@@ -287,6 +297,7 @@ impl ServerConn {
             seq,
             version,
             head_request: false,
+            connect: false,
             keep_alive: false,
             queue: 0,
             phase: Phase::Waiting,

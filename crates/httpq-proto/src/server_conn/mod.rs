@@ -140,6 +140,8 @@ struct Slot {
     seq: u32,
     version: Version,
     head_request: bool,
+    /// A CONNECT: a 2xx answer would open a tunnel, which this does not do.
+    connect: bool,
     keep_alive: bool,
     /// The queue the request went to; 0 for answers the server makes itself.
     queue: u64,
@@ -159,6 +161,7 @@ struct Routing {
     seq: u32,
     version: Version,
     head_request: bool,
+    connect: bool,
     keep_alive: bool,
     body: BodyLength,
     expect_continue: bool,
@@ -201,6 +204,8 @@ pub struct ServerConn {
     fin: bool,
     /// No more requests are read (error answered, close asked, FIN).
     stop_reading: bool,
+    /// The last request was parsed: nothing after its body is.
+    last_request: bool,
     /// The timeouts in force: the session's until a request is routed, then
     /// those of the last routed request's URL group.
     timeouts: Timeouts,
@@ -263,6 +268,7 @@ impl ServerConn {
             last_activity: now,
             fin: false,
             stop_reading: false,
+            last_request: false,
             timeouts,
             slots: VecDeque::new(),
             waiting: 0,

@@ -73,12 +73,18 @@ impl ServerConn {
         let more = flags.contains(SendFlags::MORE_DATA);
         let slot = &self.slots[index];
         let (version, head_request) = (slot.version, slot.head_request);
+        if slot.connect && (200..300).contains(&status) {
+            return Err(SendError::InvalidResponse(
+                "a 2xx answer to CONNECT opens a tunnel, which httpq does not do",
+            ));
+        }
         // One pass over the application's fields instead of a hashed
         // lookup per field the server cares about.
         let mut app_length = None;
         let mut asks_close = false;
         for (k, v) in resp.headers.iter() {
-            if k == http::header::CONTENT_LENGTH {
+            // RFC 9110 §8.6: a 204 has no Content-Length (dropped below).
+            if k == http::header::CONTENT_LENGTH && status != 204 {
                 let n =
                     parse_length(v).ok_or(SendError::InvalidResponse("invalid Content-Length"))?;
                 if app_length.is_some_and(|m| m != n) {
@@ -127,6 +133,9 @@ impl ServerConn {
             (_, Some(_)) => None, // the application's own header goes out as-is
             (Framing::NoBody, None) if status == 204 || status == 304 => None,
             (Framing::NoBody, None) if more => None,
+            // RFC 9110 §8.6: a HEAD answer's length must be the GET's; with
+            // no body given there is no knowing it, so none is sent.
+            (Framing::NoBody, None) if head_request && body_len == 0 => None,
             (Framing::NoBody, None) | (Framing::Length(_), None) => Some(len_buf.format(body_len)),
             _ => None,
         };
@@ -176,7 +185,10 @@ impl ServerConn {
                 } else if version == Version::Http10 {
                     field(b"Connection", b"keep-alive");
                 }
-                for (k, v) in headers.iter().filter(|(k, _)| !server_owned(k)) {
+                let owned = |k: &http::HeaderName| {
+                    server_owned(k) || (status == 204 && k == http::header::CONTENT_LENGTH)
+                };
+                for (k, v) in headers.iter().filter(|(k, _)| !owned(k)) {
                     field(k.as_str().as_bytes(), v.as_bytes());
                 }
                 buf.extend_from_slice(b"\r\n");
