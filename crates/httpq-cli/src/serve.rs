@@ -52,20 +52,24 @@ pub fn run(args: ServeArgs) -> ExitCode {
     rt.block_on(serve(args))
 }
 
-/// The prefix host element for a listen address: wildcards become `+`.
-///
-/// `+` binds both `0.0.0.0` and `[::]`, more than `--listen 0.0.0.0:P` asks
-/// for, but it is the only choice that answers every request: an IP-literal
-/// prefix `0.0.0.0` would bind just that, yet the server routes IP-bound
-/// prefixes by the address a connection arrived on, which is never
-/// `0.0.0.0`, so every request would be refused. `serve` says what it bound.
+/// The prefix for a listen address. An unspecified address stays an IP
+/// literal: `0.0.0.0` is every IPv4 address and no IPv6 (as nginx's
+/// `listen 80`), `[::]` every IPv6 address.
 fn prefix_for(addr: std::net::SocketAddr, path: &str) -> String {
     let host = match addr.ip() {
-        ip if ip.is_unspecified() => "+".to_string(),
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
     format!("http://{host}:{}{path}", addr.port())
+}
+
+/// `--listen` with port 0: a free port, found by binding one (a prefix
+/// names its port, as in the HTTP Server API).
+fn resolve_port(listen: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    std::net::TcpListener::bind(listen)?.local_addr()
 }
 
 /// Body bytes that travel with a request to the site's queue.
@@ -111,10 +115,31 @@ async fn serve(args: ServeArgs) -> ExitCode {
     site_group.bind(&site_queue);
     let control_group = session.create_url_group();
     control_group.bind(&control_queue);
-    for (group, path, ctx) in [(&site_group, "/", 1), (&control_group, "/_httpq/", 2)] {
-        if let Err(e) = group.add_url(&prefix_for(args.listen, path), ctx) {
-            eprintln!("httpq: {e}");
-            return ExitCode::FAILURE;
+    // Port 0: a free port, found then registered; were it taken in
+    // between, another is found.
+    let mut listen = args.listen;
+    for attempt in 1..=3 {
+        listen = match resolve_port(args.listen) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("httpq: cannot listen on {}: {e}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let registered = site_group
+            .add_url(&prefix_for(listen, "/"), 1)
+            .and_then(|()| control_group.add_url(&prefix_for(listen, "/_httpq/"), 2));
+        match registered {
+            Ok(()) => break,
+            Err(httpq_server::ServerError::Listen { .. })
+                if args.listen.port() == 0 && attempt < 3 =>
+            {
+                let _ = site_group.remove_url(&prefix_for(listen, "/"));
+            }
+            Err(e) => {
+                eprintln!("httpq: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     // Handlers first, so a Ctrl-C right after the announcement still shuts down cleanly.
@@ -135,7 +160,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     println!("listening on {}", urls.join(" "));
     let extra: Vec<String> = bound
         .iter()
-        .filter(|a| **a != args.listen)
+        .filter(|a| **a != listen)
         .map(|a| a.to_string())
         .collect();
     if !extra.is_empty() {

@@ -125,7 +125,8 @@ impl SessionInner {
             if have.iter().any(|l| l.addr == addr) {
                 continue;
             }
-            match Listener::open(addr, &self.workers, &self.site, &self.conn_limit) {
+            let probe = have.is_empty();
+            match Listener::open(addr, &self.workers, &self.site, &self.conn_limit, probe) {
                 Ok(l) => have.push(l),
                 // A machine without IPv6 still serves the IPv4 wildcard.
                 Err(e)

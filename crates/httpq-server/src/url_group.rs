@@ -30,7 +30,9 @@ pub enum HostSpec {
     StrongWildcard,
     /// A host name, matched against the request's host (case-insensitive).
     Explicit(String),
-    /// An IP literal: any host name on requests that arrived on that address.
+    /// An IP literal: any host name on requests that arrived on that
+    /// address; `0.0.0.0` (or `[::]`) is every address of its family,
+    /// after the exact ones, and binds that family alone.
     IpBound(IpAddr),
     /// `*`: any host name not matched by the categories above.
     WeakWildcard,
@@ -200,8 +202,10 @@ pub(crate) fn route(
             HostSpec::Explicit(h) if h.as_bytes().eq_ignore_ascii_case(host) => 1,
             HostSpec::Explicit(_) => continue,
             HostSpec::IpBound(ip) if same_ip(*ip, local.ip()) => 2,
+            // 0.0.0.0 or [::]: every address of its family, after exact ones.
+            HostSpec::IpBound(ip) if ip.is_unspecified() && same_family(*ip, local.ip()) => 3,
             HostSpec::IpBound(_) => continue,
-            HostSpec::WeakWildcard => 3,
+            HostSpec::WeakWildcard => 4,
         };
         let better = match best {
             None => true,
@@ -216,12 +220,19 @@ pub(crate) fn route(
 }
 
 /// IPv4 clients reaching an IPv6 socket appear as mapped addresses.
-fn same_ip(a: IpAddr, b: IpAddr) -> bool {
-    let canon = |ip: IpAddr| match ip {
+fn canon(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
-    };
+    }
+}
+
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     canon(a) == canon(b)
+}
+
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    canon(a).is_ipv4() == canon(b).is_ipv4()
 }
 
 /// The state of a URL group: its binding and its timeout overrides.

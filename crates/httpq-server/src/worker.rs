@@ -110,19 +110,25 @@ pub(crate) struct Listener {
 type Slot = Arc<Mutex<Option<TcpListener>>>;
 
 impl Listener {
-    /// Binds `addr` once per worker and starts accepting.
+    /// Binds `addr` once per worker and starts accepting. `probe`: the
+    /// session holds nothing on this port yet, so first make sure nobody
+    /// else does.
     pub(crate) fn open(
         addr: SocketAddr,
         workers: &[Worker],
         site: &Arc<Site>,
         limit: &Arc<Semaphore>,
+        probe: bool,
     ) -> io::Result<Listener> {
         // SO_REUSEPORT would let a socket of another process of the same
         // user (another httpq, say) share the port unnoticed: a socket
-        // without it, bound first, fails if anyone holds the port.
-        let probe = bind(addr, false)?;
-        let at = probe.local_addr()?.as_socket().unwrap_or(addr);
-        drop(probe);
+        // without it, bound first, fails if anyone holds the port. (Not
+        // when the session itself does: its own sockets would trip it.)
+        let mut at = addr;
+        if probe {
+            let p = bind(addr, false)?;
+            at = p.local_addr()?.as_socket().unwrap_or(addr);
+        }
         let mut bound = Vec::with_capacity(workers.len());
         for _ in workers {
             bound.push(bind(at, true)?);

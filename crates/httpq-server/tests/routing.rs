@@ -635,6 +635,29 @@ async fn a_port_held_by_another_socket_is_a_listen_error() {
     assert_eq!(context(p, "h", "/").await, Ok(8));
 }
 
+/// `0.0.0.0` as an IP-bound prefix is every IPv4 address, after exact
+/// addresses, and it shares its port with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unspecified_address_routes_its_whole_family_after_exact_ones() {
+    let (_session, _queue, group) = one_queue();
+    let p = free_port();
+    group.add_url(&format!("http://0.0.0.0:{p}/"), 1).unwrap();
+    group
+        .add_url(&format!("http://127.0.0.1:{p}/app/"), 2)
+        .unwrap();
+    assert_eq!(context(p, "h", "/").await, Ok(1));
+    assert_eq!(
+        context(p, "h", "/app/x").await,
+        Ok(2),
+        "the exact address first"
+    );
+    // Removing the exact one leaves the wildcard serving everything.
+    group
+        .remove_url(&format!("http://127.0.0.1:{p}/app/"))
+        .unwrap();
+    assert_eq!(context(p, "h", "/app/x").await, Ok(1));
+}
+
 /// Workers listen with SO_REUSEPORT, which would let a second server of
 /// the same user (another httpq, say) silently share the port: the
 /// session must see that the port is held, as without SO_REUSEPORT.
