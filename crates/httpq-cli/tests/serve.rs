@@ -176,19 +176,6 @@ impl Server {
         }
     }
 
-    /// The next stderr line containing `what` (bounded wait).
-    fn stderr_line(&self, what: &str) -> String {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(what) => return line,
-                Ok(_) => continue,
-                Err(_) => panic!("no stderr line with {what:?}"),
-            }
-        }
-    }
-
     fn serve(dir: &Path) -> Server {
         Server::start(&[dir.to_str().unwrap()])
     }
