@@ -32,6 +32,20 @@ pub(crate) struct ConnEnv {
     /// per-thread response-line cache (compared by pointer).
     pub server_header: Option<Arc<[u8]>>,
     pub limits: Limits,
+    /// The session is shutting down gracefully: answers are watched for.
+    pub draining: AtomicBool,
+    /// Woken, while draining, when answers are retired or a connection
+    /// ends: the shutdown looks again for requests in flight.
+    pub quiet: Notify,
+}
+
+impl ConnEnv {
+    /// Answers went out, or a connection ended.
+    pub(crate) fn answered(&self) {
+        if self.draining.load(Ordering::Acquire) {
+            self.quiet.notify_waiters();
+        }
+    }
 }
 
 /// The connection's state behind its lock.
@@ -255,6 +269,7 @@ impl Conn {
         let r = st.engine.retire(now);
         if r.responses > 0 {
             Counters::add(&self.counters.responses_sent, u64::from(r.responses));
+            self.env.answered();
         }
         let need_driver = blocked || r.close || r.room || r.draining || st.engine.peer_fin();
         let wait = st.engine.must_wait(seq);

@@ -255,6 +255,7 @@ impl Driver {
             let r = st.engine.retire(now);
             if r.responses > 0 {
                 Counters::add(&self.conn.counters.responses_sent, u64::from(r.responses));
+                self.conn.env.answered();
             }
             // Room in the pipeline, a body to drain, or paused reading that
             // can resume: go round again.
@@ -564,6 +565,7 @@ impl Driver {
         registry::remove(conn.id);
         conn.gone.notify_waiters();
         conn.release_all();
+        conn.env.answered();
         for (cq, key, _) in posted {
             cq.post(Completion {
                 key,

@@ -238,6 +238,8 @@ impl ServerSession {
             session_id: id,
             server_header: props.server_header.as_ref().map(|s| s.as_bytes().into()),
             limits: props.limits,
+            draining: AtomicBool::new(false),
+            quiet: tokio::sync::Notify::new(),
         });
         let conn_limit = Arc::new(Semaphore::new(
             props.max_connections.clamp(1, Semaphore::MAX_PERMITS),
@@ -324,20 +326,29 @@ impl ServerSession {
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `grace`,
-    /// then closes every connection (waiters see `ServerShutdown`).
+    /// then closes every connection (waiters see `ServerShutdown`). It
+    /// sleeps until an answer goes out or a connection ends, and looks again.
     pub async fn shutdown(&self, grace: Duration) {
         self.stop_listening();
+        let env = &self.inner.site.env;
+        env.draining.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + grace;
         loop {
+            let quiet = env.quiet.notified();
+            tokio::pin!(quiet);
+            quiet.as_mut().enable();
             let busy = self
                 .inner
                 .connections()
                 .iter()
                 .any(|c| c.lock().engine.in_flight() > 0);
-            if !busy || tokio::time::Instant::now() >= deadline {
+            if !busy {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::select! {
+                _ = quiet => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
         }
         self.close_connections();
     }

@@ -756,6 +756,62 @@ async fn graceful_shutdown_lets_the_in_flight_request_finish_and_refuses_new_one
     assert!(c.closed().await);
 }
 
+/// Shutdown waits on an event, not a poll: while a request is in flight
+/// nothing wakes it (a 20 ms poll would, a dozen times here), and the
+/// answer going out does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_sleeps_until_the_last_answer() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Counting(Waker, AtomicUsize);
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.wake_by_ref();
+        }
+    }
+    let (s, mut c, req) = held(Properties::default()).await;
+    let mut shutdown = Box::pin(s.session.shutdown(Duration::from_secs(30)));
+    let counting = std::future::poll_fn(|cx| {
+        Poll::Ready(Arc::new(Counting(cx.waker().clone(), AtomicUsize::new(0))))
+    })
+    .await;
+    let waker = Waker::from(counting.clone());
+    fn poll<F: std::future::Future>(f: std::pin::Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(w))
+    }
+    assert!(
+        poll(shutdown.as_mut(), &waker).is_pending(),
+        "a request is in flight"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        counting.1.load(Ordering::SeqCst),
+        0,
+        "nothing woke it meanwhile"
+    );
+    answer(&s.queue, &req, 200, "done").await;
+    assert_eq!(c.response().await.unwrap().body, b"done");
+    let deadline = Instant::now() + LIMIT;
+    while counting.1.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the answer woke the shutdown");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut ready = false;
+    for _ in 0..1000 {
+        if poll(shutdown.as_mut(), &waker).is_ready() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(ready, "shutdown ends once nothing is in flight");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_closes_held_requests_when_the_grace_ends() {
     let (s, mut c, req) = held(Properties::default()).await;
