@@ -654,3 +654,32 @@ async fn half_close_with_a_body_cut_short_fails_the_body_read() {
     assert_eq!(c.response().await.unwrap().status, 400);
     assert!(c.closed().await);
 }
+
+/// A wait test that fails fails at once: its connection never breaks,
+/// the wait gives up after 200 ms, and the runtime it ran on shuts down
+/// although the blocking wait is still blocked (the session outlives it).
+#[test]
+fn a_failing_wait_test_fails_instead_of_hanging() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let s = Server::start(Properties::default());
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let mut c = s.connect().await;
+                c.send(&get("/held")).await;
+                let req = s.queue.receive().await.unwrap();
+                let w = Waiters::arm(&s.queue, req.connection_id());
+                w.reason_within(Duration::from_millis(200)).await
+            })
+        }))
+        .is_err();
+        drop(rt);
+        let _ = done_tx.send(failed);
+        drop(s);
+    });
+    let failed = done_rx
+        .recv_timeout(LIMIT)
+        .expect("the failing test ended instead of hanging");
+    assert!(failed, "the wait gave up");
+}

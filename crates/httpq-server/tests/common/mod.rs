@@ -180,9 +180,14 @@ pub const UNSET: Timeouts = Timeouts {
 
 /// The three wait forms (future, blocking call, completion-queue post),
 /// armed on one connection before it breaks.
+///
+/// The blocking wait runs on a thread of its own, not the runtime's
+/// blocking pool: a test that fails with it still blocked then fails at
+/// once, where a runtime would wait for its blocking task before shutting
+/// down, and the test would hang.
 pub struct Waiters {
     future: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
-    blocking: tokio::task::JoinHandle<Result<DisconnectReason, ServerError>>,
+    blocking: tokio::sync::oneshot::Receiver<Result<DisconnectReason, ServerError>>,
     cq: CompletionQueue,
     conn: u64,
 }
@@ -192,7 +197,10 @@ impl Waiters {
         let q = queue.clone();
         let future = tokio::spawn(async move { q.wait_for_disconnect(conn).await });
         let q = queue.clone();
-        let blocking = tokio::task::spawn_blocking(move || q.wait_for_disconnect_blocking(conn));
+        let (tx, blocking) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(q.wait_for_disconnect_blocking(conn));
+        });
         let cq = CompletionQueue::new();
         queue
             .wait_for_disconnect_posted(conn, &cq, 0xC0FFEE)
@@ -207,20 +215,24 @@ impl Waiters {
 
     /// All three complete with the same reason, which is returned.
     pub async fn reason(self) -> DisconnectReason {
-        let a = tokio::time::timeout(LIMIT, self.future)
+        self.reason_within(LIMIT).await
+    }
+
+    /// [`reason`](Self::reason), failing if any form takes longer than `limit`.
+    pub async fn reason_within(self, limit: Duration) -> DisconnectReason {
+        let a = tokio::time::timeout(limit, self.future)
             .await
             .expect("future in time")
             .unwrap()
             .unwrap();
-        let b = tokio::time::timeout(LIMIT, self.blocking)
+        let b = tokio::time::timeout(limit, self.blocking)
             .await
             .expect("blocking in time")
             .unwrap()
             .unwrap();
         let cq = self.cq.clone();
-        let c = tokio::task::spawn_blocking(move || cq.get(LIMIT))
+        let c = tokio::time::timeout(limit, cq.next())
             .await
-            .unwrap()
             .expect("posted in time");
         assert_eq!((c.key, c.connection_id), (0xC0FFEE, self.conn));
         assert_eq!(a, b, "future and blocking agree");
