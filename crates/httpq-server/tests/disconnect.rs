@@ -664,10 +664,11 @@ fn a_failing_wait_test_fails_instead_of_hanging() {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let s = Server::start(Properties::default());
+        // The client outlives the runtime too: the connection stays open.
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        std::io::Write::write_all(&mut c, &get("/held")).unwrap();
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             rt.block_on(async {
-                let mut c = s.connect().await;
-                c.send(&get("/held")).await;
                 let req = s.queue.receive().await.unwrap();
                 let w = Waiters::arm(&s.queue, req.connection_id());
                 w.reason_within(Duration::from_millis(200)).await
@@ -676,7 +677,7 @@ fn a_failing_wait_test_fails_instead_of_hanging() {
         .is_err();
         drop(rt);
         let _ = done_tx.send(failed);
-        drop(s);
+        drop((s, c));
     });
     let failed = done_rx
         .recv_timeout(LIMIT)
