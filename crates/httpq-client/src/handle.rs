@@ -4,6 +4,7 @@
 //! REQUEST_COMPLETE per pending operation.
 
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -32,6 +33,10 @@ struct HandleState {
     op_pending: bool,
     closing_sent: bool,
     children: Vec<Weak<HandleCore>>,
+    /// The socket of the connection the handle is using, to shut down
+    /// when it is closed. Weak: a connection dropped (or pooled) is not
+    /// kept open by it.
+    socket: Option<Weak<OwnedFd>>,
 }
 
 impl HandleCore {
@@ -125,21 +130,41 @@ impl HandleCore {
         }
     }
 
+    /// The handle is using a connection with this socket: closing the
+    /// handle shuts it down at once.
+    pub(crate) fn attach_socket(&self, socket: Option<&Arc<OwnedFd>>) {
+        self.lock().socket = socket.map(Arc::downgrade);
+    }
+
+    /// The connection is no longer the handle's (back in the pool).
+    pub(crate) fn detach_socket(&self) {
+        self.lock().socket = None;
+    }
+
     /// Closes the handle and its children: pending operations complete as
-    /// cancelled, then HANDLE_CLOSING goes out (at once if nothing is pending).
+    /// cancelled, then HANDLE_CLOSING goes out (at once if nothing is
+    /// pending). The connection it uses is shut down at once, whoever owns
+    /// the handle and whatever it is doing; its descriptor goes when the
+    /// owner lets go of the handle.
     pub(crate) fn close(&self) {
-        let (children, idle) = {
+        let (children, idle, socket) = {
             let mut st = self.lock();
             if st.closed {
                 return;
             }
             st.closed = true;
-            (std::mem::take(&mut st.children), !st.op_pending)
+            let socket = st.socket.take().and_then(|s| s.upgrade());
+            (std::mem::take(&mut st.children), !st.op_pending, socket)
         };
         for child in children.iter().filter_map(Weak::upgrade) {
             child.close();
         }
         self.cancel.notify_waiters();
+        // After the cancel: a pending read woken by the shutdown must find
+        // the operation cancelled, not the connection ended.
+        if let Some(s) = socket {
+            let _ = socket2::SockRef::from(&*s).shutdown(std::net::Shutdown::Both);
+        }
         if idle {
             self.emit(Status::HandleClosing, Payload::None);
         }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -186,6 +187,10 @@ pub(crate) struct Connection {
     /// Holds the connection's place under the per-server limit.
     _slot: Slot,
     key: PoolKey,
+    /// A second descriptor of the socket, so the handle using the
+    /// connection can shut it down from another task when it is closed
+    /// (`None` if the process had no descriptor to spare).
+    shutdown: Option<Arc<OwnedFd>>,
 }
 
 impl Connection {
@@ -198,8 +203,10 @@ impl Connection {
         slot: Slot,
         key: PoolKey,
     ) -> Connection {
+        let shutdown = stream.tcp().as_fd().try_clone_to_owned().ok().map(Arc::new);
         Connection {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            shutdown,
             stream,
             rbuf,
             via_proxy,
@@ -211,5 +218,10 @@ impl Connection {
 
     pub(crate) fn slot_key(&self) -> &PoolKey {
         &self.key
+    }
+
+    /// What a closing handle shuts the connection down with.
+    pub(crate) fn shutdown_handle(&self) -> Option<&Arc<OwnedFd>> {
+        self.shutdown.as_ref()
     }
 }

@@ -313,6 +313,29 @@ async fn dropping_the_last_session_clone_closes_its_children() {
     server.stop().await;
 }
 
+/// Issue 12: closing a handle with no operation pending closes its
+/// connection at once, not when its owner drops it.
+#[tokio::test]
+async fn closing_an_idle_handle_closes_its_connection_at_once() {
+    let server = Server::stalls_mid_body(100_000, 1000).await;
+    let rec = Recorder::new();
+    let s = session(&rec);
+    let mut r = s.open_url(&server.url("/"), 7).await.unwrap();
+    let mut buf = [0u8; 100];
+    assert_eq!(r.read(&mut buf).await.unwrap(), 100);
+    // Nothing pending: closed from elsewhere, the handle still held.
+    r.closer().close();
+    tokio::time::timeout(PROMPT * 4, server.wait_eof())
+        .await
+        .expect("the server sees the connection close while the handle lives");
+    assert_eq!(
+        r.read(&mut buf).await,
+        Err(ClientError::InvalidState("handle is closed"))
+    );
+    drop(r);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn dropping_a_handle_mid_body_closes_its_connection() {
     let server = Server::stalls_mid_body(100_000, 1000).await;

@@ -355,6 +355,7 @@ impl RequestHandle {
             // Bytes past the end of the body are never a response: they
             // poison the connection.
             if r.keep_alive && conn.rbuf.is_empty() && !self.core.is_closed() {
+                self.core.detach_socket();
                 self.session.pool.checkin(conn);
             } else {
                 self.close_connection(conn);

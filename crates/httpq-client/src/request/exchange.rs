@@ -38,6 +38,7 @@ impl RequestHandle {
             .await?;
         match checkout {
             Checkout::Reused(c) => {
+                self.core.attach_socket(c.shutdown_handle());
                 self.reused = true;
                 self.remote = Some(c.peer);
                 core.emit(Status::ConnectionReused, Payload::Connection(c.id));
@@ -46,6 +47,7 @@ impl RequestHandle {
             Checkout::New(slot) => {
                 self.reused = false;
                 let c = establish(&self.session, &core, &key, slot, &mut self.clock).await?;
+                self.core.attach_socket(c.shutdown_handle());
                 self.remote = Some(c.peer);
                 core.emit(Status::ConnectionNew, Payload::Connection(c.id));
                 Ok(c)
@@ -335,6 +337,7 @@ impl RequestHandle {
         }
         // A closed handle (or session, whose pool is already cleared) pools nothing.
         if conn.rbuf.is_empty() && !self.core.is_closed() {
+            self.core.detach_socket();
             self.session.pool.checkin(conn);
         } else {
             self.close_connection(conn);
