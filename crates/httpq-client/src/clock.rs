@@ -80,7 +80,10 @@ impl Clock {
         tokio::select! {
             biased;
             _ = core.cancelled() => Err(ClientError::Cancelled),
-            r = fut => Ok(r),
+            // Closed while it ran (another thread can close, and shut the
+            // socket down, between this select's looks): whatever the
+            // operation met, it was cancelled.
+            r = fut => if core.is_closed() { Err(ClientError::Cancelled) } else { Ok(r) },
             _ = sleep => Err(ClientError::Timeout(which)),
         }
     }
