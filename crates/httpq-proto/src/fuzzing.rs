@@ -143,3 +143,121 @@ fn decode_chunked(
     }
     Ok((body, false))
 }
+
+/// Feeds `data` (after two bytes of settings) to a server connection whole
+/// and in data-chosen pieces, as a driver would — taking requests, reading
+/// their bodies, answering each once its body is complete, writing and
+/// retiring — and checks that how the bytes were split never changes the
+/// requests seen, their bodies, or a byte on the wire.
+pub fn server_conn(data: &[u8]) {
+    let Some((&[stride, flags], input)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let copy_body = [0, 16, 4096][usize::from(flags) % 3];
+    let whole = drive_server_conn(input, input.len().max(1), copy_body, flags);
+    let split = drive_server_conn(input, usize::from(stride % 64) + 1, copy_body, flags);
+    assert_eq!(whole, split, "splitting the input changed the outcome");
+}
+
+/// One driven connection: the requests (target and body) and the wire bytes.
+fn drive_server_conn(
+    input: &[u8],
+    step: usize,
+    copy_body: usize,
+    flags: u8,
+) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>, Option<String>) {
+    use crate::server_conn::{
+        Accept, ConnConfig, FixedLines, Input, Response, SendFlags, ServerConn,
+    };
+    use crate::RequestHead;
+    let fixed = FixedLines {
+        fields: b"Date: D\r\n",
+        ok_11: b"HTTP/1.1 200 OK\r\nDate: D\r\n",
+    };
+    let now = std::time::Instant::now();
+    let mut conn = ServerConn::new(ConnConfig::default(), now);
+    let mut head = RequestHead::default();
+    let mut requests: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // Requests taken and not yet answered: seq, index in `requests`, body done.
+    let mut open: Vec<(u32, usize, bool)> = Vec::new();
+    let mut wire = Vec::new();
+    let mut fed = 0;
+    let waker = std::task::Waker::noop();
+    for _round in 0..100_000 {
+        let before = (fed, wire.len(), requests.len(), open.len());
+        if let Some(buf) = conn.read_buf() {
+            let n = step.min(input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + n]);
+            conn.received(n, now);
+            fed += n;
+        }
+        loop {
+            match conn.poll_input(&mut head, now) {
+                Input::Request(seq) => {
+                    let start = conn.accept(
+                        seq,
+                        Accept {
+                            queue: 1,
+                            timeouts: None,
+                            copy_body,
+                        },
+                    );
+                    requests.push((head.target().to_vec(), start.bytes.to_vec()));
+                    open.push((seq, requests.len() - 1, !start.more));
+                }
+                Input::Idle => break,
+                Input::Close(r) => return (requests, wire, Some(format!("{r:?}"))),
+            }
+        }
+        for (seq, i, done) in open.iter_mut().filter(|o| !o.2) {
+            loop {
+                let mut got = Vec::new();
+                let (p, _) = conn.poll_body(*seq, waker, |chunks| {
+                    let mut n = 0;
+                    while let Some(c) = chunks.pop_front() {
+                        n += c.len();
+                        got.extend_from_slice(&c);
+                    }
+                    n
+                });
+                requests[*i].1.extend_from_slice(&got);
+                match p {
+                    std::task::Poll::Ready(Ok(0)) | std::task::Poll::Ready(Err(_)) => {
+                        *done = true;
+                        break;
+                    }
+                    std::task::Poll::Ready(Ok(_)) => continue,
+                    std::task::Poll::Pending => break,
+                }
+            }
+        }
+        // Answered in order once complete; every other one in two pieces.
+        while let Some(&(seq, _, true)) = open.first() {
+            open.remove(0);
+            let more = flags & 0x80 != 0 && seq % 2 == 0;
+            let flag = if more {
+                SendFlags::MORE_DATA
+            } else {
+                SendFlags::NONE
+            };
+            let mut r = Response::new(200).body("ok");
+            if conn.send_response(seq, 1, &mut r, flag, &fixed).is_ok() && more {
+                let _ = conn.send_body(seq, 1, bytes::Bytes::from_static(b"!"), SendFlags::NONE);
+            }
+        }
+        conn.flush_answers(&fixed);
+        if let Ok(n) = conn.output().write_to(&mut wire) {
+            conn.on_written(n, now);
+        }
+        conn.retire(now);
+        if let Some((r, _)) = conn.should_end() {
+            return (requests, wire, Some(format!("{r:?}")));
+        }
+        // Nothing moved: all is fed, or input is paused behind answers
+        // that wait for body that never comes.
+        if (fed, wire.len(), requests.len(), open.len()) == before {
+            break;
+        }
+    }
+    (requests, wire, None)
+}

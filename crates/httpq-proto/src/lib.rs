@@ -31,6 +31,8 @@
 //! ```
 
 // Top down: each module imports only modules listed after it.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod server_conn;
 pub mod request;
 pub mod response;
@@ -41,9 +43,6 @@ mod head;
 pub mod url;
 mod limits;
 mod error;
-
-#[doc(hidden)]
-pub mod fuzzing;
 
 pub use chunked::{ChunkHeader, ChunkedDecoder, ChunkedEncoder, Decoded, CHUNK_END};
 pub use encode::{encode_request_head, encode_response_head, encode_status_line, HeadBuf};

@@ -12,7 +12,7 @@ fn corpus_dir(target: &str) -> PathBuf {
 }
 
 /// Runs `entry` on every file of the target's corpus; returns how many.
-fn replay(target: &str, entry: fn(&[u8])) -> usize {
+fn replay(target: &str, entry: impl Fn(&[u8])) -> usize {
     let dir = corpus_dir(target);
     assert!(
         dir.is_dir(),
@@ -28,7 +28,7 @@ fn replay(target: &str, entry: fn(&[u8])) -> usize {
     assert!(!files.is_empty(), "corpus {} is empty", dir.display());
     for file in &files {
         let data = fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        let outcome = std::panic::catch_unwind(|| entry(&data));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&data)));
         assert!(
             outcome.is_ok(),
             "fuzz target `{target}` panicked on corpus file {}",
@@ -52,4 +52,22 @@ fn response_corpus() {
 #[test]
 fn chunked_corpus() {
     replay("chunked", httpq_proto::fuzzing::chunked);
+}
+
+#[test]
+fn server_conn_corpus() {
+    replay("server_conn", httpq_proto::fuzzing::server_conn);
+}
+
+/// The request corpus, through the server connection too: a request
+/// stream is what it is fed.
+#[test]
+fn request_corpus_through_the_server_connection() {
+    for flags in [0u8, 1, 2, 0x80, 0x81] {
+        replay("request", |data| {
+            let mut input = vec![data.first().copied().unwrap_or(0), flags];
+            input.extend_from_slice(data);
+            httpq_proto::fuzzing::server_conn(&input);
+        });
+    }
 }

@@ -194,20 +194,20 @@ impl ServerConn {
             let copied = if a.copy_body > 0 && !r.expect_continue && a.queue != 0 {
                 self.copy_body(&mut reader, a.copy_body)
             } else {
-                Ok((Bytes::new(), false))
+                (Bytes::new(), false, None)
             };
             match copied {
-                Ok((bytes, true)) => {
+                (bytes, true, None) => {
                     start.bytes = bytes;
                     self.head_started = (!self.rbuf.is_empty()).then_some(self.last_activity);
                 }
-                Ok((bytes, false)) => {
+                (bytes, false, None) => {
                     start = BodyStart { bytes, more: true };
                     slot.body = Some(Box::new(BodyPipe::new(r.expect_continue)));
                     self.reading = Some(reader);
                 }
-                Err(e) => {
-                    start.more = true;
+                (bytes, _, Some(e)) => {
+                    start = BodyStart { bytes, more: true };
                     slot.body = Some(Box::new(BodyPipe::new(false)));
                     self.push_slot(slot);
                     let i = self.slots.len() - 1;
@@ -226,13 +226,22 @@ impl ServerConn {
         &mut self,
         reader: &mut Reader,
         limit: usize,
-    ) -> Result<(Bytes, bool), Error> {
+    ) -> (Bytes, bool, Option<Error>) {
         let mut first = Bytes::new();
         let mut joined: Option<BytesMut> = None;
         let mut copied = 0;
+        let mut failed = None;
         while copied < limit && !self.rbuf.is_empty() {
             let window = self.rbuf.len().min(limit - copied);
-            let d = reader.dec.decode(&self.rbuf[..window])?;
+            let d = match reader.dec.decode(&self.rbuf[..window]) {
+                Ok(d) => d,
+                Err(e) => {
+                    // What decoded before the error still goes to the
+                    // reader, as it would have through the body pipe.
+                    failed = Some(e);
+                    break;
+                }
+            };
             if d.consumed == 0 {
                 break;
             }
@@ -260,7 +269,7 @@ impl ServerConn {
             reader.last_progress = self.last_activity;
         }
         let bytes = joined.map_or(first, BytesMut::freeze);
-        Ok((bytes, reader.dec.is_done()))
+        (bytes, reader.dec.is_done(), failed)
     }
 
     /// Request `seq`, just handed out, cannot be taken on: its URL is
@@ -418,7 +427,11 @@ impl ServerConn {
         self.close_reason
             .get_or_insert(DisconnectReason::ProtocolError(e));
         match (index, phase) {
-            (Some(_), Phase::Waiting) => {
+            (Some(i), Phase::Waiting) => {
+                // The connection answers it now: the application's answer
+                // is refused from this moment, not from when the error is
+                // encoded (the request is not counted as abandoned either).
+                self.slots[i].queue = 0;
                 self.answers.push(SelfAnswer {
                     seq,
                     status: e.status(),
