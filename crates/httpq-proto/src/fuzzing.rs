@@ -159,13 +159,12 @@ pub fn server_conn(data: &[u8]) {
     assert_eq!(whole, split, "splitting the input changed the outcome");
 }
 
-/// One driven connection: the requests (target and body) and the wire bytes.
-fn drive_server_conn(
-    input: &[u8],
-    step: usize,
-    copy_body: usize,
-    flags: u8,
-) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>, Option<String>) {
+/// What one driven connection saw: the requests (target and body), the
+/// bytes on the wire, and how it ended.
+type Driven = (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>, Option<String>);
+
+/// One driven connection.
+fn drive_server_conn(input: &[u8], step: usize, copy_body: usize, flags: u8) -> Driven {
     use crate::server_conn::{
         Accept, ConnConfig, FixedLines, Input, Response, SendFlags, ServerConn,
     };
