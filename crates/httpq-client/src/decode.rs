@@ -16,11 +16,23 @@ const RATIO_GRACE: u64 = 1 << 20;
 pub(crate) struct DecodeLimits {
     /// Decoded bytes at most.
     pub max_bytes: u64,
-    /// Decoded bytes per encoded byte at most, past [`RATIO_GRACE`]; 0: no guard.
+    /// Decoded bytes per encoded byte at most, past `ratio_grace`; 0: no guard.
     pub max_ratio: u32,
+    /// Decoded bytes allowed whatever the ratio ([`RATIO_GRACE`], but for
+    /// the fuzzer, which needs bombs to end in microseconds).
+    pub ratio_grace: u64,
 }
 
 impl DecodeLimits {
+    /// The limits of a client's [`Config`](crate::Config), with the usual grace.
+    pub(crate) const fn new(max_bytes: u64, max_ratio: u32) -> DecodeLimits {
+        DecodeLimits {
+            max_bytes,
+            max_ratio,
+            ratio_grace: RATIO_GRACE,
+        }
+    }
+
     /// Decoded bytes allowed after `encoded` bytes, and the limit that binds.
     fn allowed(&self, encoded: u64) -> (u64, BodyLimit) {
         let size = (self.max_bytes, BodyLimit::DecodedSize(self.max_bytes));
@@ -29,7 +41,7 @@ impl DecodeLimits {
         }
         let by_ratio = encoded
             .saturating_mul(u64::from(self.max_ratio))
-            .max(RATIO_GRACE);
+            .max(self.ratio_grace);
         if by_ratio < self.max_bytes {
             (by_ratio, BodyLimit::CompressionRatio(self.max_ratio))
         } else {
@@ -133,10 +145,7 @@ impl ContentDecoder {
     pub(crate) fn identity() -> ContentDecoder {
         ContentDecoder {
             kind: Kind::Identity,
-            limits: DecodeLimits {
-                max_bytes: u64::MAX,
-                max_ratio: 0,
-            },
+            limits: DecodeLimits::new(u64::MAX, 0),
             encoded: 0,
             decoded: 0,
         }
@@ -253,10 +262,7 @@ impl ContentDecoder {
 mod tests {
     use super::*;
 
-    const NO_LIMITS: DecodeLimits = DecodeLimits {
-        max_bytes: u64::MAX,
-        max_ratio: 0,
-    };
+    const NO_LIMITS: DecodeLimits = DecodeLimits::new(u64::MAX, 0);
 
     fn zeros_in(enc: &str, len: usize) -> Vec<u8> {
         let zeros = vec![0u8; len];
@@ -280,10 +286,7 @@ mod tests {
     /// A bomb stops at the size cap inside one write: memory never holds more.
     #[test]
     fn a_bomb_stops_at_the_size_cap_within_one_write() {
-        let limits = DecodeLimits {
-            max_bytes: 1 << 20,
-            max_ratio: 0,
-        };
+        let limits = DecodeLimits::new(1 << 20, 0);
         for enc in ["gzip", "br"] {
             let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), limits).unwrap();
             let mut out = Vec::new();
@@ -301,10 +304,7 @@ mod tests {
     /// the first MiB; ordinary bodies, and small ones of any ratio, decode.
     #[test]
     fn the_ratio_guard_stops_bombs_and_nothing_else() {
-        let limits = DecodeLimits {
-            max_bytes: 1 << 30,
-            max_ratio: 100,
-        };
+        let limits = DecodeLimits::new(1 << 30, 100);
         for enc in ["gzip", "br"] {
             let mut d = ContentDecoder::for_encoding(Some(enc.as_bytes()), limits).unwrap();
             let mut out = Vec::new();

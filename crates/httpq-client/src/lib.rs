@@ -36,6 +36,8 @@
 //! ```
 
 // Top down: each module imports only modules listed after it.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod blocking;
 pub mod session;
 pub mod request;

@@ -260,3 +260,45 @@ fn drive_server_conn(input: &[u8], step: usize, copy_body: usize, flags: u8) -> 
     }
     (requests, wire, None)
 }
+
+/// Runs `entry` on every file of `fuzz/corpus/<target>/` (found from
+/// `workspace_root`), each under `catch_unwind`; panics naming the first
+/// file that made it panic, or if the corpus is missing or empty. Returns
+/// how many files ran. Shared by the crates' corpus replay tests, so that
+/// every input the fuzzer kept stays fixed on stable without a fuzzer.
+///
+/// ```no_run
+/// let n = httpq_proto::fuzzing::replay_corpus(
+///     std::path::Path::new("."), "request", httpq_proto::fuzzing::request);
+/// assert!(n > 0);
+/// ```
+pub fn replay_corpus(
+    workspace_root: &std::path::Path,
+    target: &str,
+    entry: impl Fn(&[u8]),
+) -> usize {
+    let dir = workspace_root.join("fuzz/corpus").join(target);
+    assert!(
+        dir.is_dir(),
+        "corpus directory {} is missing",
+        dir.display()
+    );
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
+    for file in &files {
+        let data =
+            std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&data)));
+        assert!(
+            outcome.is_ok(),
+            "fuzz target `{target}` panicked on corpus file {}",
+            file.display()
+        );
+    }
+    files.len()
+}

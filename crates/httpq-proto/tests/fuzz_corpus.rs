@@ -2,41 +2,13 @@
 //! the same never-panic entry points the fuzz targets call, on stable, so
 //! every input the fuzzer ever kept (and every crash it found) stays fixed.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
-
-/// Runs `entry` on every file of the target's corpus; returns how many.
-fn replay(target: &str, entry: impl Fn(&[u8])) -> usize {
-    let dir = corpus_dir(target);
-    assert!(
-        dir.is_dir(),
-        "corpus directory {} is missing",
-        dir.display()
-    );
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("corpus directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    for file in &files {
-        let data = fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&data)));
-        assert!(
-            outcome.is_ok(),
-            "fuzz target `{target}` panicked on corpus file {}",
-            file.display()
-        );
-    }
-    println!("{target}: replayed {} corpus inputs", files.len());
-    files.len()
+/// Replays one target's corpus; prints how many inputs ran.
+fn replay(target: &str, entry: impl Fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let n = httpq_proto::fuzzing::replay_corpus(&root, target, entry);
+    println!("{target}: replayed {n} corpus inputs");
 }
 
 #[test]

@@ -22,6 +22,8 @@
 //! [`httpq_proto::server_conn`]; this crate drives it on tokio.
 
 // Top down: each module imports only modules listed after it.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod session;
 mod worker;
 mod driver;

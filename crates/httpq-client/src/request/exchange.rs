@@ -419,10 +419,7 @@ impl RequestHandle {
         // A response without a body (HEAD, 204, 304, length 0) has nothing
         // to decode, whatever Content-Encoding the representation has.
         let content = if cfg.decompress && !head.body().is_empty() {
-            let limits = DecodeLimits {
-                max_bytes: cfg.max_decoded_bytes,
-                max_ratio: cfg.max_compression_ratio,
-            };
+            let limits = DecodeLimits::new(cfg.max_decoded_bytes, cfg.max_compression_ratio);
             ContentDecoder::for_encoding(encoding, limits).unwrap_or_else(ContentDecoder::identity)
         } else {
             ContentDecoder::identity()
