@@ -17,9 +17,10 @@
 //! Exit codes follow curl's where the two overlap: 2 bad usage, 3 bad URL,
 //! 6 cannot resolve, 7 cannot connect, 8 malformed response head, 22 `--fail`
 //! and status >= 400, 23 cannot write the output, 26 cannot read a `@file`,
-//! 28 any timeout, 35 TLS, 47 too many redirects, 52 empty reply, 55 send
-//! failure, 56 receive failure or protocol violation in the body (a short
-//! body included; curl says 18 for that), 61 bad content encoding, 63 body
+//! 18 the body cut short (the server closed before its Content-Length or
+//! its last chunk), 28 any timeout, 35 TLS, 47 too many redirects, 52 empty
+//! reply, 55 send failure, 56 receive failure (a reset) or another protocol
+//! violation in the body, 61 bad content encoding, 63 body
 //! over `--max-filesize` or over a decoding limit (a decompression bomb),
 //! 130 interrupted, 1 anything else.
 //!
@@ -160,6 +161,7 @@ impl Failure {
             ClientError::Tls(_) => 35,
             ClientError::TooManyRedirects(_) => 47,
             ClientError::Protocol(Violation::ClosedBeforeResponse) => 52,
+            ClientError::Protocol(Violation::ShortBody { .. }) => 18,
             ClientError::Send(_) => 55,
             ClientError::Receive(_) | ClientError::Proxy(_) => 56,
             ClientError::Protocol(Violation::Decoding(_)) => 61,

@@ -51,6 +51,27 @@ pub struct ServeArgs {
     /// (checked against size and mtime on every request); 0: none.
     #[arg(long, default_value_t = 1024, value_name = "ENTRIES")]
     pub file_cache: usize,
+    /// Open connections at most. At the limit, accepting pauses: new
+    /// clients wait in the kernel's listen backlog until one ends (as
+    /// nginx at worker_connections).
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Seconds a client may take to send a whole request head, however
+    /// slowly it trickles (http.sys HeaderWait; slowloris).
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_wait: u64,
+    /// Longest gap, in seconds, between the body bytes of a request
+    /// (http.sys EntityBody; slow POST).
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub entity_body: u64,
+    /// Seconds a keep-alive connection may sit idle between requests
+    /// (http.sys IdleConnection).
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Bytes per second a client must take a response at, on average;
+    /// a slower one is disconnected (http.sys MinSendRate; slow read).
+    #[arg(long, default_value_t = 150, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_send_rate: u32,
     /// Milliseconds in-flight requests may run after Ctrl-C. Hidden: it
     /// exists so tests can check shutdown is bounded without waiting 10 s.
     #[arg(long, default_value_t = 10_000, hide = true)]

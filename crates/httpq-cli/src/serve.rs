@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use httpq_server::{
-    Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession,
+    Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession, Timeouts,
 };
 
 use crate::static_files::StaticSite;
@@ -94,8 +94,17 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     };
+    let secs = Duration::from_secs;
     let props = Properties {
         workers: args.threads.unwrap_or(0),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        timeouts: Timeouts {
+            header_wait: secs(args.header_wait),
+            entity_body: secs(args.entity_body),
+            idle_connection: secs(args.idle_timeout),
+            min_send_rate: args.min_send_rate,
+            ..Timeouts::default()
+        },
         ..Properties::default()
     };
     let session = match ServerSession::new(props) {

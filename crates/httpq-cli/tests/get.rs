@@ -2,329 +2,16 @@
 //! raw TCP servers that misbehave on purpose (close mid-body, stay silent,
 //! redirect, gzip). Bytes, files left behind, exit codes and `--events` lines.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
 
-/// Generous bound for anything that should happen promptly (a loaded 2-core machine).
-const LIMIT: Duration = Duration::from_secs(20);
+use std::io::{BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
-// ---------------------------------------------------------------- fixtures
-
-/// A unique temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "httpq-get-test-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The names in the directory, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Deterministic bytes that do not compress (xorshift).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A running `httpq serve`; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// `httpq serve ARGS --listen 127.0.0.1:0-ish`, once it says it listens.
-    fn start(args: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", &listen, "--threads", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn httpq serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server { child, port };
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.contains("listening on") => return server,
-                Ok(_) => continue,
-                Err(_) => {
-                    let _ = server.child.kill();
-                    panic!("httpq serve did not become ready");
-                }
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw TCP server: each accepted connection goes to `handler` on its own
-/// thread. Dropping it stops accepting (and joins the accept thread).
-struct RawServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl RawServer {
-    fn start(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> RawServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler = Arc::new(handler);
-        let accept = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let handler = handler.clone();
-                    std::thread::spawn(move || handler(stream));
-                }
-            })
-        };
-        RawServer {
-            port,
-            stop,
-            accept: Some(accept),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One request read off a raw connection.
-struct RawRequest {
-    /// Request line and header lines, CRLFs included.
-    head: String,
-    body: Vec<u8>,
-}
-
-impl RawRequest {
-    fn request_line(&self) -> &str {
-        self.head.lines().next().unwrap_or("")
-    }
-
-    fn path(&self) -> &str {
-        self.request_line().split(' ').nth(1).unwrap_or("")
-    }
-
-    /// Every value of header `name` (case-insensitive).
-    fn header_values(&self, name: &str) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-            .collect()
-    }
-}
-
-/// Reads one request (head, and a Content-Length body); `None` at EOF.
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<RawRequest> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let end = line == "\r\n";
-        head.push_str(&line);
-        if end {
-            break;
-        }
-    }
-    let mut req = RawRequest {
-        head,
-        body: Vec::new(),
-    };
-    let len = req
-        .header_values("content-length")
-        .first()
-        .map_or(0, |v| v.parse::<usize>().unwrap());
-    req.body = vec![0; len];
-    r.read_exact(&mut req.body).ok()?;
-    Some(req)
-}
-
-/// Serves requests on one connection with `respond` until the client closes.
-fn keep_alive(stream: TcpStream, respond: impl Fn(&RawRequest) -> Vec<u8>) {
-    let mut w = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
-    while let Some(req) = read_request(&mut r) {
-        if w.write_all(&respond(&req)).is_err() {
-            return;
-        }
-    }
-}
-
-fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-/// What a finished `httpq get` did.
-struct Out {
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Out {
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-/// Runs `httpq get ARGS` (stdin closed) to its end. The end is seen as EOF
-/// on both pipes; past [`LIMIT`] the process is killed and the test fails.
-fn httpq_get(args: &[&str]) -> Out {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
-        .arg("get")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn httpq get");
-    let (tx, rx) = mpsc::channel();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        let _ = tx.send((true, v));
-    });
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        let _ = tx2.send((false, v));
-    });
-    let (mut out, mut err) = (None, None);
-    let deadline = started + LIMIT;
-    while out.is_none() || err.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, v)) => out = Some(v),
-            Ok((false, v)) => err = Some(v),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("httpq get {args:?} did not finish within {LIMIT:?}");
-            }
-        }
-    }
-    let status = child.wait().unwrap();
-    Out {
-        code: status.code(),
-        stdout: out.unwrap(),
-        stderr: String::from_utf8_lossy(&err.unwrap()).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
-
-fn assert_code(out: &Out, code: i32) {
-    assert_eq!(
-        out.code,
-        Some(code),
-        "exit code; stderr: {}; stdout: {:?}",
-        out.stderr,
-        String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(300)])
-    );
-}
+use common::raw::*;
+use common::{Server, LIMIT};
 
 fn parse_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
@@ -400,14 +87,23 @@ fn output_to_a_fifo_writes_through_and_keeps_the_fifo() {
     assert_eq!(dest.names(), ["pipe"], "no temporary file left");
 }
 
-/// Announces 1 MB, sends 1000 bytes, closes.
+/// Closes mid-body: after 1000 of 1,000,000 bytes on `/`, and inside the
+/// second chunk of a chunked body on `/chunked`.
 fn truncating_server() -> RawServer {
     RawServer::start(|stream| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
-        if read_request(&mut r).is_none() {
+        let Some(req) = read_request(&mut r) else {
+            return;
+        };
+        let chunked = req.path() == "/chunked";
+        let mut w = stream;
+        if chunked {
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let _ = w.write_all(b"3e8\r\n");
+            let _ = w.write_all(&[b'x'; 1000]);
+            let _ = w.write_all(b"\r\n3e8\r\nxyz");
             return;
         }
-        let mut w = stream;
         let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
         let _ = w.write_all(&[b'x'; 1000]);
         // Dropping the stream closes the connection mid-body.
@@ -415,12 +111,12 @@ fn truncating_server() -> RawServer {
 }
 
 #[test]
-fn close_mid_body_exits_56_and_leaves_no_file() {
+fn close_mid_body_exits_18_as_curl_and_leaves_no_file() {
     let server = truncating_server();
     let dest = TempDir::new();
     let file = dest.path().join("out.bin");
     let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
-    assert_code(&out, 56);
+    assert_code(&out, 18);
     assert!(out.stderr.starts_with("httpq: "), "stderr: {}", out.stderr);
     assert!(
         out.stderr.contains("1000"),
@@ -431,13 +127,24 @@ fn close_mid_body_exits_56_and_leaves_no_file() {
 }
 
 #[test]
+fn a_chunked_body_cut_short_exits_18_and_leaves_no_file() {
+    let server = truncating_server();
+    let dest = TempDir::new();
+    let file = dest.path().join("out.bin");
+    let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/chunked")]);
+    assert_code(&out, 18);
+    assert!(out.stderr.contains("closed"), "says why: {}", out.stderr);
+    assert_eq!(dest.names(), Vec::<String>::new(), "no file, no temp file");
+}
+
+#[test]
 fn failed_download_keeps_an_existing_file_untouched() {
     let server = truncating_server();
     let dest = TempDir::new();
     let file = dest.path().join("out.bin");
     std::fs::write(&file, b"the old, whole file").unwrap();
     let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
-    assert_code(&out, 56);
+    assert_code(&out, 18);
     assert_eq!(std::fs::read(&file).unwrap(), b"the old, whole file");
     assert_eq!(dest.names(), ["out.bin"]);
 }

@@ -3,381 +3,16 @@
 //! directories, no way out of the root), `--echo`, the `/_httpq/` control
 //! prefix, and a clean exit on SIGINT.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use httpq_proto::{BodyDecoder, Limits, ResponseParser};
 
-/// Generous bound for anything that should happen promptly.
-const LIMIT: Duration = Duration::from_secs(10);
-
-const SECRET: &str = "TOP SECRET: outside the served root";
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake";
-
-// ---------------------------------------------------------------- fixtures
-
-/// A unique temporary directory, removed on drop:
-/// `secret.txt` and `outside/` beside `root/`, which is what gets served.
-struct Site {
-    base: PathBuf,
-}
-
-impl Site {
-    fn new() -> Site {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let base = std::env::temp_dir().join(format!(
-            "httpq-serve-test-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let root = base.join("root");
-        std::fs::create_dir_all(root.join("site")).unwrap();
-        std::fs::create_dir_all(root.join("files/sub dir")).unwrap();
-        std::fs::create_dir_all(base.join("outside")).unwrap();
-        let write = |p: &str, b: &[u8]| std::fs::write(base.join(p), b).unwrap();
-        write("secret.txt", SECRET.as_bytes());
-        write("outside/secret2.txt", SECRET.as_bytes());
-        write("root/page.html", b"<!doctype html><p>page</p>");
-        write("root/style.css", b"p { color: red }");
-        write("root/notes.txt", b"0123456789abcdef");
-        write("root/image.png", PNG);
-        write("root/blob.qqq", b"unknown bytes");
-        write("root/site/index.html", b"<p>the index</p>");
-        write("root/files/a.txt", b"a");
-        write("root/files/b&c.txt", b"b");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::symlink;
-            symlink(base.join("secret.txt"), root.join("link-out")).unwrap();
-            symlink("../secret.txt", root.join("rel-link-out")).unwrap();
-            symlink(base.join("outside"), root.join("dir-out")).unwrap();
-            symlink("notes.txt", root.join("link-in.txt")).unwrap();
-        }
-        Site { base }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.base.join("root")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-/// A port free on `ip` (and, for a wildcard, on the loopback of its family).
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether this machine can listen on the IPv6 loopback.
-fn have_ipv6_loopback() -> Result<(), std::io::Error> {
-    std::net::TcpListener::bind("[::1]:0").map(drop)
-}
-
-/// Lines of a child's output stream, as they come.
-fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// A running `httpq serve`; killed on drop, so a failing test never leaves
-/// a server behind.
-struct Server {
-    child: Child,
-    port: u16,
-    /// Where the test connects (the loopback for a wildcard).
-    addr: SocketAddr,
-    /// The "listening on" line.
-    listening: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Starts `httpq serve ARGS --listen 127.0.0.1:PORT` and waits for its
-    /// "listening on" line.
-    fn start(args: &[&str]) -> Server {
-        Server::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), args)
-    }
-
-    /// Starts `httpq serve ARGS --listen IP:PORT` and waits for its
-    /// "listening on" line.
-    fn start_on(ip: IpAddr, args: &[&str]) -> Server {
-        let port = free_port(ip);
-        let listen = SocketAddr::new(ip, port).to_string();
-        let addr = match ip {
-            IpAddr::V4(v4) if v4.is_unspecified() => (Ipv4Addr::LOCALHOST, port).into(),
-            IpAddr::V6(v6) if v6.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, port).into(),
-            _ => SocketAddr::new(ip, port),
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", &listen, "--threads", "2"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn httpq");
-        let rx = lines_of(child.stdout.take().unwrap());
-        let stderr = lines_of(child.stderr.take().unwrap());
-        let mut server = Server {
-            child,
-            port,
-            addr,
-            listening: String::new(),
-            stderr,
-        };
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains("listening on") => {
-                    assert!(line.contains(&listen), "{line}");
-                    server.listening = line;
-                    return server;
-                }
-                Ok(_) => continue,
-                Err(_) => {
-                    let _ = server.child.kill();
-                    let _ = server.child.wait();
-                    // The process is gone, so its stderr ends: read it all.
-                    let mut err = Vec::new();
-                    while let Ok(line) = server.stderr.recv_timeout(LIMIT) {
-                        err.push(line);
-                    }
-                    panic!("httpq serve did not become ready; stderr: {err:?}");
-                }
-            }
-        }
-    }
-
-    fn serve(dir: &Path) -> Server {
-        Server::start(&[dir.to_str().unwrap()])
-    }
-
-    fn connect(&self) -> Conn {
-        Conn::open(self.addr)
-    }
-
-    /// One request on a fresh connection.
-    fn ask(&self, request: &str) -> Resp {
-        let method = request.split(' ').next().unwrap().to_string();
-        let mut c = self.connect();
-        c.send(request.as_bytes());
-        c.response(&method).expect("a response")
-    }
-
-    fn get(&self, target: &str) -> Resp {
-        self.ask(&format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n"))
-    }
-
-    fn stats(&self) -> serde_json::Map<String, serde_json::Value> {
-        let r = self.get("/_httpq/stats");
-        assert_eq!(r.status, 200);
-        assert!(r
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json"));
-        match serde_json::from_slice(&r.body).expect("stats are JSON") {
-            serde_json::Value::Object(m) => m,
-            other => panic!("stats are not an object: {other}"),
-        }
-    }
-
-    fn stat(&self, key: &str) -> u64 {
-        self.stats()[key].as_u64().unwrap()
-    }
-
-    /// Waits until a request sent since `before` (a `requests_received`
-    /// reading) has been received: every stats call counts itself, so one
-    /// more than the calls made means the other request is in.
-    fn wait_received(&self, before: u64) {
-        let deadline = Instant::now() + LIMIT;
-        let mut calls = 0;
-        loop {
-            calls += 1;
-            if self.stat("requests_received") > before + calls {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the request never arrived");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Polls the stats until `done` holds, for at most `limit`; no event
-    /// reaches the test from inside the server. The last reading.
-    fn wait_stats(
-        &self,
-        what: &str,
-        limit: Duration,
-        done: impl Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
-    ) -> serde_json::Map<String, serde_json::Value> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let now = self.stats();
-            if done(&now) {
-                return now;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {limit:?} for {what}: {now:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// Waits (bounded) for the process to exit.
-    fn exit_status(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "httpq did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sigint(pid: &str) {
-    let ok = Command::new("kill")
-        .args(["-INT", pid])
-        .status()
-        .expect("run kill");
-    assert!(ok.success());
-}
-
-// ------------------------------------------------------------------ client
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// A raw client connection that reads responses with the protocol core.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(LIMIT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// More bytes; false at the end of the stream. A read timeout fails the test.
-    fn fill(&mut self) -> bool {
-        let mut tmp = [0u8; 16 * 1024];
-        match self.stream.read(&mut tmp) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&tmp[..n]);
-                true
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                panic!("no response within {LIMIT:?}")
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// The next response to a request with `method`; `None` if the
-    /// connection ended first.
-    fn response(&mut self, method: &str) -> Option<Resp> {
-        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut parser = ResponseParser::new(Limits::default());
-        let head = loop {
-            match parser.parse(&mut self.buf, &method).unwrap() {
-                Some(h) if h.is_informational() => continue,
-                Some(h) => break h,
-                None => {
-                    if !self.fill() {
-                        return None;
-                    }
-                }
-            }
-        };
-        let mut dec = BodyDecoder::new(head.body(), &Limits::default());
-        let mut body = Vec::new();
-        while !dec.is_done() {
-            if self.buf.is_empty() && !self.fill() {
-                dec.finish_at_eof().unwrap();
-                break;
-            }
-            let d = dec.decode(&self.buf).unwrap();
-            body.extend_from_slice(&self.buf[d.data.clone()]);
-            let _ = self.buf.split_to(d.consumed);
-        }
-        Some(Resp {
-            status: head.status(),
-            headers: head.header_map(),
-            body,
-        })
-    }
-}
+use common::*;
 
 // ------------------------------------------------------------ static files
 
@@ -1046,6 +681,119 @@ fn serves_files_over_ipv6_loopback() {
     );
     // Not reachable over IPv4: only what was asked for is bound.
     assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
+}
+
+// ------------------------------------------------------- slow clients
+
+/// Sends `bytes` one at a time, `gap` apart, until the server ends the
+/// connection; returns how long that took and what it answered.
+fn trickle_until_closed(c: &mut Conn, bytes: &[u8], gap: Duration) -> (Duration, Vec<u8>) {
+    let started = Instant::now();
+    c.stream.set_read_timeout(Some(gap)).unwrap();
+    for b in bytes.iter().cycle() {
+        if c.stream.write_all(&[*b]).is_err() {
+            break;
+        }
+        let mut tmp = [0u8; 4096];
+        match c.stream.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => c.buf.extend_from_slice(&tmp[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        assert!(started.elapsed() < LIMIT, "still open after {LIMIT:?}");
+    }
+    (started.elapsed(), c.buf.to_vec())
+}
+
+#[test]
+fn header_wait_cuts_a_trickled_head() {
+    let s = Server::start(&["--echo", "--header-wait", "1"]);
+    let mut c = s.connect();
+    // A head that never ends: one more header byte every 100 ms.
+    c.send(b"GET / HTTP/1.1\r\nHost: h\r\n");
+    let (took, answer) = trickle_until_closed(&mut c, b"X-a: b\r\n", Duration::from_millis(100));
+    assert!(took >= Duration::from_millis(900), "cut early: {took:?}");
+    assert!(took < Duration::from_secs(4), "cut late: {took:?}");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Others are served meanwhile and after.
+    assert_eq!(s.get("/").status, 200);
+}
+
+#[test]
+fn entity_body_cuts_a_stalled_body() {
+    let s = Server::start(&["--echo", "--entity-body", "1"]);
+    let mut c = s.connect();
+    c.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nab");
+    let started = Instant::now();
+    // The body stops after two bytes: the connection ends about 1 s later.
+    let answered = c.response("POST");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "cut early: {took:?}");
+    assert!(took < Duration::from_secs(4), "cut late: {took:?}");
+    assert!(
+        answered.is_none_or(|r| r.status >= 400),
+        "a stalled body is not answered 2xx"
+    );
+}
+
+#[test]
+fn max_connections_holds_new_clients_until_one_leaves() {
+    let s = Server::start(&["--echo", "--max-connections", "1"]);
+    let mut first = s.connect();
+    first.send(b"GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(first.response("GET").unwrap().status, 200);
+    // The second connects (the kernel's backlog takes it) but waits.
+    let mut second = s.connect();
+    second.send(b"GET /two HTTP/1.1\r\nHost: h\r\n\r\n");
+    second
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut tmp = [0u8; 64];
+    let early = second.stream.read(&mut tmp);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "served beyond --max-connections 1: {early:?}"
+    );
+    second.stream.set_read_timeout(Some(LIMIT)).unwrap();
+    drop(first);
+    assert_eq!(
+        second
+            .response("GET")
+            .expect("served once the first left")
+            .status,
+        200
+    );
+}
+
+#[test]
+fn slow_client_flags_reject_zero() {
+    for flag in [
+        "--header-wait",
+        "--entity-body",
+        "--idle-timeout",
+        "--min-send-rate",
+        "--max-connections",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_httpq"))
+            .args(["serve", "--echo", flag, "0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} 0: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(flag),
+            "{flag}: {out:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- shutdown
