@@ -20,19 +20,6 @@ use tokio::time::Instant;
 const REQUESTS: u64 = 1000;
 const SEED: u64 = 0x5eed_1234_abcd;
 
-/// `len` bytes of the sequence 0, 1, ..., 250, 0, ... starting at `seed`.
-fn pattern(len: usize, seed: u64) -> &'static [u8] {
-    static BASE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let base = BASE.get_or_init(|| (0..400_000u32).map(|i| (i % 251) as u8).collect());
-    let at = (seed % 251) as usize;
-    &base[at..at + len]
-}
-
-fn checksum(b: &[u8]) -> u64 {
-    b.iter()
-        .fold(0u64, |a, &x| a.wrapping_mul(31).wrapping_add(x as u64))
-}
-
 /// `/b/{len}/{seed}`: a patterned body; `/slow/{len}/{seed}`: the same in
 /// two pieces with a pause; `/stall/{len}`: part of a body, then silence;
 /// `/post`: the length and checksum of the request body.

@@ -670,3 +670,17 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// `len` bytes of the sequence 0, 1, ..., 250, 0, ... starting at `seed`.
+pub fn pattern(len: usize, seed: u64) -> &'static [u8] {
+    static BASE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(|| (0..400_000u32).map(|i| (i % 251) as u8).collect());
+    let at = (seed % 251) as usize;
+    &base[at..at + len]
+}
+
+/// A cheap order-sensitive checksum of a body.
+pub fn checksum(b: &[u8]) -> u64 {
+    b.iter()
+        .fold(0u64, |a, &x| a.wrapping_mul(31).wrapping_add(x as u64))
+}
