@@ -74,6 +74,12 @@ pub struct Properties {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Requests parsed ahead on one connection (pipelining depth).
     pub max_pipelined: usize,
+    /// Response bytes the kernel may hold unsent on one connection
+    /// (`TCP_NOTSENT_LOWAT`; `None`: the kernel's choice). Without it the
+    /// kernel grows a connection's send buffer up to `tcp_wmem`'s maximum
+    /// (4 MiB) even for a client that reads nothing, and filling that
+    /// buffer costs the worker milliseconds of kernel time per slow reader.
+    pub max_unsent_bytes: Option<u32>,
     /// Worker threads, each with its own runtime, listening sockets
     /// (`SO_REUSEPORT`) and share of every request queue; 0: one per core.
     /// Ignored by [`ServerSession::with_runtime`](crate::ServerSession::with_runtime),
@@ -91,6 +97,7 @@ impl Default for Properties {
             half_close: HalfClosePolicy::Disconnect,
             tcp_keepalive: Some(TcpKeepalive::default()),
             max_pipelined: 32,
+            max_unsent_bytes: Some(128 * 1024),
             workers: 0,
         }
     }

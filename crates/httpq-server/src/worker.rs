@@ -214,11 +214,13 @@ async fn accept_loop(
             return;
         };
         let _ = stream.set_nodelay(true);
-        let keepalive = site
-            .props
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .tcp_keepalive;
+        let (keepalive, unsent) = {
+            let p = site.props.read().unwrap_or_else(|e| e.into_inner());
+            (p.tcp_keepalive, p.max_unsent_bytes)
+        };
+        if let Some(bytes) = unsent {
+            set_notsent_lowat(&stream, bytes);
+        }
         if let Some(k) = keepalive {
             let ka = socket2::TcpKeepalive::new()
                 .with_time(k.idle)
@@ -244,5 +246,54 @@ async fn accept_loop(
         Counters::inc(&counters.connections_accepted);
         Counters::inc(&counters.connections_open);
         tokio::spawn(driver::run(stream, conn, site.clone(), share, permit));
+    }
+}
+
+/// Bounds the bytes the kernel holds unsent on `stream` (`TCP_NOTSENT_LOWAT`):
+/// writes (and `sendfile`) stop at the bound and the socket reports writable
+/// again only below it. Best effort: a kernel without it keeps its default.
+fn set_notsent_lowat(stream: &tokio::net::TcpStream, bytes: u32) {
+    use std::os::fd::AsRawFd;
+    let value = bytes as libc::c_int;
+    // SAFETY: the descriptor is open (borrowed from `stream` for the call),
+    // and the option value is a c_int that lives across the call, with its
+    // exact size passed as the length.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bound reaches the socket: the kernel reports it back.
+    #[tokio::test]
+    async fn the_unsent_bound_is_set_on_the_socket() {
+        use std::os::fd::AsRawFd;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        super::set_notsent_lowat(&client, 128 * 1024);
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the descriptor is open for the call; value and len are
+        // live locals of the sizes passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                client.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(value, 128 * 1024);
     }
 }
