@@ -61,22 +61,8 @@ fn content(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
-/// What the servers hold: resident memory (KiB) and open descriptors.
 /// When a sample was taken, and (RSS KiB, open fds) of the site and echo servers.
 type Sample = (Duration, [(u64, usize); 2]);
-
-fn footprint(pid: &str) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (rss, fds)
-}
 
 /// Closes with a reset (SO_LINGER 0) instead of a FIN: the rudest way out.
 fn reset(c: Conn) {

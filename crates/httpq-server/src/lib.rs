@@ -39,6 +39,7 @@ pub mod response;
 mod counters;
 mod date;
 mod block_on;
+mod memory;
 
 pub use counters::CounterSnapshot;
 pub use disconnect::{Completion, CompletionQueue, DisconnectReason, TimeoutKind};

@@ -233,6 +233,7 @@ impl ServerSession {
     }
 
     fn build(props: Properties, workers: Vec<Worker>) -> ServerSession {
+        crate::memory::start();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let env = Arc::new(ConnEnv {
             session_id: id,
