@@ -61,6 +61,21 @@ fn content(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A site with the first `n` of [`FILES`], and their contents.
+fn site_with(n: usize) -> (Site, Vec<Vec<u8>>) {
+    let site = Site::new();
+    let files = FILES[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, len))| {
+            let bytes = content(*len, i as u8);
+            std::fs::write(site.root().join(name), &bytes).unwrap();
+            bytes
+        })
+        .collect();
+    (site, files)
+}
+
 /// When a sample was taken, and (RSS KiB, open fds) of the site and echo servers.
 type Sample = (Duration, [(u64, usize); 2]);
 
@@ -218,16 +233,7 @@ fn one_op(t: &Target, rng: &mut Rng, tally: &Tally) -> Result<(), String> {
 fn fifteen_clients_non_stop() {
     let duration = soak_duration();
     let warm_up = duration * 2 / 5;
-    let site_dir = Site::new();
-    let files: Vec<Vec<u8>> = FILES
-        .iter()
-        .enumerate()
-        .map(|(i, (name, len))| {
-            let bytes = content(*len, i as u8);
-            std::fs::write(site_dir.root().join(name), &bytes).unwrap();
-            bytes
-        })
-        .collect();
+    let (site_dir, files) = site_with(FILES.len());
     let site = Server::serve(&site_dir.root());
     let echo = Server::start(&["--echo"]);
     // Descriptors before any client: listeners, the runtime's, logs.
@@ -372,16 +378,7 @@ fn misbehave(stream: std::net::TcpStream) {
 #[test]
 fn fifteen_downloads_non_stop() {
     let duration = soak_duration() / 2;
-    let site_dir = Site::new();
-    let files: Vec<Vec<u8>> = FILES[..2]
-        .iter()
-        .enumerate()
-        .map(|(i, (name, len))| {
-            let bytes = content(*len, i as u8);
-            std::fs::write(site_dir.root().join(name), &bytes).unwrap();
-            bytes
-        })
-        .collect();
+    let (site_dir, files) = site_with(2);
     let site = Server::serve(&site_dir.root());
     let bad = RawServer::start(misbehave);
     // (path on the bad server, curl's exit code for it)
