@@ -80,6 +80,11 @@ pub struct Properties {
     /// (4 MiB) even for a client that reads nothing, and filling that
     /// buffer costs the worker milliseconds of kernel time per slow reader.
     pub max_unsent_bytes: Option<u32>,
+    /// Hand free memory back to the system after a crowd of connections
+    /// has gone (glibc's `malloc_trim`, from one thread per process; the
+    /// first session's choice holds). Off, freed memory stays in malloc's
+    /// arenas for reuse, and RSS stays at its peak.
+    pub return_memory: bool,
     /// Worker threads, each with its own runtime, listening sockets
     /// (`SO_REUSEPORT`) and share of every request queue; 0: one per core.
     /// Ignored by [`ServerSession::with_runtime`](crate::ServerSession::with_runtime),
@@ -98,6 +103,7 @@ impl Default for Properties {
             tcp_keepalive: Some(TcpKeepalive::default()),
             max_pipelined: 32,
             max_unsent_bytes: Some(128 * 1024),
+            return_memory: true,
             workers: 0,
         }
     }

@@ -233,7 +233,7 @@ impl ServerSession {
     }
 
     fn build(props: Properties, workers: Vec<Worker>) -> ServerSession {
-        crate::memory::start();
+        crate::memory::start(props.return_memory);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let env = Arc::new(ConnEnv {
             session_id: id,
