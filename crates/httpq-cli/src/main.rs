@@ -31,6 +31,10 @@ enum Command {
     Get(get::GetArgs),
 }
 
+/// The longest timeout the serve flags take (a year): beyond, a deadline
+/// would not fit in the clock.
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 /// Arguments of `httpq serve`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -58,15 +62,15 @@ pub struct ServeArgs {
     pub max_connections: u64,
     /// Seconds a client may take to send a whole request head, however
     /// slowly it trickles (http.sys HeaderWait; slowloris).
-    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub header_wait: u64,
     /// Longest gap, in seconds, between the body bytes of a request
     /// (http.sys EntityBody; slow POST).
-    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub entity_body: u64,
     /// Seconds a keep-alive connection may sit idle between requests
     /// (http.sys IdleConnection).
-    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub idle_timeout: u64,
     /// Bytes per second a client must take a response at, on average;
     /// a slower one is disconnected (http.sys MinSendRate; slow read).

@@ -94,6 +94,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     };
+    // A connection is a descriptor: without this, the usual soft limit of
+    // 1024 would refuse clients long before --max-connections (as Go's
+    // runtime and nginx's worker_rlimit_nofile do, up to the hard limit).
+    let _ = rlimit::increase_nofile_limit(args.max_connections.saturating_add(64));
     let secs = Duration::from_secs;
     let props = Properties {
         workers: args.threads.unwrap_or(0),
