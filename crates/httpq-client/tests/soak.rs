@@ -175,9 +175,10 @@ fn cancel_ok<T>(r: &Result<T, ClientError>) -> bool {
     )
 }
 
-/// A session with a random receive timeout (150-600 ms).
+/// A session with a random receive timeout (300-900 ms: short enough for
+/// many stalls a run, long enough that a loaded machine does not trip it).
 fn new_session(rng: &mut Rng, tally: &Tally) -> (Session, Duration) {
-    let receive = Duration::from_millis(150 + rng.below(450));
+    let receive = Duration::from_millis(300 + rng.below(600));
     tally.sessions.fetch_add(1, Ordering::Relaxed);
     let s = Session::new(Config {
         timeouts: Timeouts {
