@@ -32,9 +32,10 @@ SETTLED=${SETTLED:-10}
 HELD=${HELD:-5}
 ONLY=${ONLY:-slowloris,slowpost,slowread}
 SERVERS=${SERVERS:-httpq nginx}
-ulimit -n "$(ulimit -Hn)" # as many descriptors as we may (CI machines cap it)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true # as many descriptors as we may
 work=$(mktemp -d); chmod 755 "$work"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+atk=
+trap '[ -n "$atk" ] && kill -CONT $atk 2>/dev/null; kill $(jobs -p) $atk 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/www"
 head -c 1024 /dev/urandom >"$work/www/small.bin"
 head -c $((4 << 20)) /dev/urandom >"$work/www/big.bin"
@@ -45,7 +46,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 
 # The server's processes: nginx's master and workers, or httpq.
 pids() { echo "$pid $(pgrep -P "$pid" | tr '\n' ' ')"; }
-rss_kib() { local t=0; for p in $(pids); do t=$((t + $(awk '/VmRSS/ {print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $t; }
+rss_kib() { local t=0 v; for p in $(pids); do v=$(awk '/VmRSS/ {print $2}' /proc/$p/status 2>/dev/null); t=$((t + ${v:-0})); done; echo $t; }
 fds() { local t=0; for p in $(pids); do t=$((t + $(ls /proc/$p/fd 2>/dev/null | wc -l))); done; echo $t; }
 conns() { ss -Htn state established "( sport = :$port )" | wc -l; }
 
@@ -73,7 +74,7 @@ NGINX
   pid=$!
   wait_port "$port"
 }
-stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+stop() { kill "$pid" 2>/dev/null || echo "$server had already exited" >&2; wait "$pid" 2>/dev/null || true; }
 
 # legit SECONDS: wrk on the 1 KiB file; prints "req/s p99_ms errors".
 legit() {
@@ -109,7 +110,9 @@ for kind in ${ONLY//,/ }; do
     start "$server"
     legit 2 >/dev/null # warm-up
     read -r unl _ _ < <(legit "$SETTLED")
+    [ "${unl:-0}" -gt 0 ] || { echo "$server: the unloaded run served nothing" >&2; exit 1; }
     rss0=$(rss_kib); fd0=$(fds); cn0=$(conns)
+    rm -f "$work/peak"
     attack "$kind" & apid=$!
     # Peak sampling until the attack ends.
     ( peak=0; fdp=0; cnp=0
@@ -125,14 +128,16 @@ for kind in ${ONLY//,/ }; do
     # two cores the attacker shares the legitimate client's core, so this
     # tells the server's cost of holding the connections from the tool's.
     atk=$(pgrep -P "$apid" slowhttptest || true)
-    [ -n "$atk" ] && kill -STOP $atk
+    if [ -n "$atk" ]; then kill -STOP $atk 2>/dev/null || true; fi
     read -r h_rps h_p99 _ < <(legit "$HELD")
-    [ -n "$atk" ] && kill -CONT $atk
+    if [ -n "$atk" ]; then kill -CONT $atk 2>/dev/null || true; fi
+    atk=
     wait "$apid" || true
     wait "$spid" || true
-    read -r peak fdp cnp <"$work/peak"
+    peak=$rss0 fdp=$fd0 cnp=$cn0
+    [ -f "$work/peak" ] && read -r peak fdp cnp <"$work/peak"
     for _ in $(seq 60); do [ "$(conns)" -le "$cn0" ] && break; sleep 0.5; done
-    sleep 1
+    sleep 3 # httpq hands memory back after two looks a second apart
     rss1=$(rss_kib); fd1=$(fds)
     per=$(( (peak - rss0) / N ))
     printf '%-9s %-10s %5d %8d | %8s %5d%% %5d | %8s %5d%% %5d | %8s %5d%% | %6d %8d %8d %8d %7d | %5d %5d %5d\n' \
