@@ -394,4 +394,24 @@ mod tests {
         assert!(decode_all("br", b"\xff\xff\xff garbage", 3).is_err());
         assert!(ContentDecoder::for_encoding(Some(b"compress"), NO_LIMITS).is_none());
     }
+
+    /// A 37-byte br stream the decode fuzz target found: whole, and in 8-
+    /// or 16-byte pieces, it decodes to 176 bytes; in pieces of 1, 2, 3 or
+    /// 5 bytes it fails. brotli-decompressor's own streaming call
+    /// (BrotliDecompressStream) fails the same way, so the fault is in the
+    /// dependency, not in how this decoder feeds it.
+    #[test]
+    #[ignore = "brotli-decompressor 5.0.3 fails this stream fed in small pieces (fuzz/known/decode_br_split)"]
+    fn a_br_stream_decodes_the_same_in_any_pieces() {
+        let input = include_bytes!("../../../fuzz/known/decode_br_split");
+        let body = &input[2..]; // the fuzz entry's selector and step bytes
+        let whole = decode_all("br", body, body.len()).unwrap();
+        for step in 1..body.len() {
+            assert_eq!(
+                decode_all("br", body, step).as_ref(),
+                Ok(&whole),
+                "pieces of {step}"
+            );
+        }
+    }
 }
