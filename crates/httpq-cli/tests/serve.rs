@@ -161,7 +161,7 @@ fn an_index_symlinked_out_of_the_root_is_not_followed() {
     let site = Site::new();
     let dir = site.root().join("idx-out");
     std::fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::symlink(site.base.join("secret.txt"), dir.join("index.html")).unwrap();
+    std::os::unix::fs::symlink(site.base().join("secret.txt"), dir.join("index.html")).unwrap();
     let s = Server::serve(&site.root());
     let r = s.get("/idx-out/");
     assert!(!r.text().contains("SECRET"), "{}", r.text());
@@ -208,7 +208,7 @@ fn cached_files_follow_changes_on_disk() {
     assert_eq!(s.get("/changing.txt").status, 404);
     #[cfg(unix)]
     {
-        std::os::unix::fs::symlink(site.base.join("secret.txt"), &path).unwrap();
+        std::os::unix::fs::symlink(site.base().join("secret.txt"), &path).unwrap();
         let r = s.get("/changing.txt");
         assert_eq!(r.status, 404, "a symlink out of the root is never followed");
         assert!(!r.text().contains("SECRET"));

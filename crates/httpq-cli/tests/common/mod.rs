@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,24 +23,16 @@ pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake";
 
 // ---------------------------------------------------------------- fixtures
 
-/// A unique temporary directory, removed on drop:
-/// `secret.txt` and `outside/` beside `root/`, which is what gets served.
+/// A temporary site, removed on drop: `secret.txt` and `outside/` beside
+/// `root/`, which is what gets served.
 pub struct Site {
-    pub base: PathBuf,
+    dir: raw::TempDir,
 }
 
 impl Site {
     pub fn new() -> Site {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let base = std::env::temp_dir().join(format!(
-            "httpq-serve-test-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = raw::TempDir::new();
+        let base = dir.path().to_path_buf();
         let root = base.join("root");
         std::fs::create_dir_all(root.join("site")).unwrap();
         std::fs::create_dir_all(root.join("files/sub dir")).unwrap();
@@ -65,17 +56,16 @@ impl Site {
             symlink(base.join("outside"), root.join("dir-out")).unwrap();
             symlink("notes.txt", root.join("link-in.txt")).unwrap();
         }
-        Site { base }
+        Site { dir }
+    }
+
+    /// The directory that holds `root/` and what lies outside it.
+    pub fn base(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn root(&self) -> PathBuf {
-        self.base.join("root")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
+        self.dir.path().join("root")
     }
 }
 
