@@ -801,12 +801,13 @@ fn raw_deflate(data: &[u8]) -> Vec<u8> {
 }
 
 fn br(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
-        w.write_all(data).unwrap();
-    }
-    out
+    let encoder = brotlic::BrotliEncoderOptions::new()
+        .quality(brotlic::Quality::new(5).unwrap())
+        .build()
+        .unwrap();
+    let mut w = brotlic::CompressorWriter::with_encoder(encoder, Vec::new());
+    w.write_all(data).unwrap();
+    w.into_inner().unwrap()
 }
 
 fn text(n: usize) -> Vec<u8> {
