@@ -337,6 +337,30 @@ impl UrlGroup {
         Ok(())
     }
 
+    /// Removes every prefix of this group (http.sys's
+    /// `HttpRemoveUrlFromUrlGroup(id, NULL, HTTP_URL_FLAG_REMOVE_ALL)`).
+    ///
+    /// ```no_run
+    /// # fn f(session: &httpq_server::ServerSession) -> Result<(), httpq_server::ServerError> {
+    /// let group = session.create_url_group();
+    /// group.add_url("http://+:8080/a/", 1)?;
+    /// group.add_url("http://+:8080/b/", 2)?;
+    /// group.remove_all_urls(); // both gone; the port closes if nothing else uses it
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_all_urls(&self) {
+        let mine = std::mem::take(
+            &mut *self
+                .inner
+                .prefixes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for p in mine {
+            let _ = self.session.remove(&p, self.inner.id);
+        }
+    }
+
     /// Overrides the session's timeouts for requests routed here; zero
     /// fields fall back to the session's values.
     pub fn set_timeouts(&self, t: Timeouts) {

@@ -1,0 +1,105 @@
+//! One process-wide table owns every handle kind, so a request queue handle
+//! can go to CreateIoCompletionPort and any handle to CloseHandle.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+
+use super::file::File;
+use super::io::{IoTarget, Port};
+use super::sync::{Event, Thread};
+use super::{err, fail, BOOL, HANDLE, TRUE};
+
+/// A kind of handle defined above this module (request queues, WinInet
+/// handles): what the table needs of it.
+pub trait Kind: Any + Send + Sync {
+    /// Where its overlapped operations complete, if it has any.
+    fn io(&self) -> Option<&IoTarget>;
+    /// CloseHandle: ends what is pending and releases what it holds.
+    fn close(&self);
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What a handle refers to.
+#[derive(Clone)]
+pub enum Object {
+    Event(Arc<Event>),
+    Port(Arc<Port>),
+    File(Arc<File>),
+    Thread(Arc<Thread>),
+    Other(Arc<dyn Kind>),
+}
+
+impl Object {
+    /// Its overlapped-operation state, for the kinds that have one.
+    pub fn io(&self) -> Option<&IoTarget> {
+        match self {
+            Object::File(f) => Some(&f.io),
+            Object::Other(k) => k.io(),
+            _ => None,
+        }
+    }
+}
+
+static TABLE: LazyLock<RwLock<HashMap<usize, Object>>> = LazyLock::new(Default::default);
+/// Handle values are multiples of 4, as on Windows: the low bits of an
+/// event handle in an OVERLAPPED are flags ("no completion packet").
+static NEXT: AtomicUsize = AtomicUsize::new(0x1000);
+
+/// Enters `o` in the table and returns its new handle.
+pub fn insert(o: Object) -> HANDLE {
+    let h = NEXT.fetch_add(4, Ordering::Relaxed);
+    TABLE
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(h, o);
+    h as HANDLE
+}
+
+/// The object behind `h` (low flag bits ignored).
+pub fn get(h: HANDLE) -> Option<Object> {
+    let key = h as usize & !3;
+    TABLE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned()
+}
+
+/// The `Other` object behind `h`, if it is a `T`.
+pub fn get_kind<T: Kind>(h: HANDLE) -> Option<Arc<dyn Kind>> {
+    match get(h)? {
+        Object::Other(k) if k.as_any().is::<T>() => Some(k),
+        _ => None,
+    }
+}
+
+/// Takes `h` out of the table.
+pub fn remove(h: HANDLE) -> Option<Object> {
+    TABLE
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&(h as usize & !3))
+}
+
+/// How many handles are open (for leak checks in tests).
+pub fn count() -> usize {
+    TABLE.read().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+#[no_mangle]
+pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    match remove(h) {
+        None => fail(err::ERROR_INVALID_HANDLE),
+        Some(o) => {
+            match o {
+                Object::Other(k) => k.close(),
+                Object::Port(p) => p.close(),
+                Object::File(f) => f.io.cancel_all(),
+                Object::Event(_) | Object::Thread(_) => {}
+            }
+            TRUE
+        }
+    }
+}

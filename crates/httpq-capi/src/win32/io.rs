@@ -1,0 +1,393 @@
+//! Completion ports and OVERLAPPED completion, in Windows' order: Internal
+//! and InternalHigh are written, then the event is set, then a packet goes
+//! to the port the handle is associated with.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::Instant;
+
+use super::handles::{self, Object};
+use super::sync::{event_of, timeout_of};
+use super::{err, fail, set_last_error, BOOL, DWORD, HANDLE, INVALID_HANDLE_VALUE, TRUE};
+
+/// The OVERLAPPED layout of the Windows SDK.
+#[repr(C)]
+pub struct OVERLAPPED {
+    pub internal: usize,
+    pub internal_high: usize,
+    pub offset: u32,
+    pub offset_high: u32,
+    pub h_event: HANDLE,
+}
+
+/// `Internal` while an operation is pending (what HasOverlappedIoCompleted tests).
+pub const STATUS_PENDING: usize = 0x103;
+
+/// A Win32 error as the NTSTATUS Windows leaves in `Internal`.
+pub fn ntstatus_of(error: DWORD) -> usize {
+    match error {
+        0 => 0,
+        err::ERROR_MORE_DATA => 0x8000_0005, // STATUS_BUFFER_OVERFLOW
+        err::ERROR_HANDLE_EOF => 0xC000_0011, // STATUS_END_OF_FILE
+        err::ERROR_OPERATION_ABORTED => 0xC000_0120, // STATUS_CANCELLED
+        e => 0xC007_0000 | (e as usize & 0xFFFF), // NTSTATUS_FROM_WIN32
+    }
+}
+
+/// The Win32 error an `Internal` NTSTATUS stands for.
+pub fn error_of(status: usize) -> DWORD {
+    match status {
+        0 => 0,
+        0x8000_0005 => err::ERROR_MORE_DATA,
+        0xC000_0011 => err::ERROR_HANDLE_EOF,
+        0xC000_0120 => err::ERROR_OPERATION_ABORTED,
+        s => (s & 0xFFFF) as DWORD,
+    }
+}
+
+/// The runtime that carries this library's overlapped operations.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("httpq-capi-io")
+            .enable_all()
+            .build()
+            .expect("the C API's I/O runtime")
+    });
+    &RT
+}
+
+struct Packet {
+    bytes: DWORD,
+    key: usize,
+    overlapped: usize,
+    error: DWORD,
+}
+
+/// An I/O completion port.
+#[derive(Default)]
+pub struct Port {
+    packets: Mutex<VecDeque<Packet>>,
+    cv: Condvar,
+}
+
+impl Port {
+    fn post(&self, p: Packet) {
+        self.packets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(p);
+        self.cv.notify_one();
+    }
+
+    /// CloseHandle on the port: waiters wake and find no packet.
+    pub fn close(&self) {
+        self.cv.notify_all();
+    }
+}
+
+/// Signalled on every completion, for GetOverlappedResult without an event.
+static COMPLETED: LazyLock<(Mutex<u64>, Condvar)> = LazyLock::new(Default::default);
+
+/// The overlapped-operation state of a handle: its completion port and its
+/// pending operations (for CancelIo and for completing each exactly once).
+#[derive(Default)]
+pub struct IoTarget {
+    port: Mutex<Option<(Arc<Port>, usize)>>,
+    pending: Mutex<HashMap<usize, Option<tokio::task::AbortHandle>>>,
+}
+
+impl IoTarget {
+    /// An operation starts on `ov`: Internal = STATUS_PENDING, the event reset.
+    ///
+    /// # Safety
+    /// `ov` points to an OVERLAPPED that stays valid until the operation completes.
+    pub unsafe fn begin(&self, ov: *mut OVERLAPPED) {
+        // SAFETY: the caller's OVERLAPPED, valid for the operation.
+        unsafe {
+            (*ov).internal_high = 0;
+            AtomicUsize::from_ptr(&mut (*ov).internal).store(STATUS_PENDING, Ordering::Release);
+            if let Some(e) = event_of((*ov).h_event) {
+                e.reset();
+            }
+        }
+        self.lock_pending().insert(ov as usize, None);
+    }
+
+    /// Runs `op` on the library's runtime; its output completes `ov`.
+    pub fn spawn<F>(self: &Arc<Self>, ov: *mut OVERLAPPED, op: F)
+    where
+        F: std::future::Future<Output = (DWORD, usize)> + Send + 'static,
+    {
+        let me = self.clone();
+        let key = ov as usize;
+        let task = runtime().spawn(async move {
+            let (error, bytes) = op.await;
+            // SAFETY: begun by the caller, valid until this completion.
+            unsafe { me.complete(key as *mut OVERLAPPED, error, bytes) };
+        });
+        if let Some(slot) = self.lock_pending().get_mut(&key) {
+            *slot = Some(task.abort_handle());
+        }
+    }
+
+    /// Completes `ov` with `error` and `bytes`, unless it already completed
+    /// or was cancelled; returns whether this call completed it.
+    ///
+    /// # Safety
+    /// `ov` was passed to [`begin`](Self::begin) and is still valid.
+    pub unsafe fn complete(&self, ov: *mut OVERLAPPED, error: DWORD, bytes: usize) -> bool {
+        if self.lock_pending().remove(&(ov as usize)).is_none() {
+            return false;
+        }
+        // SAFETY: the OVERLAPPED stays valid until its operation completes,
+        // which is now; nothing else writes it (the pending entry was ours).
+        let event = unsafe {
+            (*ov).internal_high = bytes;
+            AtomicUsize::from_ptr(&mut (*ov).internal).store(ntstatus_of(error), Ordering::Release);
+            (*ov).h_event
+        };
+        if let Some(e) = event_of(event) {
+            e.set();
+        }
+        {
+            let (lock, cv) = &*COMPLETED;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            cv.notify_all();
+        }
+        // An event handle with its low bit set asks for no packet.
+        if event as usize & 1 == 0 {
+            let port = self.port.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some((port, key)) = port {
+                port.post(Packet {
+                    bytes: bytes as DWORD,
+                    key,
+                    overlapped: ov as usize,
+                    error,
+                });
+            }
+        }
+        true
+    }
+
+    /// Cancels `ov`, or every pending operation: each completes with
+    /// ERROR_OPERATION_ABORTED. Returns how many were cancelled.
+    pub fn cancel(&self, ov: Option<*mut OVERLAPPED>) -> usize {
+        let victims: Vec<(usize, Option<tokio::task::AbortHandle>)> = {
+            let mut pending = self.lock_pending();
+            match ov {
+                Some(ov) => pending
+                    .get_mut(&(ov as usize))
+                    .map(|a| (ov as usize, a.take()))
+                    .into_iter()
+                    .collect(),
+                None => pending.iter_mut().map(|(k, a)| (*k, a.take())).collect(),
+            }
+        };
+        let mut n = 0;
+        for (key, abort) in victims {
+            if let Some(a) = abort {
+                a.abort();
+            }
+            // SAFETY: still pending, so still valid (Win32 contract).
+            if unsafe { self.complete(key as *mut OVERLAPPED, err::ERROR_OPERATION_ABORTED, 0) } {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The handle closes: what is pending ends as cancelled.
+    pub fn cancel_all(&self) {
+        self.cancel(None);
+    }
+
+    fn lock_pending(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<usize, Option<tokio::task::AbortHandle>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn associate(&self, port: Arc<Port>, key: usize) {
+        *self.port.lock().unwrap_or_else(|e| e.into_inner()) = Some((port, key));
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn CreateIoCompletionPort(
+    file: HANDLE,
+    existing: HANDLE,
+    key: usize,
+    _threads: DWORD,
+) -> HANDLE {
+    let (port, handle) = if existing.is_null() {
+        let port = Arc::new(Port::default());
+        (port.clone(), handles::insert(Object::Port(port)))
+    } else {
+        match handles::get(existing) {
+            Some(Object::Port(p)) => (p, existing),
+            _ => {
+                fail(err::ERROR_INVALID_PARAMETER);
+                return std::ptr::null_mut();
+            }
+        }
+    };
+    if file != INVALID_HANDLE_VALUE && !file.is_null() {
+        let Some(target) = handles::get(file) else {
+            fail(err::ERROR_INVALID_HANDLE);
+            return std::ptr::null_mut();
+        };
+        match target.io() {
+            Some(io) => io.associate(port, key),
+            None => {
+                fail(err::ERROR_INVALID_PARAMETER);
+                return std::ptr::null_mut();
+            }
+        }
+    }
+    handle
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn GetQueuedCompletionStatus(
+    port: HANDLE,
+    bytes: *mut DWORD,
+    key: *mut usize,
+    overlapped: *mut *mut OVERLAPPED,
+    ms: DWORD,
+) -> BOOL {
+    let Some(Object::Port(port)) = handles::get(port) else {
+        return fail(err::ERROR_INVALID_HANDLE);
+    };
+    if bytes.is_null() || key.is_null() || overlapped.is_null() {
+        return fail(err::ERROR_INVALID_PARAMETER);
+    }
+    let deadline = timeout_of(ms).map(|t| Instant::now() + t);
+    let mut q = port.packets.lock().unwrap_or_else(|e| e.into_inner());
+    let packet = loop {
+        if let Some(p) = q.pop_front() {
+            break p;
+        }
+        let now = Instant::now();
+        match deadline {
+            Some(d) if now >= d => {
+                // SAFETY: checked non-NULL above.
+                unsafe { *overlapped = std::ptr::null_mut() };
+                return fail(err::WAIT_TIMEOUT);
+            }
+            Some(d) => {
+                q = port
+                    .cv
+                    .wait_timeout(q, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => q = port.cv.wait(q).unwrap_or_else(|e| e.into_inner()),
+        }
+        if Arc::strong_count(&port) == 1 {
+            // Closed while waiting: only this call still holds it.
+            // SAFETY: checked non-NULL above.
+            unsafe { *overlapped = std::ptr::null_mut() };
+            return fail(err::ERROR_INVALID_HANDLE);
+        }
+    };
+    // SAFETY: the three out-pointers were checked non-NULL.
+    unsafe {
+        *bytes = packet.bytes;
+        *key = packet.key;
+        *overlapped = packet.overlapped as *mut OVERLAPPED;
+    }
+    match packet.error {
+        0 => {
+            set_last_error(0);
+            TRUE
+        }
+        e => fail(e),
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn PostQueuedCompletionStatus(
+    port: HANDLE,
+    bytes: DWORD,
+    key: usize,
+    overlapped: *mut OVERLAPPED,
+) -> BOOL {
+    let Some(Object::Port(port)) = handles::get(port) else {
+        return fail(err::ERROR_INVALID_HANDLE);
+    };
+    port.post(Packet {
+        bytes,
+        key,
+        overlapped: overlapped as usize,
+        error: 0,
+    });
+    TRUE
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn GetOverlappedResult(
+    _handle: HANDLE,
+    ov: *mut OVERLAPPED,
+    bytes: *mut DWORD,
+    wait: BOOL,
+) -> BOOL {
+    if ov.is_null() {
+        return fail(err::ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: the caller's OVERLAPPED; Internal is read atomically because
+    // a completing thread may write it.
+    let status = || unsafe { AtomicUsize::from_ptr(&mut (*ov).internal).load(Ordering::Acquire) };
+    if status() == STATUS_PENDING {
+        if wait == 0 {
+            return fail(err::ERROR_IO_INCOMPLETE);
+        }
+        // SAFETY: as above.
+        let event = event_of(unsafe { (*ov).h_event });
+        match event {
+            Some(e) => {
+                while status() == STATUS_PENDING {
+                    e.wait(None);
+                }
+            }
+            None => {
+                let (lock, cv) = &*COMPLETED;
+                let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while status() == STATUS_PENDING {
+                    g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+    if !bytes.is_null() {
+        // SAFETY: non-NULL out-pointer; InternalHigh was written before Internal.
+        unsafe { *bytes = (*ov).internal_high as DWORD };
+    }
+    match error_of(status()) {
+        0 => TRUE,
+        e => fail(e),
+    }
+}
+
+fn cancel(h: HANDLE, ov: Option<*mut OVERLAPPED>) -> BOOL {
+    let Some(obj) = handles::get(h) else {
+        return fail(err::ERROR_INVALID_HANDLE);
+    };
+    let n = obj.io().map_or(0, |io| io.cancel(ov));
+    if n == 0 {
+        return fail(err::ERROR_NOT_FOUND);
+    }
+    TRUE
+}
+
+#[no_mangle]
+pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
+    cancel(h, None)
+}
+
+#[no_mangle]
+pub extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
+    cancel(h, (!ov.is_null()).then_some(ov))
+}

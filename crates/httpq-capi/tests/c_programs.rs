@@ -1,0 +1,298 @@
+//! Builds the C programs in `tests/c/` with the contract's command line
+//! (`cc -fshort-wchar -I include prog.c -L <target> -lhttpq_capi -lpthread
+//! -ldl -lm`) and runs them; where a program is a server, the test drives
+//! it over TCP and checks what a client sees.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where cargo put libhttpq_capi.so for this test build: next to the test
+/// binary in target/<profile>/deps (`cargo test` does not copy it up to
+/// target/<profile>, where `cargo build` puts it).
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().to_path_buf()
+}
+
+fn have_cc() -> bool {
+    Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Compiles `tests/c/NAME.c`; None (with the reason printed) without a C compiler.
+fn build(name: &str) -> Option<PathBuf> {
+    if !have_cc() {
+        println!("SKIPPED {name}: no C compiler (`cc`) on this machine");
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = lib_dir();
+    assert!(
+        lib.join("libhttpq_capi.so").exists(),
+        "{} missing: cargo builds the cdylib with the tests",
+        lib.join("libhttpq_capi.so").display()
+    );
+    let out = std::env::temp_dir().join(format!("httpq-capi-{name}-{}", std::process::id()));
+    let o = Command::new("cc")
+        .arg("-std=c11")
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-fshort-wchar")
+        .arg("-I")
+        .arg(dir.join("include"))
+        .arg(dir.join("tests/c").join(format!("{name}.c")))
+        .arg("-L")
+        .arg(&lib)
+        .args(["-lhttpq_capi", "-lpthread", "-ldl", "-lm"])
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cc {name}.c failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(out)
+}
+
+/// A program running in the background, its stdout read line by line.
+struct Prog {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+    seen: String,
+}
+
+impl Prog {
+    fn start(exe: &Path, args: &[&str]) -> Prog {
+        // cargo test's own LD_LIBRARY_PATH names target/<profile>, which may
+        // hold an older libhttpq_capi.so from `cargo build`: this build's first.
+        let mut child = Command::new(exe)
+            .args(args)
+            .env("LD_LIBRARY_PATH", lib_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Prog {
+            child,
+            out,
+            seen: String::new(),
+        }
+    }
+
+    /// The next line the program prints (panics at EOF, with what it said).
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.out.read_line(&mut l).unwrap();
+        assert!(!l.is_empty(), "program ended; it said:\n{}", self.seen);
+        self.seen.push_str(&l);
+        assert!(!l.starts_with("FAILED"), "{}", self.seen);
+        l.trim_end().to_string()
+    }
+
+    /// Waits for a line starting with `prefix`, returning it.
+    fn expect(&mut self, prefix: &str) -> String {
+        loop {
+            let l = self.line();
+            if l.starts_with(prefix) {
+                return l;
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        let mut rest = String::new();
+        self.out.read_to_string(&mut rest).unwrap();
+        self.seen.push_str(&rest);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit {status}; it said:\n{}", self.seen);
+    }
+}
+
+impl Drop for Prog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test failed: what the program said tells why.
+            let mut rest = String::new();
+            let _ = self.out.read_to_string(&mut rest);
+            eprintln!("--- the C program said:\n{}{rest}---", self.seen);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `raw` and reads one response: (status line, head, body).
+fn exchange(s: &mut TcpStream, raw: &str) -> (String, String, Vec<u8>) {
+    s.write_all(raw.as_bytes()).unwrap();
+    read_response(s)
+}
+
+fn read_response(s: &mut TcpStream) -> (String, String, Vec<u8>) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "closed in the head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let status = head.lines().next().unwrap().to_string();
+    let lower = head.to_ascii_lowercase();
+    let mut body = Vec::new();
+    if let Some(cl) = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+    {
+        body.resize(cl.trim().parse().unwrap(), 0);
+        s.read_exact(&mut body).unwrap();
+    } else if lower.contains("transfer-encoding: chunked") {
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        s.read_to_end(&mut body).unwrap();
+    }
+    (status, head, body)
+}
+
+fn connect(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("connect {port}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn win32_plumbing_works_without_the_network() {
+    let Some(exe) = build("win32_basics") else {
+        return;
+    };
+    let mut p = Prog::start(&exe, &[]);
+    assert_eq!(p.expect("OK"), "OK win32_basics");
+    p.finish();
+}
+
+#[test]
+fn an_http_server_api_v2_program_serves_as_on_windows() {
+    let Some(exe) = build("httpapi_server") else {
+        return;
+    };
+    let port = free_port();
+    let mut p = Prog::start(&exe, &[&port.to_string()]);
+
+    p.expect("READY more_data");
+    let mut s = connect(port);
+    let (status, head, body) = exchange(
+        &mut s,
+        &format!(
+            "GET /hello?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: c-test\r\nX-Test: yes\r\n\r\n"
+        ),
+    );
+    assert_eq!(
+        p.expect("URL"),
+        format!("URL http://127.0.0.1:{port}/hello?x=1")
+    );
+    assert_eq!(status, "HTTP/1.1 201 Made");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("\r\nretry-after: 5\r\n"), "{head}");
+    assert!(lower.contains("\r\nx-reply: ok\r\n"), "{head}");
+    assert!(lower.contains("\r\ndate: "), "{head}");
+    assert!(lower.contains("\r\ncontent-length: 12\r\n"), "{head}");
+    assert_eq!(body, b"hello from C");
+
+    p.expect("READY bodies");
+    let (status, _, body) = exchange(
+        &mut s,
+        "POST /copy HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
+    );
+    assert_eq!(
+        (status.as_str(), body.as_slice()),
+        ("HTTP/1.1 200 OK", &b"copied 10"[..])
+    );
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let sum: u64 = big.iter().map(|&b| u64::from(b)).sum();
+    s.write_all(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    s.write_all(&big).unwrap();
+    let (_, _, body) = read_response(&mut s);
+    assert_eq!(String::from_utf8(body).unwrap(), format!("100000 {sum}"));
+
+    p.expect("READY file");
+    let (status, head, body) = exchange(&mut s, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 2005"),
+        "{head}"
+    );
+    let data: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut want = b"HEAD:".to_vec();
+    want.extend_from_slice(&data[10..1010]);
+    want.extend_from_slice(&data[99_000..]);
+    assert_eq!(body, want);
+
+    p.expect("READY more");
+    let (status, head, body) = exchange(&mut s, "GET /more HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    assert_eq!(body, b"one two three");
+    // DISCONNECT: the server closes after the response.
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+
+    p.expect("READY routing");
+    let mut s = connect(port);
+    let (_, _, body) = exchange(&mut s, "GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body, b"api");
+    let (_, _, body) = exchange(&mut s, "GET /apix HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body, b"main");
+
+    p.expect("READY overlapped");
+    let (_, _, body) = exchange(&mut s, "GET /ov HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body, b"overlapped");
+
+    assert_eq!(p.expect("OK"), "OK httpapi_server");
+    p.finish();
+}
