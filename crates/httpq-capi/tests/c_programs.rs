@@ -37,6 +37,7 @@ fn build(name: &str) -> Option<PathBuf> {
         "{} missing: cargo builds the cdylib with the tests",
         lib.join("libhttpq_capi.so").display()
     );
+    windows_c_check(name);
     let out = std::env::temp_dir().join(format!("httpq-capi-{name}-{}", std::process::id()));
     let o = Command::new("cc")
         .arg("-std=c11")
@@ -60,6 +61,28 @@ fn build(name: &str) -> Option<PathBuf> {
         String::from_utf8_lossy(&o.stderr)
     );
     Some(out)
+}
+
+/// Keeps the test programs honest Windows C: they must also compile
+/// against mingw-w64's own windows.h and http.h (Debian's
+/// gcc-mingw-w64-x86-64), not only against ours.
+fn windows_c_check(name: &str) {
+    const MINGW: &str = "x86_64-w64-mingw32-gcc";
+    if Command::new(MINGW).arg("--version").output().is_err() {
+        println!("SKIPPED the Windows C check of {name}.c: {MINGW} is not installed (apt-get install gcc-mingw-w64-x86-64)");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+    let o = Command::new(MINGW)
+        .args(["-std=c11", "-fsyntax-only", "-Wall", "-Werror"])
+        .arg(dir.join(format!("{name}.c")))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name}.c is not valid Windows C (mingw-w64):\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A program running in the background, its stdout read line by line.
@@ -295,4 +318,167 @@ fn an_http_server_api_v2_program_serves_as_on_windows() {
 
     assert_eq!(p.expect("OK"), "OK httpapi_server");
     p.finish();
+}
+
+/// Closes `s` with a FIN, or with a RST (SO_LINGER 0).
+fn hang_up(s: TcpStream, rst: bool) {
+    if rst {
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    drop(s);
+}
+
+#[test]
+fn disconnect_waits_complete_when_the_client_goes() {
+    let Some(exe) = build("httpapi_disconnect") else {
+        return;
+    };
+    let port = free_port();
+    let rounds = [
+        ("iocp", false),
+        ("blocking", true),
+        ("event", false),
+        ("iocp", true),
+        ("event", true),
+    ];
+    let mut args = vec![port.to_string()];
+    args.extend(rounds.iter().map(|(m, _)| m.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut p = Prog::start(&exe, &args);
+    for (mode, rst) in rounds {
+        p.expect(&format!("READY {mode}"));
+        let mut s = connect(port);
+        let (_, _, body) = exchange(&mut s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(body, mode.as_bytes());
+        p.expect(&format!("WAITING {mode}"));
+        let t = Instant::now();
+        hang_up(s, rst);
+        p.expect(&format!("DISCONNECTED {mode}"));
+        let how = if rst { "RST" } else { "FIN" };
+        println!("{mode} wait, client {how}: seen after {:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+    p.expect("READY cancel");
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got); // a FIN or a RST, with no response
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+
+    p.expect("READY shutdown");
+    let mut s = connect(port);
+    let (_, _, body) = exchange(&mut s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body, b"shutdown");
+    assert_eq!(p.expect("OK"), "OK httpapi_disconnect");
+    p.finish();
+}
+
+#[test]
+fn the_structs_have_the_same_layout_in_c_and_in_rust() {
+    use httpq_capi::httpapi::types::*;
+    use httpq_capi::win32::io::OVERLAPPED;
+    use std::mem::{offset_of, size_of};
+    let Some(exe) = build("layout") else { return };
+    let out = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.ends_with("OK layout\n"), "{text}");
+    let rust: Vec<(&str, usize)> = vec![
+        ("OVERLAPPED", size_of::<OVERLAPPED>()),
+        (
+            "OVERLAPPED.InternalHigh",
+            offset_of!(OVERLAPPED, internal_high),
+        ),
+        ("OVERLAPPED.Offset", offset_of!(OVERLAPPED, offset)),
+        ("OVERLAPPED.hEvent", offset_of!(OVERLAPPED, h_event)),
+        ("HTTP_REQUEST_V1", size_of::<HTTP_REQUEST_V1>()),
+        ("HTTP_REQUEST_V2", size_of::<HTTP_REQUEST_V2>()),
+        (
+            "HTTP_REQUEST_V1.ConnectionId",
+            offset_of!(HTTP_REQUEST_V1, connection_id),
+        ),
+        ("HTTP_REQUEST_V1.Verb", offset_of!(HTTP_REQUEST_V1, verb)),
+        (
+            "HTTP_REQUEST_V1.pRawUrl",
+            offset_of!(HTTP_REQUEST_V1, raw_url),
+        ),
+        (
+            "HTTP_REQUEST_V1.CookedUrl",
+            offset_of!(HTTP_REQUEST_V1, cooked_url),
+        ),
+        (
+            "HTTP_REQUEST_V1.Address",
+            offset_of!(HTTP_REQUEST_V1, address),
+        ),
+        (
+            "HTTP_REQUEST_V1.Headers",
+            offset_of!(HTTP_REQUEST_V1, headers),
+        ),
+        (
+            "HTTP_REQUEST_V1.BytesReceived",
+            offset_of!(HTTP_REQUEST_V1, bytes_received),
+        ),
+        (
+            "HTTP_REQUEST_V1.EntityChunkCount",
+            offset_of!(HTTP_REQUEST_V1, entity_chunk_count),
+        ),
+        (
+            "HTTP_REQUEST_V1.pEntityChunks",
+            offset_of!(HTTP_REQUEST_V1, entity_chunks),
+        ),
+        (
+            "HTTP_REQUEST_V1.RawConnectionId",
+            offset_of!(HTTP_REQUEST_V1, raw_connection_id),
+        ),
+        (
+            "HTTP_REQUEST_V1.pSslInfo",
+            offset_of!(HTTP_REQUEST_V1, ssl_info),
+        ),
+        (
+            "HTTP_REQUEST_V2.RequestInfoCount",
+            offset_of!(HTTP_REQUEST_V2, request_info_count),
+        ),
+        (
+            "HTTP_REQUEST_V2.pRequestInfo",
+            offset_of!(HTTP_REQUEST_V2, request_info),
+        ),
+        ("HTTP_REQUEST_HEADERS", size_of::<HTTP_REQUEST_HEADERS>()),
+        ("HTTP_COOKED_URL", size_of::<HTTP_COOKED_URL>()),
+        ("HTTP_DATA_CHUNK", size_of::<HTTP_DATA_CHUNK>()),
+        ("HTTP_UNKNOWN_HEADER", size_of::<HTTP_UNKNOWN_HEADER>()),
+        ("HTTP_RESPONSE_V1", size_of::<HTTP_RESPONSE_V1>()),
+        (
+            "HTTP_RESPONSE_V1.Headers",
+            offset_of!(HTTP_RESPONSE_V1, headers),
+        ),
+        (
+            "HTTP_RESPONSE_V1.EntityChunkCount",
+            offset_of!(HTTP_RESPONSE_V1, entity_chunk_count),
+        ),
+        (
+            "HTTP_RESPONSE_V1.pEntityChunks",
+            offset_of!(HTTP_RESPONSE_V1, entity_chunks),
+        ),
+        (
+            "HTTP_TIMEOUT_LIMIT_INFO",
+            size_of::<HTTP_TIMEOUT_LIMIT_INFO>(),
+        ),
+        (
+            "HTTP_TIMEOUT_LIMIT_INFO.MinSendRate",
+            offset_of!(HTTP_TIMEOUT_LIMIT_INFO, min_send_rate),
+        ),
+        ("HTTP_BINDING_INFO", size_of::<HTTP_BINDING_INFO>()),
+    ];
+    for (name, n) in rust {
+        let line = text
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not printed"));
+        assert_eq!(line, format!("{name} {n}"), "C and Rust disagree");
+    }
 }

@@ -43,4 +43,16 @@ static inline void widen(unsigned short *out, const char *in)
     while ((*out++ = (unsigned char)*in++) != 0) {
     }
 }
+/* Checking these programs against mingw-w64's http.h (valid Windows C):
+ * it predates a flag and a function the Windows SDK has. */
+#if defined(HTTP_INITIALIZE_SERVER) && !defined(HTTPQ_HTTP_H)
+#ifndef HTTP_URL_FLAG_REMOVE_ALL
+#define HTTP_URL_FLAG_REMOVE_ALL 0x00000001
+#endif
+#ifndef HTTP_CREATE_REQUEST_QUEUE_FLAG_OPEN_EXISTING
+#define HTTP_CREATE_REQUEST_QUEUE_FLAG_OPEN_EXISTING 0x00000001
+#endif
+ULONG WINAPI HttpWaitForDisconnectEx(HANDLE RequestQueueHandle, HTTP_CONNECTION_ID ConnectionId,
+                                     ULONG Reserved, LPOVERLAPPED Overlapped);
+#endif
 #endif
