@@ -31,20 +31,25 @@ fn align(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
 
+/// Room for the platform's largest socket address of the two kinds.
+type SockAddrBytes = ([u8; 28], usize);
+
 /// A socket address as the platform's sockaddr_in / sockaddr_in6 bytes.
-fn sockaddr(a: SocketAddr) -> Vec<u8> {
-    match a {
+fn sockaddr(a: SocketAddr) -> SockAddrBytes {
+    let mut out = [0u8; 28];
+    let n = match a {
         SocketAddr::V4(v4) => {
             // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
             let mut s: libc::sockaddr_in = unsafe { std::mem::zeroed() };
             s.sin_family = libc::AF_INET as libc::sa_family_t;
             s.sin_port = v4.port().to_be();
             s.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
-            // SAFETY: reading the bytes of a plain-data struct.
+            let n = std::mem::size_of_val(&s);
+            // SAFETY: copying the bytes of a plain-data struct into a larger array.
             unsafe {
-                std::slice::from_raw_parts(&s as *const _ as *const u8, std::mem::size_of_val(&s))
-            }
-            .to_vec()
+                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, out.as_mut_ptr(), n)
+            };
+            n
         }
         SocketAddr::V6(v6) => {
             // SAFETY: as above.
@@ -54,62 +59,80 @@ fn sockaddr(a: SocketAddr) -> Vec<u8> {
             s.sin6_addr.s6_addr = v6.ip().octets();
             s.sin6_flowinfo = v6.flowinfo();
             s.sin6_scope_id = v6.scope_id();
-            // SAFETY: as above.
+            let n = std::mem::size_of_val(&s);
+            // SAFETY: as above (sockaddr_in6 is 28 bytes).
             unsafe {
-                std::slice::from_raw_parts(&s as *const _ as *const u8, std::mem::size_of_val(&s))
-            }
-            .to_vec()
+                std::ptr::copy_nonoverlapping(&s as *const _ as *const u8, out.as_mut_ptr(), n)
+            };
+            n
         }
-    }
+    };
+    (out, n)
 }
 
-/// What a request puts in the buffer beyond the struct.
-struct Parts {
+/// The HTTP_HEADER_ID of a request header name, if http.sys knows it.
+fn request_header_id(name: &[u8]) -> Option<usize> {
+    let mut lower = [0u8; 24];
+    let n = name.len();
+    if n > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    REQUEST_HEADER_NAMES
+        .iter()
+        .position(|k| k.as_bytes() == &lower[..n])
+}
+
+/// What a request puts in the buffer beyond the struct, borrowed from it
+/// where it can be.
+struct Parts<'a> {
     url: Vec<u16>,
     /// Offsets and lengths, in UTF-16 units, of host, path and query in `url`.
     host: (usize, usize),
     path: (usize, usize),
     query: (usize, usize),
-    raw_url: Vec<u8>,
-    unknown_verb: Option<Vec<u8>>,
-    known: Vec<(usize, Vec<u8>)>,
-    unknown: Vec<(Vec<u8>, Vec<u8>)>,
-    remote: Vec<u8>,
-    local: Vec<u8>,
+    raw_url: &'a [u8],
+    unknown_verb: Option<&'a [u8]>,
+    known: Vec<(usize, std::borrow::Cow<'a, [u8]>)>,
+    unknown: Vec<(&'a [u8], &'a [u8])>,
+    remote: SockAddrBytes,
+    local: SockAddrBytes,
 }
 
-impl Parts {
-    fn of(req: &Request) -> Parts {
+impl<'a> Parts<'a> {
+    fn of(req: &'a Request) -> Parts<'a> {
         let u = req.url();
-        let host = if u.port == 0 {
-            u.host.clone()
-        } else {
-            format!("{}:{}", u.host, u.port)
-        };
-        let mut url: Vec<u16> = format!("{}://", u.scheme).encode_utf16().collect();
+        let mut url: Vec<u16> =
+            Vec::with_capacity(u.scheme.len() + 10 + u.host.len() + u.path.len() + u.query.len());
+        url.extend(u.scheme.encode_utf16());
+        url.extend("://".encode_utf16());
         let h0 = url.len();
-        url.extend(host.encode_utf16());
+        url.extend(u.host.encode_utf16());
+        if u.port != 0 {
+            url.push(u16::from(b':'));
+            url.extend(itoa::Buffer::new().format(u.port).bytes().map(u16::from));
+        }
         let p0 = url.len();
         url.extend(u.path.encode_utf16());
         let q0 = url.len();
         url.extend(u.query.encode_utf16());
         let end = url.len();
-        let mut known: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut known: Vec<(usize, std::borrow::Cow<'a, [u8]>)> = Vec::new();
         let mut unknown = Vec::new();
         for (name, value) in req.head().headers() {
-            let id = REQUEST_HEADER_NAMES
-                .iter()
-                .position(|k| k.as_bytes().eq_ignore_ascii_case(name));
-            match id {
+            match request_header_id(name) {
                 // A repeated known header is one value, joined with ", ".
                 Some(id) => match known.iter_mut().find(|(k, _)| *k == id) {
                     Some((_, v)) => {
+                        let v = v.to_mut();
                         v.extend_from_slice(b", ");
                         v.extend_from_slice(value);
                     }
-                    None => known.push((id, value.to_vec())),
+                    None => known.push((id, value.into())),
                 },
-                None => unknown.push((name.to_vec(), value.to_vec())),
+                None => unknown.push((name, value)),
             }
         }
         let method = req.method_bytes();
@@ -118,8 +141,8 @@ impl Parts {
             host: (h0, p0 - h0),
             path: (p0, q0 - p0),
             query: (q0, end - q0),
-            raw_url: req.raw_target().to_vec(),
-            unknown_verb: (verb_of(method) == 1).then(|| method.to_vec()),
+            raw_url: req.raw_target(),
+            unknown_verb: (verb_of(method) == 1).then_some(method),
             known,
             unknown,
             remote: sockaddr(req.remote_addr()),
@@ -130,10 +153,10 @@ impl Parts {
     /// Bytes needed for the struct and everything but the body.
     fn size(&self, version: u16) -> usize {
         let mut n = struct_size(version);
-        n = align(n, 8) + align(self.remote.len(), 8) + align(self.local.len(), 8);
+        n = align(n, 8) + align(self.remote.1, 8) + align(self.local.1, 8);
         n += (self.url.len() + 1) * 2;
         n += self.raw_url.len() + 1;
-        n += self.unknown_verb.as_ref().map_or(0, |v| v.len() + 1);
+        n += self.unknown_verb.map_or(0, |v| v.len() + 1);
         n += self.known.iter().map(|(_, v)| v.len() + 1).sum::<usize>();
         n = align(n, 8) + self.unknown.len() * std::mem::size_of::<HTTP_UNKNOWN_HEADER>();
         n += self
@@ -195,6 +218,7 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     r.connection_id = req.connection_id();
     r.raw_connection_id = req.connection_id();
     if needed > len {
+        drop(parts);
         lock(&q.parked).insert(req.id(), req);
         return (err::ERROR_MORE_DATA, needed);
     }
@@ -204,8 +228,8 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     };
     // SAFETY (every put below): `needed` <= len bytes were counted for them.
     unsafe {
-        r.address.remote = c.put(&parts.remote, 8) as *mut c_void;
-        r.address.local = c.put(&parts.local, 8) as *mut c_void;
+        r.address.remote = c.put(&parts.remote.0[..parts.remote.1], 8) as *mut c_void;
+        r.address.local = c.put(&parts.local.0[..parts.local.1], 8) as *mut c_void;
         let url = c.put(&parts.url, 2);
         c.put(&[0u16], 2);
         let cu = &mut r.cooked_url;
@@ -219,9 +243,9 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
             cu.query_string = url.add(parts.query.0);
             cu.query_string_length = (parts.query.1 * 2) as u16;
         }
-        r.raw_url = c.put_str(&parts.raw_url);
+        r.raw_url = c.put_str(parts.raw_url);
         r.raw_url_length = parts.raw_url.len() as u16;
-        if let Some(v) = &parts.unknown_verb {
+        if let Some(v) = parts.unknown_verb {
             r.unknown_verb = c.put_str(v);
             r.unknown_verb_length = v.len() as u16;
         }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use httpq_server::{FileChunk, Response, SendFlags};
 
 use super::types::*;
@@ -94,24 +95,36 @@ unsafe fn pieces(chunks: *const HTTP_DATA_CHUNK, count: u16) -> Result<Vec<Piece
     Ok(out)
 }
 
-fn text(p: *const u8, len: u16) -> Option<String> {
+/// A (pointer, length) pair of the caller's response struct as bytes.
+fn raw<'a>(p: *const u8, len: u16) -> Option<&'a [u8]> {
     if p.is_null() || len == 0 {
         return None;
     }
-    // SAFETY: a (pointer, length) pair of the caller's response struct.
-    let b = unsafe { std::slice::from_raw_parts(p, usize::from(len)) };
-    Some(String::from_utf8_lossy(b).into_owned())
+    // SAFETY: a (pointer, length) pair of the caller's response struct,
+    // read during the call that passed it.
+    Some(unsafe { std::slice::from_raw_parts(p, usize::from(len)) })
 }
 
-/// The head of the caller's HTTP_RESPONSE.
+/// The response header names by HTTP_HEADER_ID, parsed once.
+static KNOWN: std::sync::LazyLock<Vec<HeaderName>> = std::sync::LazyLock::new(|| {
+    RESPONSE_HEADER_NAMES
+        .iter()
+        .map(|n| HeaderName::from_bytes(n.as_bytes()).expect("a valid header name"))
+        .collect()
+});
+
+/// The head of the caller's HTTP_RESPONSE. Fields that are not valid HTTP
+/// are left out, as [`Response::header`] does.
 unsafe fn head_of(r: &HTTP_RESPONSE_V1) -> Response {
     let mut resp = Response::new(r.status_code);
-    if let Some(reason) = text(r.reason, r.reason_length) {
-        resp = resp.reason(&reason);
+    if let Some(reason) = raw(r.reason, r.reason_length) {
+        resp = resp.reason(&String::from_utf8_lossy(reason));
     }
     for (i, k) in r.headers.known.iter().enumerate() {
-        if let Some(v) = text(k.raw_value, k.raw_value_length) {
-            resp = resp.header(RESPONSE_HEADER_NAMES[i], &v);
+        if let Some(v) = raw(k.raw_value, k.raw_value_length) {
+            if let Ok(v) = HeaderValue::from_bytes(v) {
+                resp.headers.append(KNOWN[i].clone(), v);
+            }
         }
     }
     let h = &r.headers;
@@ -120,10 +133,12 @@ unsafe fn head_of(r: &HTTP_RESPONSE_V1) -> Response {
             // SAFETY: pUnknownHeaders holds UnknownHeaderCount entries.
             let u = unsafe { &*h.unknown_headers.add(i) };
             if let (Some(k), Some(v)) = (
-                text(u.name, u.name_length),
-                text(u.raw_value, u.raw_value_length),
+                raw(u.name, u.name_length),
+                raw(u.raw_value, u.raw_value_length),
             ) {
-                resp = resp.header(&k, &v);
+                if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k), HeaderValue::from_bytes(v)) {
+                    resp.headers.append(k, v);
+                }
             }
         }
     }
