@@ -29,4 +29,5 @@
 
 // Top down: each module imports only modules listed after it.
 pub mod httpapi;
+pub mod wininet;
 pub mod win32;

@@ -482,3 +482,47 @@ fn the_structs_have_the_same_layout_in_c_and_in_rust() {
         assert_eq!(line, format!("{name} {n}"), "C and Rust disagree");
     }
 }
+
+/// An httpq server answering every request with `body`, on its own port.
+fn httpq_server(body: Vec<u8>) -> (httpq_server::ServerSession, u16) {
+    use httpq_server::{Properties, RequestQueue, Response, SendFlags, ServerSession};
+    let port = free_port();
+    let session = ServerSession::new(Properties::default()).unwrap();
+    let queue = RequestQueue::new("wininet-test");
+    let group = session.create_url_group();
+    group.bind(&queue);
+    group
+        .add_url(&format!("http://127.0.0.1:{port}/"), 0)
+        .unwrap();
+    std::mem::forget(group); // lives as long as the session
+    let body = bytes::Bytes::from(body);
+    std::thread::spawn(move || {
+        while let Ok(req) = queue.receive_blocking() {
+            let r = Response::new(200).body(body.clone());
+            let _ = queue.send_response_blocking(req.id(), r, SendFlags::NONE);
+        }
+    });
+    (session, port)
+}
+
+#[test]
+fn the_seed_004_async_download_is_byte_exact_with_its_notifications_in_order() {
+    let Some(exe) = build("wininet_async") else {
+        return;
+    };
+    let body: Vec<u8> = (0..1_000_003u32).map(|i| (i * 31 % 253) as u8).collect();
+    let (_server, port) = httpq_server(body.clone());
+    let out = std::env::temp_dir().join(format!("httpq-capi-download-{}", std::process::id()));
+    let url = format!("http://localhost:{port}/file");
+    let mut p = Prog::start(&exe, &[&url, out.to_str().unwrap()]);
+    // The seed's order: created, resolve, connect, send, receive, complete.
+    assert_eq!(p.expect("OPEN"), "OPEN 60 10 11 20 21 30 31 40 41 100");
+    let read = p.expect("READ");
+    // Every read that had to wait ends with its REQUEST_COMPLETE.
+    assert!(read.ends_with(" 100") || read == "READ", "{read}");
+    assert_eq!(p.expect("CLOSE"), "CLOSE 70");
+    assert_eq!(p.expect("OK"), format!("OK wininet_async {}", body.len()));
+    p.finish();
+    assert!(std::fs::read(&out).unwrap() == body, "the download differs");
+    let _ = std::fs::remove_file(out);
+}
