@@ -526,3 +526,116 @@ fn the_seed_004_async_download_is_byte_exact_with_its_notifications_in_order() {
     assert!(std::fs::read(&out).unwrap() == body, "the download differs");
     let _ = std::fs::remove_file(out);
 }
+
+/// A raw-socket HTTP/1.1 server: echoes each request's body, and its
+/// X-Test header as X-Echo; keep-alive.
+fn raw_echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                loop {
+                    let (mut length, mut echo) = (0usize, None);
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        r.read_line(&mut line).unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let (k, v) = line.split_once(':').unwrap();
+                        match k.to_ascii_lowercase().as_str() {
+                            "content-length" => length = v.trim().parse().unwrap(),
+                            "x-test" => echo = Some(v.trim().to_string()),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    r.read_exact(&mut body).unwrap();
+                    let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n");
+                    if let Some(e) = echo {
+                        head.push_str(&format!("X-Echo: {e}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    w.write_all(head.as_bytes()).unwrap();
+                    w.write_all(&body).unwrap();
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn wininet_without_async_mode_sends_queries_reads_and_uploads() {
+    let Some(exe) = build("wininet_sync") else {
+        return;
+    };
+    let port = raw_echo_server();
+    let mut p = Prog::start(&exe, &[&port.to_string()]);
+    assert_eq!(p.expect("OK"), "OK wininet_sync");
+    p.finish();
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn a_receive_timeout_fires_on_time_and_leaks_nothing() {
+    let Some(exe) = build("wininet_timeout") else {
+        return;
+    };
+    // Accepts and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/stall");
+    let mut child = Command::new(&exe)
+        .arg(&url)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut counts = Vec::new();
+    let mut said = String::new();
+    loop {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        said.push_str(&l);
+        assert!(!l.starts_with("FAILED"), "{said}");
+        if l.starts_with("TIMEOUT") {
+            println!("{}", l.trim_end());
+        }
+        if l.starts_with("COUNT") {
+            counts.push(open_fds(pid));
+            stdin.write_all(b"\n").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "{said}");
+    assert!(said.ends_with("OK wininet_timeout\n"), "{said}");
+    // The first round makes the runtime and its descriptors; after it,
+    // each round ends where the one before did.
+    assert_eq!(counts.len(), 3, "{said}");
+    assert_eq!(counts[1], counts[2], "descriptors after rounds: {counts:?}");
+    assert_eq!(counts[0], counts[1], "descriptors after rounds: {counts:?}");
+}
