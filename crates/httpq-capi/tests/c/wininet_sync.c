@@ -7,6 +7,20 @@
 #include <wininet.h>
 #include "check.h"
 
+static DWORD g_seen[4];
+
+/* Context 0 silences a handle: the callback must never see it. */
+static void CALLBACK callback(HINTERNET h, DWORD_PTR context, DWORD status, LPVOID info,
+                              DWORD length)
+{
+    (void)h;
+    (void)status;
+    (void)info;
+    (void)length;
+    CHECK(context != 0 && context < 4);
+    g_seen[context]++;
+}
+
 static void read_all(HINTERNET req, char *out, DWORD cap)
 {
     DWORD n = 0, total = 0;
@@ -28,6 +42,7 @@ int main(int argc, char **argv)
     CHECK(argc == 2);
     session = InternetOpenA("sync", INTERNET_OPEN_TYPE_DIRECT, NULL, NULL, 0);
     CHECK(session != NULL);
+    InternetSetStatusCallbackA(session, callback);
     connect = InternetConnectA(session, "127.0.0.1", (INTERNET_PORT)atoi(argv[1]), NULL, NULL,
                                INTERNET_SERVICE_HTTP, 0, 1);
     CHECK(connect != NULL);
@@ -62,6 +77,15 @@ int main(int argc, char **argv)
     CHECK(strstr(text, "/echo") != NULL);
     read_all(req, body, sizeof body);
     CHECK(strcmp(body, "hello body") == 0);
+    CHECK(InternetCloseHandle(req));
+    CHECK(g_seen[2] >= 8); /* created, connect, send, receive, closing... */
+
+    /* The same exchange with context 0: no notification at all. */
+    req = HttpOpenRequestA(connect, "POST", "/echo", NULL, NULL, NULL, 0, 0);
+    CHECK(req != NULL);
+    CHECK(HttpSendRequestA(req, NULL, 0, "quiet", 5));
+    read_all(req, body, sizeof body);
+    CHECK(strcmp(body, "quiet") == 0);
     CHECK(InternetCloseHandle(req));
 
     /* An upload in pieces. */
