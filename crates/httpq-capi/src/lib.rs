@@ -18,6 +18,7 @@
 //! |---|---|
 //! | the Win32 plumbing: handles, errors, events, ports, files, threads | [`win32`] |
 //! | the HTTP Server API: sessions, URL groups, queues, requests | [`httpapi`] |
+//! | WinInet: HINTERNETs, the status callback, async mode, requests | [`wininet`] |
 //!
 //! `docs/C-API.md` lists what is supported and what differs from Windows.
 

@@ -23,7 +23,7 @@ use httpq_server::{
     UrlGroup,
 };
 
-use crate::win32::handles::{self, Kind, Object};
+use crate::win32::handles::{self, IdMap, Kind, Object};
 use crate::win32::io::IoTarget;
 use crate::win32::{err, wide_str, HANDLE};
 use types::*;
@@ -62,10 +62,10 @@ pub struct Queue {
     /// opens more): the queue shuts down when the last one closes.
     opens: Arc<AtomicUsize>,
     /// Requests a too-small buffer left for a retry by id (ERROR_MORE_DATA).
-    pub parked: Mutex<HashMap<u64, Request>>,
+    pub parked: Mutex<IdMap<u64, Request>>,
     /// Body bytes that came with a request and were not copied out yet;
     /// HttpReceiveRequestEntityBody gives them first.
-    pub leftover: Mutex<HashMap<u64, Bytes>>,
+    pub leftover: Mutex<IdMap<u64, Bytes>>,
     /// The implicit URL group of a version 1 handle (HttpAddUrl).
     v1_group: Option<UrlGroup>,
 }
