@@ -505,16 +505,13 @@ fn httpq_server(body: Vec<u8>) -> (httpq_server::ServerSession, u16) {
     (session, port)
 }
 
-#[test]
-fn the_seed_004_async_download_is_byte_exact_with_its_notifications_in_order() {
-    let Some(exe) = build("wininet_async") else {
-        return;
-    };
-    let body: Vec<u8> = (0..1_000_003u32).map(|i| (i * 31 % 253) as u8).collect();
-    let (_server, port) = httpq_server(body.clone());
-    let out = std::env::temp_dir().join(format!("httpq-capi-download-{}", std::process::id()));
-    let url = format!("http://localhost:{port}/file");
-    let mut p = Prog::start(&exe, &[&url, out.to_str().unwrap()]);
+/// Runs the seed 004 program against `url`, which serves `body`.
+fn seed_download(exe: &Path, url: &str, body: &[u8]) {
+    // Tests run in parallel: one file per download.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!("httpq-capi-download-{}-{n}", std::process::id()));
+    let mut p = Prog::start(exe, &[url, out.to_str().unwrap()]);
     // The seed's order: created, resolve, connect, send, receive, complete.
     assert_eq!(p.expect("OPEN"), "OPEN 60 10 11 20 21 30 31 40 41 100");
     let read = p.expect("READ");
@@ -523,8 +520,126 @@ fn the_seed_004_async_download_is_byte_exact_with_its_notifications_in_order() {
     assert_eq!(p.expect("CLOSE"), "CLOSE 70");
     assert_eq!(p.expect("OK"), format!("OK wininet_async {}", body.len()));
     p.finish();
-    assert!(std::fs::read(&out).unwrap() == body, "the download differs");
+    assert!(
+        std::fs::read(&out).unwrap() == body,
+        "the download from {url} differs"
+    );
     let _ = std::fs::remove_file(out);
+}
+
+fn seed_body() -> Vec<u8> {
+    (0..1_000_003u32).map(|i| (i * 31 % 253) as u8).collect()
+}
+
+#[test]
+fn the_seed_004_async_download_is_byte_exact_with_its_notifications_in_order() {
+    let Some(exe) = build("wininet_async") else {
+        return;
+    };
+    let body = seed_body();
+    let (_server, port) = httpq_server(body.clone());
+    seed_download(&exe, &format!("http://localhost:{port}/file"), &body);
+}
+
+/// A directory holding `name` with `body`, removed on drop.
+struct Site(PathBuf);
+
+impl Site {
+    fn new(name: &str, body: &[u8]) -> Site {
+        let dir =
+            std::env::temp_dir().join(format!("httpq-capi-site-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        std::fs::write(dir.join("www").join(name), body).unwrap();
+        Site(dir)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server process, killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_seed_004_download_works_against_httpq_serve() {
+    let Some(exe) = build("wininet_async") else {
+        return;
+    };
+    // The workspace's `httpq` binary, built beside this test (cargo test
+    // --workspace builds it for the CLI's own tests; alone, build it).
+    let httpq = lib_dir().parent().unwrap().join("httpq");
+    if !httpq.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "httpq-cli"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok && httpq.exists(), "could not build {}", httpq.display());
+    }
+    let body = seed_body();
+    let site = Site::new("seed.bin", &body);
+    let port = free_port();
+    let _server = Server(
+        Command::new(&httpq)
+            .arg("serve")
+            .arg(site.0.join("www"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    drop(connect(port));
+    seed_download(&exe, &format!("http://localhost:{port}/seed.bin"), &body);
+}
+
+#[test]
+fn the_seed_004_download_works_against_nginx() {
+    let Some(exe) = build("wininet_async") else {
+        return;
+    };
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(nginx) = nginx else {
+        println!(
+            "SKIPPED the nginx download: nginx is not installed (apt-get install nginx-light)"
+        );
+        return;
+    };
+    let body = seed_body();
+    let site = Site::new("seed.bin", &body);
+    let port = free_port();
+    let d = site.0.display();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\nevents {{ worker_connections 64; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+         server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
+    );
+    std::fs::write(site.0.join("nginx.conf"), conf).unwrap();
+    let _server = Server(
+        Command::new(nginx)
+            .arg("-c")
+            .arg(site.0.join("nginx.conf"))
+            .arg("-e")
+            .arg(site.0.join("error.log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    drop(connect(port));
+    seed_download(&exe, &format!("http://localhost:{port}/seed.bin"), &body);
 }
 
 /// A raw-socket HTTP/1.1 server: echoes each request's body, and its
