@@ -99,6 +99,7 @@ impl Prog {
         let mut child = Command::new(exe)
             .args(args)
             .env("LD_LIBRARY_PATH", lib_dir())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -119,6 +120,11 @@ impl Prog {
         self.seen.push_str(&l);
         assert!(!l.starts_with("FAILED"), "{}", self.seen);
         l.trim_end().to_string()
+    }
+
+    /// Lets a program waiting on its stdin go on.
+    fn go(&mut self) {
+        self.child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     }
 
     /// Waits for a line starting with `prefix`, returning it.
@@ -311,6 +317,19 @@ fn an_http_server_api_v2_program_serves_as_on_windows() {
     assert_eq!(body, b"api");
     let (_, _, body) = exchange(&mut s, "GET /apix HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(body, b"main");
+
+    // Garbage is answered 400 by the server while no receive is pending.
+    p.expect("IDLE");
+    let mut g = connect(port);
+    let (status, _, _) = exchange(&mut g, "GARBAGE\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    p.go();
+    // Two pipelined requests: the second waits for the first's answer.
+    p.expect("READY pipelining");
+    s.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).2, b"one");
+    assert_eq!(read_response(&mut s).2, b"two");
 
     p.expect("READY overlapped");
     let (_, _, body) = exchange(&mut s, "GET /ov HTTP/1.1\r\nHost: x\r\n\r\n");

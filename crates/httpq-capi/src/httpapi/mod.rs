@@ -124,7 +124,13 @@ static NAMED: LazyLock<Mutex<Named>> = LazyLock::new(Default::default);
 static V1_SESSION: LazyLock<Mutex<Option<ServerSession>>> = LazyLock::new(Default::default);
 
 fn new_session() -> Result<ServerSession, ULONG> {
-    ServerSession::new(Properties::default()).map_err(|e| error_code(&e))
+    let props = Properties {
+        // http.sys holds a pipelined request back until the one before it
+        // is answered; code written for it may rely on that.
+        max_pipelined: 1,
+        ..Properties::default()
+    };
+    ServerSession::new(props).map_err(|e| error_code(&e))
 }
 
 fn version_ok(v: HTTPAPI_VERSION) -> bool {

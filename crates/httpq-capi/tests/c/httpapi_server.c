@@ -274,6 +274,40 @@ static void step_routing(void)
     reply(g_main, r, 200, "main");
 }
 
+/* No receive is pending while the test sends garbage (answered 400 by the
+ * server itself); then two pipelined requests: the second is held back
+ * until the first is answered, as http.sys does. */
+static void step_pipelining(HANDLE port)
+{
+    static char buf2[BIG];
+    OVERLAPPED ov;
+    LPOVERLAPPED got = NULL;
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    char path[64];
+    PHTTP_REQUEST r, r2 = (PHTTP_REQUEST)buf2;
+
+    printf("IDLE\n");
+    fflush(stdout);
+    CHECK(getchar() == '\n');
+    printf("READY pipelining\n");
+    fflush(stdout);
+    r = receive(g_main, 0);
+    path_of(r, path, sizeof path);
+    CHECK(strcmp(path, "/one") == 0);
+    ZeroMemory(&ov, sizeof ov);
+    CHECK_EQ(HttpReceiveHttpRequest(g_main, HTTP_NULL_ID, 0, r2, sizeof buf2, NULL, &ov),
+             ERROR_IO_PENDING);
+    CHECK(!GetQueuedCompletionStatus(port, &bytes, &key, &got, 200));
+    CHECK_EQ(GetLastError(), WAIT_TIMEOUT);
+    reply(g_main, r, 200, "one");
+    CHECK(GetQueuedCompletionStatus(port, &bytes, &key, &got, 10000));
+    CHECK(got == &ov);
+    path_of(r2, path, sizeof path);
+    CHECK(strcmp(path, "/two") == 0);
+    reply(g_main, r2, 200, "two");
+}
+
 /* An OVERLAPPED receive completes on the port; an OVERLAPPED send with an
  * event whose low bit is set completes without a packet. */
 static void step_overlapped(HANDLE port)
@@ -424,6 +458,7 @@ int main(int argc, char **argv)
     step_routing();
     port = CreateIoCompletionPort(g_main, NULL, 77, 0);
     CHECK(port != NULL);
+    step_pipelining(port);
     step_overlapped(port);
     step_cancel_and_shutdown(port);
 
