@@ -24,8 +24,22 @@ fn have_cc() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Compiles `tests/c/NAME.c`; None (with the reason printed) without a C compiler.
+/// Compiles `tests/c/NAME.c` once per test process (tests run in parallel,
+/// and running a binary while another test rewrites it fails with ETXTBSY);
+/// None (with the reason printed) without a C compiler.
 fn build(name: &str) -> Option<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<(String, Option<PathBuf>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, exe)) = built.iter().find(|(n, _)| n == name) {
+        return exe.clone();
+    }
+    let exe = compile(name);
+    built.push((name.to_string(), exe.clone()));
+    exe
+}
+
+fn compile(name: &str) -> Option<PathBuf> {
     if !have_cc() {
         println!("SKIPPED {name}: no C compiler (`cc`) on this machine");
         return None;
@@ -565,8 +579,10 @@ struct Site(PathBuf);
 
 impl Site {
     fn new(name: &str, body: &[u8]) -> Site {
-        let dir =
-            std::env::temp_dir().join(format!("httpq-capi-site-{}-{name}", std::process::id()));
+        // One directory per site: tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("httpq-capi-site-{}-{n}", std::process::id()));
         std::fs::create_dir_all(dir.join("www")).unwrap();
         std::fs::write(dir.join("www").join(name), body).unwrap();
         Site(dir)

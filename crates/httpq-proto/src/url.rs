@@ -166,7 +166,13 @@ impl CookedUrl {
             "*".to_string()
         } else {
             let decoded = percent_decode(raw_path)?;
-            let normalised = remove_dot_segments(&decoded);
+            // Most paths have no `.` or `..` segment: keep them as decoded
+            // (normalising costs three allocations on every cooked URL).
+            let normalised = if decoded.contains("/.") {
+                remove_dot_segments(&decoded)
+            } else {
+                decoded
+            };
             check_segments(&normalised, limits)?;
             normalised
         };

@@ -505,7 +505,10 @@ impl ServerConn {
                 break;
             }
         }
-        r.room = was_full && !self.pipeline_full();
+        // Room matters only to a head already buffered: bytes still to come
+        // are parsed when they arrive. (Without this, a pipeline of one —
+        // http.sys's hold-back — woke the driver after every answer.)
+        r.room = was_full && !self.pipeline_full() && !self.rbuf.is_empty();
         self.counts.responses += r.responses;
         self.close_now |= r.close;
         r
