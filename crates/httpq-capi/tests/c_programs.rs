@@ -789,3 +789,62 @@ fn a_receive_timeout_fires_on_time_and_leaks_nothing() {
     assert_eq!(counts[1], counts[2], "descriptors after rounds: {counts:?}");
     assert_eq!(counts[0], counts[1], "descriptors after rounds: {counts:?}");
 }
+
+#[test]
+fn closing_a_handle_cancels_its_pending_read_first() {
+    let Some(exe) = build("wininet_cancel") else {
+        return;
+    };
+    // A head, 10 of 100 body bytes, then nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+            held.push(s);
+        }
+    });
+    let mut p = Prog::start(&exe, &[&format!("http://127.0.0.1:{port}/stall")]);
+    // REQUEST_COMPLETE (cancelled), then HANDLE_CLOSING, and nothing after.
+    assert_eq!(p.expect("CLOSE"), "CLOSE 100 70");
+    assert_eq!(p.expect("OK"), "OK wininet_cancel");
+    p.finish();
+}
+
+#[test]
+fn a_version_1_program_and_a_full_queue() {
+    let Some(exe) = build("httpapi_v1") else {
+        return;
+    };
+    let port = free_port();
+    let mut p = Prog::start(&exe, &[&port.to_string()]);
+    p.expect("READY v1");
+    let mut s = connect(port);
+    let (_, _, body) = exchange(&mut s, "GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body, b"v1");
+    p.expect("FULL");
+    // Two clients while nobody receives: one waits in the queue (length 1),
+    // the other is answered 503 at once; which is which is up to timing.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for path in ["/v1/b", "/v1/c"] {
+        let tx = tx.clone();
+        let mut c = connect(port);
+        std::thread::spawn(move || {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = tx.send(exchange(&mut c, &req));
+        });
+    }
+    let (first, _, _) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    p.go();
+    let (second, _, body) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (second.as_str(), body.as_slice()),
+        ("HTTP/1.1 200 OK", &b"v1"[..])
+    );
+    assert_eq!(p.expect("OK"), "OK httpapi_v1");
+    p.finish();
+}

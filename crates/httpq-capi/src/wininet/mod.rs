@@ -199,6 +199,13 @@ impl Inet {
             *p = false;
             self.closing_deferred.swap(false, Ordering::AcqRel)
         };
+        // Closed while pending: whatever stopped it (even a start refused
+        // because the handle had just closed), it was cancelled.
+        let (result, error) = if deferred && error != 0 {
+            (0, ierr::OPERATION_CANCELLED)
+        } else {
+            (result, error)
+        };
         let mut r = AsyncResult { result, error };
         self.notify(
             STATUS_REQUEST_COMPLETE,
