@@ -24,6 +24,7 @@ pub(crate) async fn establish(
     key: &PoolKey,
     slot: Slot,
     clock: &mut Clock,
+    timeouts: &crate::Timeouts,
 ) -> Result<Connection, ClientError> {
     let cfg = &session.config;
     let (host, port) = match &key.proxy {
@@ -37,7 +38,7 @@ pub(crate) async fn establish(
             core.emit(Status::ResolvingName, Payload::Host(host.clone()));
             let lookup = session.resolver.resolve(&host, port);
             let addrs = clock
-                .run(core, TimeoutKind::Resolve, cfg.timeouts.resolve, lookup)
+                .run(core, TimeoutKind::Resolve, timeouts.resolve, lookup)
                 .await?
                 .map_err(|e| ClientError::CannotResolve {
                     host: host.clone(),
@@ -56,10 +57,7 @@ pub(crate) async fn establish(
     clock.mark_lookup();
     // Connect, to each address in turn; the connect timeout covers them all
     // plus the tunnel and the TLS handshake, as curl's does.
-    let connect_deadline = cfg
-        .timeouts
-        .connect
-        .map(|d| tokio::time::Instant::now() + d);
+    let connect_deadline = timeouts.connect.map(|d| tokio::time::Instant::now() + d);
     let mut last_err = String::from("no address");
     let mut tcp = None;
     for addr in &addrs {

@@ -142,6 +142,30 @@ async fn receive_timeout_before_the_head() {
     server.stop().await;
 }
 
+/// A request's own timeouts override the session's (WinInet's
+/// InternetSetOption on a request handle).
+#[tokio::test]
+async fn a_request_can_have_timeouts_of_its_own() {
+    let server = Server::never_answers().await;
+    let rec = Recorder::new();
+    let s = Session::new(config(&rec, Timeouts::default())).unwrap();
+    let mut r = s.request("GET", &server.url("/"), 3).unwrap();
+    assert_eq!(r.timeouts(), Timeouts::default());
+    r.set_timeouts(Timeouts {
+        receive: Some(ms(200)),
+        ..Timeouts::default()
+    });
+    let started = Instant::now();
+    let err = guard(r.send(None)).await.unwrap_err();
+    assert_fired(TimeoutKind::Receive, err, started, ms(200));
+    // Other requests of the session keep its timeouts.
+    assert_eq!(
+        s.request("GET", &server.url("/"), 4).unwrap().timeouts(),
+        Timeouts::default()
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn receive_timeout_mid_body() {
     let server = Server::stalls_mid_body(1000, 500).await;

@@ -82,9 +82,7 @@ pub struct AsyncResult {
 pub struct Root {
     pub async_mode: bool,
     agent: String,
-    timeouts: Mutex<httpq_client::Timeouts>,
-    /// The client session, made on first use and again after an option
-    /// changes (requests already made keep theirs).
+    /// The client session, made on first use.
     session: Mutex<Option<httpq_client::Session>>,
     /// The client's handle ids, by the HINTERNET they stand for.
     ids: Mutex<HashMap<u64, usize>>,
@@ -107,6 +105,9 @@ pub struct Inet {
     pub root: Arc<Root>,
     pub me: std::sync::OnceLock<usize>,
     pub context: AtomicU64,
+    /// The connect, send and receive timeouts: copied from the parent when
+    /// the handle is made, given to its requests when they are made.
+    pub timeouts: Mutex<httpq_client::Timeouts>,
     callback: Mutex<Option<(Callback, bool)>>,
     parent: Option<Weak<Inet>>,
     children: Mutex<Vec<usize>>,
@@ -316,7 +317,6 @@ impl Root {
         let weak = Arc::downgrade(self);
         let config = httpq_client::Config {
             user_agent: self.agent.clone(),
-            timeouts: *self.timeouts.lock().unwrap_or_else(|e| e.into_inner()),
             callback: Some(Arc::new(move |n: &Notification| bridge(&weak, n))),
             ..httpq_client::Config::default()
         };
@@ -336,11 +336,13 @@ pub fn inet_of(h: HINTERNET) -> Option<Arc<Inet>> {
 /// Enters a new handle under `parent`, with its callback inherited.
 pub fn new_inet(parent: &Arc<Inet>, kind: InetKind, context: usize) -> Arc<Inet> {
     let cb = *parent.callback.lock().unwrap_or_else(|e| e.into_inner());
+    let timeouts = *parent.timeouts.lock().unwrap_or_else(|e| e.into_inner());
     let inet = Arc::new(Inet {
         kind,
         root: parent.root.clone(),
         me: std::sync::OnceLock::new(),
         context: AtomicU64::new(context as u64),
+        timeouts: Mutex::new(timeouts),
         callback: Mutex::new(cb),
         parent: Some(Arc::downgrade(parent)),
         children: Mutex::new(Vec::new()),
@@ -400,7 +402,6 @@ fn open(agent: Option<String>, flags: DWORD) -> HINTERNET {
     let root = Arc::new(Root {
         async_mode: flags & INTERNET_FLAG_ASYNC != 0,
         agent: agent.unwrap_or_else(|| "httpq-capi".into()),
-        timeouts: Mutex::new(httpq_client::Timeouts::default()),
         session: Mutex::new(None),
         ids: Mutex::new(HashMap::new()),
     });
@@ -409,6 +410,7 @@ fn open(agent: Option<String>, flags: DWORD) -> HINTERNET {
         root,
         me: std::sync::OnceLock::new(),
         context: AtomicU64::new(0),
+        timeouts: Mutex::new(httpq_client::Timeouts::default()),
         callback: Mutex::new(None),
         parent: None,
         children: Mutex::new(Vec::new()),
@@ -516,23 +518,21 @@ unsafe fn set_option(h: HINTERNET, option: DWORD, buf: *const c_void, len: DWORD
             if len < 4 {
                 return fail(ierr::BAD_OPTION_LENGTH);
             }
-            if !matches!(inet.kind, InetKind::Session) {
-                // The client's timeouts are per session: they apply to the
-                // requests made after they are set on the InternetOpen handle.
-                return fail(ierr::OPTION_NOT_SETTABLE);
-            }
             // SAFETY: a DWORD of the caller's.
             let ms = unsafe { *(buf as *const DWORD) };
             let d = (ms != 0 && ms != u32::MAX).then(|| Duration::from_millis(u64::from(ms)));
-            let mut t = inet.root.timeouts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = inet.timeouts.lock().unwrap_or_else(|e| e.into_inner());
             match option {
                 OPTION_CONNECT_TIMEOUT => t.connect = d,
                 OPTION_SEND_TIMEOUT | OPTION_DATA_SEND_TIMEOUT => t.send = d,
                 _ => t.receive = d,
             }
-            drop(t);
-            // The next request gets a session with these timeouts.
-            *inet.root.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let t = *t;
+            // A request takes them at once (at its next operation if one
+            // is running); handles made later under this one copy them.
+            if let InetKind::Request(r) = &inet.kind {
+                r.set_timeouts(t);
+            }
             TRUE
         }
         _ => fail(ierr::INVALID_OPTION),
@@ -590,7 +590,7 @@ unsafe fn query_option(
         return fail(err::ERROR_INVALID_PARAMETER);
     }
     let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis() as DWORD);
-    let t = *inet.root.timeouts.lock().unwrap_or_else(|e| e.into_inner());
+    let t = *inet.timeouts.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY (each arm): forwarded out-pointers of the caller's.
     unsafe {
         match option {

@@ -46,8 +46,20 @@ int main(int argc, char **argv)
     connect = InternetConnectA(session, "127.0.0.1", (INTERNET_PORT)atoi(argv[1]), NULL, NULL,
                                INTERNET_SERVICE_HTTP, 0, 1);
     CHECK(connect != NULL);
+    /* Options set on a handle are copied by the handles made under it. */
+    code = 1234;
+    CHECK(InternetSetOptionA(connect, INTERNET_OPTION_RECEIVE_TIMEOUT, &code, sizeof code));
     req = HttpOpenRequestA(connect, "POST", "/echo", NULL, NULL, NULL, INTERNET_FLAG_RELOAD, 2);
     CHECK(req != NULL);
+    size = sizeof code;
+    CHECK(InternetQueryOptionA(req, INTERNET_OPTION_RECEIVE_TIMEOUT, &code, &size));
+    CHECK_EQ(code, 1234);
+    CHECK(InternetQueryOptionA(session, INTERNET_OPTION_RECEIVE_TIMEOUT, &code, &size));
+    CHECK_EQ(code, 30000); /* the default, as WinInet's */
+    code = 5000;
+    CHECK(InternetSetOptionA(req, INTERNET_OPTION_RECEIVE_TIMEOUT, &code, sizeof code));
+    CHECK(InternetQueryOptionA(req, INTERNET_OPTION_RECEIVE_TIMEOUT, &code, &size));
+    CHECK_EQ(code, 5000);
     size = sizeof type;
     CHECK(InternetQueryOptionA(req, INTERNET_OPTION_HANDLE_TYPE, &type, &size));
     CHECK_EQ(type, INTERNET_HANDLE_TYPE_HTTP_REQUEST);

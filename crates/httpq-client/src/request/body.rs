@@ -113,7 +113,7 @@ impl RequestHandle {
         r: &mut Receiving,
         started: Instant,
     ) -> Result<(Option<Instant>, TimeoutKind), ClientError> {
-        let timeouts = &self.session.config.timeouts;
+        let timeouts = &self.timeouts;
         let now = Instant::now();
         let mut deadline = timeouts.receive.map(|d| started + d);
         let mut kind = TimeoutKind::Receive;

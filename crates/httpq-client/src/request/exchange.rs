@@ -31,7 +31,7 @@ impl RequestHandle {
         // Waiting for a slot under the per-server limit is part of getting
         // a connection: the connect timeout covers it (it starts afresh
         // for a new connection's own connect).
-        let connect = self.session.config.timeouts.connect;
+        let connect = self.timeouts.connect;
         let checkout = self
             .clock
             .run(&core, TimeoutKind::Connect, connect, pool.checkout(&key))
@@ -46,7 +46,15 @@ impl RequestHandle {
             }
             Checkout::New(slot) => {
                 self.reused = false;
-                let c = establish(&self.session, &core, &key, slot, &mut self.clock).await?;
+                let c = establish(
+                    &self.session,
+                    &core,
+                    &key,
+                    slot,
+                    &mut self.clock,
+                    &self.timeouts,
+                )
+                .await?;
                 self.core.attach_socket(c.shutdown_handle());
                 self.remote = Some(c.peer);
                 core.emit(Status::ConnectionNew, Payload::Connection(c.id));
@@ -124,7 +132,7 @@ impl RequestHandle {
         conn: &mut Connection,
         parts: &[&[u8]],
     ) -> Result<u64, ClientError> {
-        let limit = self.session.config.timeouts.send;
+        let limit = self.timeouts.send;
         let mut n = 0u64;
         for part in parts.iter().filter(|p| !p.is_empty()) {
             // The send timeout is for progress: one write call's wait.
@@ -312,7 +320,7 @@ impl RequestHandle {
                 }
             }
             conn.rbuf.reserve(4096);
-            let limit = self.session.config.timeouts.receive;
+            let limit = self.timeouts.receive;
             match self
                 .clock
                 .run(
@@ -361,7 +369,7 @@ impl RequestHandle {
         conn: &mut Connection,
     ) -> Result<ResponseHead, ClientError> {
         let cfg = &self.session.config;
-        let deadline = cfg.timeouts.receive.map(|d| Instant::now() + d);
+        let deadline = self.timeouts.receive.map(|d| Instant::now() + d);
         let mut parser = ResponseParser::new(cfg.limits);
         let mut first = true;
         loop {

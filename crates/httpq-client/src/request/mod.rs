@@ -34,7 +34,7 @@ use crate::pool::{Checkout, Connection, PoolKey};
 use crate::shared::SessionInner;
 use crate::status::{Payload, Status, Timings};
 use crate::url::{Scheme, Url};
-use crate::{ClientError, TimeoutKind};
+use crate::{ClientError, TimeoutKind, Timeouts};
 
 pub use connect_handle::{Closer, ConnectHandle};
 
@@ -104,6 +104,8 @@ pub struct RequestHandle {
     removed: Vec<HeaderName>,
     /// The heads of the redirect responses followed, in order.
     redirect_heads: Vec<Bytes>,
+    /// This request's timeouts (the session's unless set).
+    timeouts: Timeouts,
 }
 
 impl RequestHandle {
@@ -127,6 +129,7 @@ impl RequestHandle {
             remote: None,
             removed: Vec::new(),
             redirect_heads: Vec::new(),
+            timeouts: session.config.timeouts,
         })
     }
 
@@ -168,6 +171,32 @@ impl RequestHandle {
     /// Per-phase timings so far.
     pub fn timings(&self) -> Timings {
         self.clock.timings
+    }
+
+    /// This request's timeouts: the session's, unless set with
+    /// [`set_timeouts`](Self::set_timeouts).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Gives this request timeouts of its own (WinInet's
+    /// `InternetSetOption` on a request handle). A total timeout counts
+    /// from now if the request has not been sent.
+    ///
+    /// ```no_run
+    /// # async fn f(session: httpq_client::Session) -> Result<(), httpq_client::ClientError> {
+    /// use std::time::Duration;
+    /// let mut req = session.request("GET", "http://127.0.0.1:8080/slow", 1)?;
+    /// let t = req.timeouts();
+    /// req.set_timeouts(httpq_client::Timeouts { receive: Some(Duration::from_millis(500)), ..t });
+    /// req.send(None).await?; // a head later than 500 ms is ClientError::Timeout(Receive)
+    /// # Ok(()) }
+    /// ```
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        if matches!(self.state, State::Created) {
+            self.clock = Clock::new(timeouts.total);
+        }
+        self.timeouts = timeouts;
     }
 
     /// Adds a request header (before sending).
