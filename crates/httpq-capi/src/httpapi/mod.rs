@@ -97,11 +97,29 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+thread_local! {
+    /// The last queue this thread looked up, with the table's generation
+    /// then: a consumer loop calls with the same handle every time.
+    static LAST_QUEUE: std::cell::RefCell<Option<(usize, u64, Arc<Queue>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The queue behind a request queue handle.
 pub fn queue_of(h: HANDLE) -> Option<Arc<Queue>> {
+    // Read before the lookup: a removal after it makes the entry stale.
+    let generation = handles::generation();
+    let cached = LAST_QUEUE.with(|c| match &*c.borrow() {
+        Some((k, g, q)) if *k == h as usize && *g == generation => Some(q.clone()),
+        _ => None,
+    });
+    if cached.is_some() {
+        return cached;
+    }
     let k = handles::get_kind::<Queue>(h)?;
     let any: Arc<dyn Any + Send + Sync> = k;
-    any.downcast::<Queue>().ok()
+    let q = any.downcast::<Queue>().ok()?;
+    LAST_QUEUE.with(|c| *c.borrow_mut() = Some((h as usize, generation, q.clone())));
+    Some(q)
 }
 
 struct Session {

@@ -36,6 +36,31 @@ fn send_flags(flags: u32) -> SendFlags {
     f
 }
 
+/// The body of a response with no chunk or one memory chunk, copied.
+unsafe fn one_memory_chunk(r: &HTTP_RESPONSE_V1) -> Option<Bytes> {
+    match r.entity_chunk_count {
+        0 => Some(Bytes::new()),
+        1 if !r.entity_chunks.is_null() => {
+            // SAFETY: one chunk, by EntityChunkCount.
+            let c = unsafe { &*r.entity_chunks };
+            if c.chunk_type != CHUNK_FROM_MEMORY {
+                return None;
+            }
+            // SAFETY: the FromMemory member is the one in use for this type.
+            let m = unsafe { c.u.from_memory };
+            match (m.buffer.is_null(), m.buffer_length) {
+                (_, 0) => Some(Bytes::new()),
+                (true, _) => None, // refused by the general path
+                // SAFETY: pBuffer holds BufferLength bytes by contract.
+                (false, n) => Some(Bytes::copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(m.buffer as *const u8, n as usize)
+                })),
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The caller's chunks, consecutive memory chunks merged.
 unsafe fn pieces(chunks: *const HTTP_DATA_CHUNK, count: u16) -> Result<Vec<Piece>, u32> {
     if count > 0 && chunks.is_null() {
@@ -276,20 +301,17 @@ pub unsafe extern "C" fn HttpSendHttpResponse(
     }
     // SAFETY: the caller's HTTP_RESPONSE (V1 is V2's prefix).
     let r = unsafe { &*response };
-    // SAFETY: the struct's chunk array, by contract.
-    let pieces = match unsafe { pieces(r.entity_chunks, r.entity_chunk_count) } {
-        Ok(p) => p,
-        Err(e) => return e,
+    // The common case, a response with at most one memory chunk answered
+    // on the caller's thread, takes the server's own blocking call.
+    let simple = if ov.is_null() {
+        // SAFETY: the struct's chunk array, by contract.
+        unsafe { one_memory_chunk(r) }
+    } else {
+        None
     };
-    // SAFETY: the caller's response struct.
-    let head = unsafe { head_of(r) };
-    // The common case, a response with its body in memory answered on the
-    // caller's thread, takes the server's own blocking call.
-    if ov.is_null() && pieces.len() <= 1 && matches!(pieces.first(), None | Some(Piece::Mem(_))) {
-        let body = match pieces.into_iter().next() {
-            Some(Piece::Mem(b)) => b,
-            _ => Bytes::new(),
-        };
+    if let Some(body) = simple {
+        // SAFETY: the caller's response struct.
+        let head = unsafe { head_of(r) };
         let n = body.len();
         return match q
             .queue
@@ -306,6 +328,13 @@ pub unsafe extern "C" fn HttpSendHttpResponse(
             Err(e) => error_code(&e),
         };
     }
+    // SAFETY: the struct's chunk array, by contract.
+    let pieces = match unsafe { pieces(r.entity_chunks, r.entity_chunk_count) } {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    // SAFETY: the caller's response struct.
+    let head = unsafe { head_of(r) };
     let op = send_all(q.clone(), id, flags, Some(head), pieces);
     // SAFETY: forwarded out-pointers of the caller's.
     unsafe { run(q, op, sent, ov) }

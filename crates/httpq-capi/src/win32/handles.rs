@@ -101,8 +101,17 @@ pub fn get_kind<T: Kind>(h: HANDLE) -> Option<Arc<dyn Kind>> {
     }
 }
 
+/// Counts removals: a lookup cached under an older count may be stale.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of handles removed so far (see [`remove`]).
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// Takes `h` out of the table.
 pub fn remove(h: HANDLE) -> Option<Object> {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     TABLE
         .write()
         .unwrap_or_else(|e| e.into_inner())
