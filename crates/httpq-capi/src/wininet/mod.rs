@@ -337,7 +337,7 @@ pub fn inet_of(h: HINTERNET) -> Option<Arc<Inet>> {
 pub fn new_inet(parent: &Arc<Inet>, kind: InetKind, context: usize) -> Arc<Inet> {
     let cb = *parent.callback.lock().unwrap_or_else(|e| e.into_inner());
     let timeouts = *parent.timeouts.lock().unwrap_or_else(|e| e.into_inner());
-    let inet = Arc::new(Inet {
+    let inet = enter(Inet {
         kind,
         root: parent.root.clone(),
         me: std::sync::OnceLock::new(),
@@ -345,13 +345,12 @@ pub fn new_inet(parent: &Arc<Inet>, kind: InetKind, context: usize) -> Arc<Inet>
         timeouts: Mutex::new(timeouts),
         callback: Mutex::new(cb),
         parent: Some(Arc::downgrade(parent)),
-        children: Mutex::new(Vec::new()),
-        op_pending: Mutex::new(false),
-        closing_deferred: AtomicBool::new(false),
-        closed: AtomicBool::new(false),
+        children: Mutex::default(),
+        op_pending: Mutex::default(),
+        closing_deferred: AtomicBool::default(),
+        closed: AtomicBool::default(),
     });
-    let h = handles::insert(Object::Other(inet.clone()));
-    let _ = inet.me.set(h as usize);
+    let h = inet.handle();
     parent
         .children
         .lock()
@@ -370,6 +369,15 @@ fn close_inet(inet: &Inet) {
             k.close();
         }
     }
+    // Decided before the client cancels: an operation that ends from here
+    // on sends HANDLE_CLOSING after its REQUEST_COMPLETE (as cancelled).
+    let deferred = {
+        let p = inet.op_pending.lock().unwrap_or_else(|e| e.into_inner());
+        if *p {
+            inet.closing_deferred.store(true, Ordering::Release);
+        }
+        *p
+    };
     match &inet.kind {
         InetKind::Session => {
             if let Some(s) = inet
@@ -385,13 +393,6 @@ fn close_inet(inet: &Inet) {
         InetKind::Connect { connect, .. } => connect.closer().close(),
         InetKind::Request(r) => r.close(),
     }
-    let deferred = {
-        let p = inet.op_pending.lock().unwrap_or_else(|e| e.into_inner());
-        if *p {
-            inet.closing_deferred.store(true, Ordering::Release);
-        }
-        *p
-    };
     if !deferred {
         inet.send_closing();
     }
@@ -405,23 +406,29 @@ fn open(agent: Option<String>, flags: DWORD) -> HINTERNET {
         session: Mutex::new(None),
         ids: Mutex::new(HashMap::new()),
     });
-    let inet = Arc::new(Inet {
+    let inet = enter(Inet {
         kind: InetKind::Session,
         root,
         me: std::sync::OnceLock::new(),
         context: AtomicU64::new(0),
-        timeouts: Mutex::new(httpq_client::Timeouts::default()),
+        timeouts: Mutex::default(),
         callback: Mutex::new(None),
         parent: None,
-        children: Mutex::new(Vec::new()),
-        op_pending: Mutex::new(false),
-        closing_deferred: AtomicBool::new(false),
-        closed: AtomicBool::new(false),
+        children: Mutex::default(),
+        op_pending: Mutex::default(),
+        closing_deferred: AtomicBool::default(),
+        closed: AtomicBool::default(),
     });
+    set_last_error(0);
+    inet.handle()
+}
+
+/// Enters a handle's object in the table; it learns its handle.
+fn enter(inet: Inet) -> Arc<Inet> {
+    let inet = Arc::new(inet);
     let h = handles::insert(Object::Other(inet.clone()));
     let _ = inet.me.set(h as usize);
-    set_last_error(0);
-    h
+    inet
 }
 
 #[no_mangle]
