@@ -36,6 +36,37 @@ _Static_assert(sizeof(wchar_t) == 2,
 #define CONST const
 #define VOID void
 #define UNREFERENCED_PARAMETER(P) ((void)(P))
+#ifndef __cdecl
+#define __cdecl
+#endif
+#define __stdcall
+
+/* SAL annotations, as SDK code writes them: they mean nothing to cc. */
+#define __in
+#define __out
+#define __inout
+#define __in_opt
+#define __out_opt
+#define __inout_opt
+#define __in_ecount(n)
+#define __out_ecount(n)
+#define __in_bcount(n)
+#define __out_bcount(n)
+#define __deref_out
+#define _In_
+#define _Out_
+#define _Inout_
+#define _In_opt_
+#define _Out_opt_
+#define _Inout_opt_
+#define _In_reads_(n)
+#define _In_reads_bytes_(n)
+#define _Out_writes_(n)
+#define _Out_writes_bytes_(n)
+#define _Out_writes_bytes_opt_(n)
+#define _Reserved_
+#define _Success_(e)
+#define _Ret_maybenull_
 
 /* ---- basic types: DWORD and ULONG are 32-bit, as on Windows ---- */
 typedef void *PVOID, *LPVOID, *HANDLE, **PHANDLE, **LPHANDLE;
@@ -196,6 +227,13 @@ typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
 #define LOWORD(l) ((WORD)(((DWORD_PTR)(l)) & 0xffff))
 #define HIWORD(l) ((WORD)((((DWORD_PTR)(l)) >> 16) & 0xffff))
 #define MAKEWORD(a, b) ((WORD)(((BYTE)(a)) | ((WORD)((BYTE)(b))) << 8))
+
+/* ---- the process heap (over malloc) ---- */
+#define HEAP_ZERO_MEMORY 0x00000008u
+HANDLE WINAPI GetProcessHeap(void);
+LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes);
+LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
+BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
 
 /* ---- errors (per thread) ---- */
 DWORD WINAPI GetLastError(void);

@@ -297,6 +297,12 @@ fn an_http_server_api_v2_program_serves_as_on_windows() {
     s.write_all(&big).unwrap();
     let (_, _, body) = read_response(&mut s);
     assert_eq!(String::from_utf8(body).unwrap(), format!("100000 {sum}"));
+    // The same body again, flushed: the answer comes, and the connection
+    // goes on (the server drains what the application dropped).
+    s.write_all(b"POST /flush HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    s.write_all(&big).unwrap();
+    assert_eq!(read_response(&mut s).2, b"flushed");
 
     p.expect("READY file");
     let (status, head, body) = exchange(&mut s, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -824,7 +830,9 @@ fn a_version_1_program_and_a_full_queue() {
         return;
     };
     let port = free_port();
-    let mut p = Prog::start(&exe, &[&port.to_string()]);
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let mut p = Prog::start(&exe, &[&port.to_string(), &busy_port]);
     p.expect("READY v1");
     let mut s = connect(port);
     let (_, _, body) = exchange(&mut s, "GET /v1/a HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -850,5 +858,13 @@ fn a_version_1_program_and_a_full_queue() {
         ("HTTP/1.1 200 OK", &b"v1"[..])
     );
     assert_eq!(p.expect("OK"), "OK httpapi_v1");
+    p.finish();
+}
+
+#[test]
+fn generic_names_follow_unicode_as_in_the_sdk() {
+    let Some(exe) = build("unicode") else { return };
+    let mut p = Prog::start(&exe, &[]);
+    assert_eq!(p.expect("OK"), "OK unicode");
     p.finish();
 }

@@ -66,6 +66,9 @@ pub struct Queue {
     /// Body bytes that came with a request and were not copied out yet;
     /// HttpReceiveRequestEntityBody gives them first.
     pub leftover: Mutex<IdMap<u64, Bytes>>,
+    /// Requests received with FLUSH_BODY: their body reads end at once
+    /// (what is left is drained by the server after the response).
+    pub flushed: Mutex<IdMap<u64, ()>>,
     /// The implicit URL group of a version 1 handle (HttpAddUrl).
     v1_group: Option<UrlGroup>,
 }
@@ -86,6 +89,7 @@ impl Kind for Queue {
         }
         lock(&self.parked).clear();
         lock(&self.leftover).clear();
+        lock(&self.flushed).clear();
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -311,6 +315,7 @@ fn queue_handle(
         opens,
         parked: Mutex::default(),
         leftover: Mutex::default(),
+        flushed: Mutex::default(),
         v1_group: v1,
     })))
 }

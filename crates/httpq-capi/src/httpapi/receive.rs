@@ -313,7 +313,10 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     }
     let more = req.more_body() || !body.is_empty();
     if flags & FLUSH_BODY != 0 {
-        body.clear(); // what is left is drained by the server after the response
+        body.clear();
+        if more {
+            lock(&q.flushed).insert(req.id(), ());
+        }
     } else if more {
         r.flags |= MORE_ENTITY_BODY_EXISTS;
     }
@@ -414,6 +417,9 @@ async fn read_body(
 ) -> (u32, usize) {
     // SAFETY: the caller's buffer of len bytes, alive until completion.
     let out = unsafe { std::slice::from_raw_parts_mut(buf.0, len) };
+    if lock(&q.flushed).contains_key(&id) {
+        return (err::ERROR_HANDLE_EOF, 0);
+    }
     let mut n = 0;
     while n < len {
         let kept = {

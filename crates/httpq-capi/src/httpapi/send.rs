@@ -249,6 +249,7 @@ fn finished(q: &Queue, id: u64, flags: u32) {
     if flags & FLAG_MORE_DATA == 0 {
         remove_if_any(&q.leftover, id);
         remove_if_any(&q.parked, id);
+        remove_if_any(&q.flushed, id);
     }
 }
 

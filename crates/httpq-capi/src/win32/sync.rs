@@ -264,3 +264,54 @@ pub unsafe extern "C" fn QueryPerformanceFrequency(freq: *mut i64) -> BOOL {
     unsafe { *freq = 1_000_000_000 };
     TRUE
 }
+
+/// The process heap's handle: a constant (the heap is malloc's).
+const PROCESS_HEAP: usize = 0x0F00_0000;
+const HEAP_ZERO_MEMORY: DWORD = 8;
+
+#[no_mangle]
+pub extern "C" fn GetProcessHeap() -> HANDLE {
+    PROCESS_HEAP as HANDLE
+}
+
+#[no_mangle]
+pub extern "C" fn HeapAlloc(_heap: HANDLE, flags: DWORD, size: usize) -> *mut std::ffi::c_void {
+    // SAFETY: malloc/calloc have no preconditions; NULL is the failure Win32 reports too.
+    let p = unsafe {
+        if flags & HEAP_ZERO_MEMORY != 0 {
+            libc::calloc(1, size.max(1))
+        } else {
+            libc::malloc(size.max(1))
+        }
+    };
+    if p.is_null() {
+        set_last_error(err::ERROR_NOT_ENOUGH_MEMORY);
+    }
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn HeapReAlloc(
+    _heap: HANDLE,
+    _flags: DWORD,
+    mem: *mut std::ffi::c_void,
+    size: usize,
+) -> *mut std::ffi::c_void {
+    // SAFETY: `mem` came from HeapAlloc (malloc), by contract.
+    let p = unsafe { libc::realloc(mem, size.max(1)) };
+    if p.is_null() {
+        set_last_error(err::ERROR_NOT_ENOUGH_MEMORY);
+    }
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn HeapFree(
+    _heap: HANDLE,
+    _flags: DWORD,
+    mem: *mut std::ffi::c_void,
+) -> BOOL {
+    // SAFETY: `mem` came from HeapAlloc/HeapReAlloc (malloc), or is NULL.
+    unsafe { libc::free(mem) };
+    TRUE
+}

@@ -46,6 +46,9 @@ static inline void widen(unsigned short *out, const char *in)
 /* Checking these programs against mingw-w64's http.h (valid Windows C):
  * it predates a flag and a function the Windows SDK has. */
 #if defined(HTTP_INITIALIZE_SERVER) && !defined(HTTPQ_HTTP_H)
+#ifndef HTTP_RECEIVE_REQUEST_FLAG_FLUSH_BODY
+#define HTTP_RECEIVE_REQUEST_FLAG_FLUSH_BODY 0x00000002
+#endif
 #ifndef HTTP_URL_FLAG_REMOVE_ALL
 #define HTTP_URL_FLAG_REMOVE_ALL 0x00000001
 #endif

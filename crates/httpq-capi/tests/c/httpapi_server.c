@@ -177,6 +177,15 @@ static void step_bodies(void)
     }
     snprintf(text, sizeof text, "%lu %lu", total, sum);
     reply(g_main, r, 200, text);
+
+    /* FLUSH_BODY: what fits is copied, the rest is dropped and the body
+     * reads as ended. */
+    r = receive(g_main, HTTP_RECEIVE_REQUEST_FLAG_FLUSH_BODY);
+    CHECK_EQ(r->Flags & HTTP_REQUEST_FLAG_MORE_ENTITY_BODY_EXISTS, 0);
+    CHECK(r->EntityChunkCount <= 1);
+    CHECK_EQ(HttpReceiveRequestEntityBody(g_main, r->RequestId, 0, piece, sizeof piece, &n, NULL),
+             ERROR_HANDLE_EOF);
+    reply(g_main, r, 200, "flushed");
 }
 
 /* GET /file: memory, then two byte ranges of a file handle (one to EOF). */

@@ -1,7 +1,8 @@
 /* The HTTP Server API version 1: HttpCreateHttpHandle, HttpAddUrl,
  * HTTP_REQUEST_V1 in a V1-sized buffer, HttpRemoveUrl; and a queue of
- * length 1 that answers 503 (Http503ResponseVerbosityLimited) when full.
- * Usage: httpapi_v1 PORT */
+ * length 1 that answers 503 (Http503ResponseVerbosityLimited) when full;
+ * a port another socket holds is ERROR_SHARING_VIOLATION.
+ * Usage: httpapi_v1 PORT BUSY_PORT */
 #include <http.h>
 #include "check.h"
 
@@ -16,13 +17,20 @@ int main(int argc, char **argv)
     HTTP_DATA_CHUNK chunk;
     unsigned short url[128];
 
-    CHECK(argc == 2);
+    CHECK(argc == 3);
     CHECK_EQ(HttpInitialize(v1, HTTP_INITIALIZE_SERVER, NULL), NO_ERROR);
     CHECK_EQ(HttpCreateHttpHandle(&q, 0), NO_ERROR);
     snprintf(text, sizeof text, "http://127.0.0.1:%s/v1/", argv[1]);
     widen(url, text);
     CHECK_EQ(HttpAddUrl(q, (PCWSTR)url, NULL), NO_ERROR);
     CHECK_EQ(HttpAddUrl(q, (PCWSTR)url, NULL), ERROR_ALREADY_EXISTS);
+    {
+        unsigned short busy[128];
+        snprintf(text, sizeof text, "http://127.0.0.1:%s/", argv[2]);
+        widen(busy, text);
+        CHECK_EQ(HttpAddUrl(q, (PCWSTR)busy, NULL), ERROR_SHARING_VIOLATION);
+        snprintf(text, sizeof text, "http://127.0.0.1:%s/v1/", argv[1]);
+    }
     CHECK_EQ(HttpSetRequestQueueProperty(q, HttpServerQueueLengthProperty, &one, sizeof one, 0,
                                          NULL),
              NO_ERROR);

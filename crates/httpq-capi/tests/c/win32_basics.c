@@ -26,6 +26,15 @@ int main(void)
     ULONGLONG t0;
     OVERLAPPED o;
 
+    /* The process heap. */
+    {
+        unsigned char *mem = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, 64);
+        CHECK(mem != NULL && mem[0] == 0 && mem[63] == 0);
+        mem = HeapReAlloc(GetProcessHeap(), 0, mem, 4096);
+        CHECK(mem != NULL && mem[63] == 0);
+        CHECK(HeapFree(GetProcessHeap(), 0, mem));
+    }
+
     /* Errors. */
     SetLastError(ERROR_MORE_DATA);
     CHECK_EQ(GetLastError(), ERROR_MORE_DATA);
