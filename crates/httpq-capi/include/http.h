@@ -360,8 +360,25 @@ typedef struct _HTTP_RESPONSE_V2 {
 typedef HTTP_RESPONSE_V2 HTTP_RESPONSE, *PHTTP_RESPONSE;
 
 /* Accepted and ignored (httpq has no kernel response cache or W3C log). */
-typedef struct _HTTP_CACHE_POLICY HTTP_CACHE_POLICY, *PHTTP_CACHE_POLICY;
-typedef struct _HTTP_LOG_DATA HTTP_LOG_DATA, *PHTTP_LOG_DATA;
+typedef enum _HTTP_CACHE_POLICY_TYPE {
+    HttpCachePolicyNocache = 0,
+    HttpCachePolicyUserInvalidates = 1,
+    HttpCachePolicyTimeToLive = 2,
+    HttpCachePolicyMaximum = 3
+} HTTP_CACHE_POLICY_TYPE, *PHTTP_CACHE_POLICY_TYPE;
+
+typedef struct _HTTP_CACHE_POLICY {
+    HTTP_CACHE_POLICY_TYPE Policy;
+    ULONG SecondsToLive;
+} HTTP_CACHE_POLICY, *PHTTP_CACHE_POLICY;
+
+typedef enum _HTTP_LOG_DATA_TYPE {
+    HttpLogDataTypeFields = 0
+} HTTP_LOG_DATA_TYPE, *PHTTP_LOG_DATA_TYPE;
+
+typedef struct _HTTP_LOG_DATA {
+    HTTP_LOG_DATA_TYPE Type;
+} HTTP_LOG_DATA, *PHTTP_LOG_DATA;
 
 /* ---- functions: each returns a Win32 error code ---- */
 ULONG WINAPI HttpInitialize(HTTPAPI_VERSION Version, ULONG Flags, PVOID pReserved);

@@ -74,7 +74,7 @@ pub struct Queue {
 }
 
 impl Kind for Queue {
-    fn io(&self) -> Option<&IoTarget> {
+    fn io(&self) -> Option<&Arc<IoTarget>> {
         Some(&self.io)
     }
 

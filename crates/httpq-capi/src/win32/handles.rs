@@ -15,7 +15,7 @@ use super::{err, fail, BOOL, HANDLE, TRUE};
 /// handles): what the table needs of it.
 pub trait Kind: Any + Send + Sync {
     /// Where its overlapped operations complete, if it has any.
-    fn io(&self) -> Option<&IoTarget>;
+    fn io(&self) -> Option<&Arc<IoTarget>>;
     /// CloseHandle: ends what is pending and releases what it holds.
     fn close(&self);
     fn as_any(&self) -> &dyn Any;
@@ -34,6 +34,15 @@ pub enum Object {
 impl Object {
     /// Its overlapped-operation state, for the kinds that have one.
     pub fn io(&self) -> Option<&IoTarget> {
+        self.io_arc_ref().map(|a| &**a)
+    }
+
+    /// The same, shared (a thread-pool I/O object keeps a weak hold on it).
+    pub fn io_arc(&self) -> Option<Arc<IoTarget>> {
+        self.io_arc_ref().cloned()
+    }
+
+    fn io_arc_ref(&self) -> Option<&Arc<IoTarget>> {
         match self {
             Object::File(f) => Some(&f.io),
             Object::Other(k) => k.io(),

@@ -96,6 +96,8 @@ static COMPLETED: LazyLock<(Mutex<u64>, Condvar)> = LazyLock::new(Default::defau
 #[derive(Default)]
 pub struct IoTarget {
     port: Mutex<Option<(Arc<Port>, usize)>>,
+    /// CreateThreadpoolIo's callback, which completions go to instead of a port.
+    pool: Mutex<Option<Arc<PoolIo>>>,
     pending: Mutex<HashMap<usize, Option<tokio::task::AbortHandle>>>,
 }
 
@@ -159,6 +161,11 @@ impl IoTarget {
         }
         // An event handle with its low bit set asks for no packet.
         if event as usize & 1 == 0 {
+            let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(pool) = pool {
+                pool.call(ov as usize, error, bytes);
+                return true;
+            }
             let port = self.port.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some((port, key)) = port {
                 port.post(Packet {
@@ -390,4 +397,104 @@ pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
 #[no_mangle]
 pub extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
     cancel(h, (!ov.is_null()).then_some(ov))
+}
+
+/// A thread-pool I/O object (CreateThreadpoolIo): each completion of the
+/// handle's operations runs its callback on a pool thread.
+pub struct PoolIo {
+    callback: PoolCallback,
+    context: usize,
+    /// Callbacks queued or running, for WaitForThreadpoolIoCallbacks.
+    running: Mutex<usize>,
+    idle: Condvar,
+    target: std::sync::Weak<IoTarget>,
+}
+
+type PoolCallback =
+    extern "C" fn(*mut std::ffi::c_void, usize, *mut OVERLAPPED, u32, usize, *const PoolIo);
+
+impl PoolIo {
+    fn call(self: &Arc<Self>, ov: usize, error: DWORD, bytes: usize) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let me = self.clone();
+        runtime().spawn_blocking(move || {
+            (me.callback)(
+                std::ptr::null_mut(),
+                me.context,
+                ov as *mut OVERLAPPED,
+                error,
+                bytes,
+                Arc::as_ptr(&me),
+            );
+            let mut n = me.running.lock().unwrap_or_else(|e| e.into_inner());
+            *n -= 1;
+            if *n == 0 {
+                me.idle.notify_all();
+            }
+        });
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn CreateThreadpoolIo(
+    handle: HANDLE,
+    callback: Option<PoolCallback>,
+    context: usize,
+    _env: *mut std::ffi::c_void,
+) -> *const PoolIo {
+    let (Some(callback), Some(obj)) = (callback, handles::get(handle)) else {
+        fail(err::ERROR_INVALID_PARAMETER);
+        return std::ptr::null();
+    };
+    let Some(target) = obj.io_arc() else {
+        fail(err::ERROR_INVALID_PARAMETER);
+        return std::ptr::null();
+    };
+    let pool = Arc::new(PoolIo {
+        callback,
+        context,
+        running: Mutex::new(0),
+        idle: Condvar::new(),
+        target: Arc::downgrade(&target),
+    });
+    *target.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(pool.clone());
+    // The caller's reference, given back by CloseThreadpoolIo.
+    Arc::into_raw(pool)
+}
+
+/// Called before each operation on the handle; completions are delivered
+/// whether or not it was, so there is nothing to count.
+#[no_mangle]
+pub extern "C" fn StartThreadpoolIo(_pio: *const PoolIo) {}
+
+/// Called when an operation failed at once (no completion will come).
+#[no_mangle]
+pub extern "C" fn CancelThreadpoolIo(_pio: *const PoolIo) {}
+
+#[no_mangle]
+pub unsafe extern "C" fn WaitForThreadpoolIoCallbacks(pio: *const PoolIo, _cancel_pending: BOOL) {
+    if pio.is_null() {
+        return;
+    }
+    // SAFETY: a PTP_IO from CreateThreadpoolIo, not yet closed.
+    let pool = unsafe { &*pio };
+    let mut n = pool.running.lock().unwrap_or_else(|e| e.into_inner());
+    while *n > 0 {
+        n = pool.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn CloseThreadpoolIo(pio: *const PoolIo) {
+    if pio.is_null() {
+        return;
+    }
+    // SAFETY: the reference CreateThreadpoolIo gave out, given back once.
+    let pool = unsafe { Arc::from_raw(pio) };
+    if let Some(target) = pool.target.upgrade() {
+        let mut slot = target.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|p| Arc::ptr_eq(p, &pool)) {
+            *slot = None;
+        }
+    }
 }

@@ -209,6 +209,49 @@ pub unsafe extern "C" fn CreateThread(
     handles::insert(Object::Thread(thread))
 }
 
+/// The current process's pseudo-handle, as Windows' (-1).
+#[no_mangle]
+pub extern "C" fn GetCurrentProcess() -> HANDLE {
+    usize::MAX as HANDLE
+}
+
+/// The CPUs this process may run on, as a bit mask (the first 64).
+#[no_mangle]
+pub unsafe extern "C" fn GetProcessAffinityMask(
+    _process: HANDLE,
+    process_mask: *mut usize,
+    system_mask: *mut usize,
+) -> BOOL {
+    if process_mask.is_null() || system_mask.is_null() {
+        return fail(err::ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid cpu_set_t of the size given.
+    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } == 0;
+    let mut mask = 0usize;
+    for cpu in 0..usize::BITS as usize {
+        // SAFETY: reading a bit of the set just filled.
+        if ok && unsafe { libc::CPU_ISSET(cpu, &set) } {
+            mask |= 1 << cpu;
+        }
+    }
+    let all = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(64);
+    let system = if all == 64 {
+        usize::MAX
+    } else {
+        (1usize << all) - 1
+    };
+    // SAFETY: checked non-NULL.
+    unsafe {
+        *process_mask = if mask == 0 { system } else { mask };
+        *system_mask = system;
+    }
+    TRUE
+}
+
 #[no_mangle]
 pub extern "C" fn GetCurrentThreadId() -> DWORD {
     // SAFETY: gettid has no preconditions.

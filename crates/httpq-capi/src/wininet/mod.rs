@@ -120,7 +120,7 @@ pub struct Inet {
 }
 
 impl Kind for Inet {
-    fn io(&self) -> Option<&IoTarget> {
+    fn io(&self) -> Option<&Arc<IoTarget>> {
         None
     }
 

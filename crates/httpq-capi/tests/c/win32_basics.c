@@ -3,7 +3,22 @@
 #include <windows.h>
 #include "check.h"
 
-static HANDLE g_port;
+static HANDLE g_port, g_pool_done;
+static ULONG g_pool_result;
+static ULONG_PTR g_pool_bytes;
+static PVOID g_pool_overlapped, g_pool_context;
+
+static VOID CALLBACK pool_callback(PTP_CALLBACK_INSTANCE instance, PVOID context, PVOID overlapped,
+                                   ULONG result, ULONG_PTR bytes, PTP_IO io)
+{
+    (void)instance;
+    (void)io;
+    g_pool_context = context;
+    g_pool_overlapped = overlapped;
+    g_pool_result = result;
+    g_pool_bytes = bytes;
+    SetEvent(g_pool_done);
+}
 
 static DWORD WINAPI worker(LPVOID param)
 {
@@ -117,6 +132,28 @@ int main(void)
     CHECK(!GetQueuedCompletionStatus(g_port, &bytes, &key, &ov, 1000));
     CHECK_EQ(GetLastError(), ERROR_HANDLE_EOF);
     CHECK(ov == &o);
+    CHECK(CloseHandle(file));
+
+    /* Thread-pool I/O: a completion calls back on a pool thread instead. */
+    file = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    CHECK(file != INVALID_HANDLE_VALUE);
+    g_pool_done = CreateEventA(NULL, FALSE, FALSE, NULL);
+    {
+        PTP_IO io = CreateThreadpoolIo(file, pool_callback, &o, NULL);
+        CHECK(io != NULL);
+        StartThreadpoolIo(io);
+        ZeroMemory(&o, sizeof o);
+        o.Offset = 0;
+        CHECK(ReadFile(file, buf, 5, &n, &o));
+        CHECK_EQ(WaitForSingleObject(g_pool_done, 10000), WAIT_OBJECT_0);
+        CHECK(g_pool_overlapped == &o && g_pool_context == &o);
+        CHECK_EQ(g_pool_result, NO_ERROR);
+        CHECK_EQ(g_pool_bytes, 5);
+        CHECK(memcmp(buf, "hello", 5) == 0);
+        WaitForThreadpoolIoCallbacks(io, FALSE);
+        CloseThreadpoolIo(io);
+    }
+    CHECK(CloseHandle(g_pool_done));
     CHECK(CloseHandle(file));
     CHECK(DeleteFileA(path));
     CHECK(!DeleteFileA(path));
