@@ -21,9 +21,9 @@ pub unsafe extern "C" fn HttpWaitForDisconnect(
         };
     }
     // SAFETY: the caller's OVERLAPPED, valid until completion.
-    unsafe { q.io.begin(ov) };
+    let op = unsafe { q.io.begin(ov) };
     let qq = q.clone();
-    q.io.spawn(ov, async move {
+    q.io.spawn(op, async move {
         match qq.queue.wait_for_disconnect(connection).await {
             Ok(_) => (err::NO_ERROR, 0),
             Err(e) => (error_code(&e), 0),
@@ -55,9 +55,9 @@ pub unsafe extern "C" fn HttpCancelHttpRequest(h: HANDLE, id: u64, ov: *mut OVER
     if !ov.is_null() && code == err::NO_ERROR {
         // Done at once; the packet is still posted, as Windows does.
         // SAFETY: the caller's OVERLAPPED.
-        unsafe { q.io.begin(ov) };
+        let op = unsafe { q.io.begin(ov) };
         // SAFETY: begun just above.
-        unsafe { q.io.complete(ov, code, 0) };
+        unsafe { q.io.complete(op, code, 0) };
     }
     code
 }

@@ -384,18 +384,19 @@ pub unsafe extern "C" fn HttpReceiveHttpRequest(
         return code;
     }
     // SAFETY: the caller's OVERLAPPED, valid until completion.
-    unsafe { q.io.begin(ov) };
+    let op = unsafe { q.io.begin(ov) };
     if let Some(req) = ready {
         // SAFETY: as above.
         let (code, n) = unsafe { deliver(&q, req, flags, buf, len) };
         // SAFETY: as above.
         unsafe { write_out(returned, n) };
+        // Done at once (ERROR_MORE_DATA is a warning): the packet goes too.
         // SAFETY: begun just above.
-        unsafe { q.io.complete(ov, code, n) };
+        unsafe { q.io.complete(op, code, n) };
         return code;
     }
     let (qq, buf) = (q.clone(), SendPtr(buf));
-    q.io.spawn(ov, async move {
+    q.io.spawn(op, async move {
         let buf = buf;
         match qq.queue.receive().await {
             // SAFETY: the buffer outlives the operation (Win32 contract).
@@ -480,7 +481,7 @@ pub unsafe extern "C" fn HttpReceiveRequestEntityBody(
         return code;
     }
     // SAFETY: the caller's OVERLAPPED, valid until completion.
-    unsafe { q.io.begin(ov) };
-    q.io.spawn(ov, op);
+    let started = unsafe { q.io.begin(ov) };
+    q.io.spawn(started, op);
     err::ERROR_IO_PENDING
 }

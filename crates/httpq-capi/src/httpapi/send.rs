@@ -276,8 +276,8 @@ unsafe fn run(
         return code;
     }
     // SAFETY: the caller's OVERLAPPED, valid until completion.
-    unsafe { q.io.begin(ov) };
-    q.io.spawn(ov, op);
+    let started = unsafe { q.io.begin(ov) };
+    q.io.spawn(started, op);
     err::ERROR_IO_PENDING
 }
 

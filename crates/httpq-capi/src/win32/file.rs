@@ -158,23 +158,24 @@ unsafe fn transfer(
     }
     // SAFETY: a non-NULL OVERLAPPED of the caller's, valid until completion.
     let offset = unsafe { u64::from((*ov).offset_high) << 32 | u64::from((*ov).offset) };
-    // SAFETY: as above.
-    unsafe { f.io.begin(ov) };
-    let (error, n) = match op(&f.file, Some(offset)) {
-        Ok(0) if len > 0 => (err::ERROR_HANDLE_EOF, 0),
-        Ok(n) => (0, n),
-        Err(e) => (from_io(&e), 0),
+    let n = match op(&f.file, Some(offset)) {
+        // A failure at once is only the return value: no event, no packet
+        // (Windows queues none for an error status).
+        Ok(0) if len > 0 => return fail(err::ERROR_HANDLE_EOF),
+        Ok(n) => n,
+        Err(e) => return fail(from_io(&e)),
     };
+    // Done at once: completed as Windows does, packet included.
+    // SAFETY: as above.
+    let started = unsafe { f.io.begin(ov) };
     // SAFETY: begun just above.
-    unsafe { f.io.complete(ov, error, n) };
+    unsafe { f.io.complete(started, 0, n) };
     if !done.is_null() {
         // SAFETY: non-NULL out-pointer.
         unsafe { *done = n as DWORD };
     }
-    match error {
-        0 => TRUE,
-        e => fail(e),
-    }
+    set_last_error(0);
+    TRUE
 }
 
 #[no_mangle]
@@ -192,7 +193,10 @@ pub unsafe extern "C" fn ReadFile(
     let buf = super::SendPtr(buf as *mut u8);
     let op = move |f: &std::fs::File, at: Option<u64>| {
         let b = buf;
-        // SAFETY: lpBuffer holds nNumberOfBytesToRead bytes by contract.
+        if len == 0 {
+            return Ok(0);
+        }
+        // SAFETY: lpBuffer holds nNumberOfBytesToRead (> 0) bytes by contract.
         let slice = unsafe { std::slice::from_raw_parts_mut(b.0, len) };
         match at {
             Some(at) => f.read_at(slice, at),
@@ -218,7 +222,10 @@ pub unsafe extern "C" fn WriteFile(
     let buf = super::SendPtr(buf as *mut u8);
     let op = move |f: &std::fs::File, at: Option<u64>| {
         let b = buf;
-        // SAFETY: lpBuffer holds nNumberOfBytesToWrite bytes by contract.
+        if len == 0 {
+            return Ok(0);
+        }
+        // SAFETY: lpBuffer holds nNumberOfBytesToWrite (> 0) bytes by contract.
         let slice = unsafe { std::slice::from_raw_parts(b.0, len) };
         match at {
             Some(at) => f.write_all_at(slice, at).map(|()| len),

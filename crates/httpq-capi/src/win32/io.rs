@@ -3,7 +3,7 @@
 //! to the port the handle is associated with.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::Instant;
 
@@ -69,8 +69,15 @@ struct Packet {
 /// An I/O completion port.
 #[derive(Default)]
 pub struct Port {
-    packets: Mutex<VecDeque<Packet>>,
+    packets: Mutex<Packets>,
     cv: Condvar,
+}
+
+#[derive(Default)]
+struct Packets {
+    queue: VecDeque<Packet>,
+    /// CloseHandle ran: waiters return ERROR_ABANDONED_WAIT_0.
+    closed: bool,
 }
 
 impl Port {
@@ -78,12 +85,17 @@ impl Port {
         self.packets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .queue
             .push_back(p);
         self.cv.notify_one();
     }
 
-    /// CloseHandle on the port: waiters wake and find no packet.
+    /// CloseHandle on the port: waiters wake and fail.
     pub fn close(&self) {
+        self.packets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
         self.cv.notify_all();
     }
 }
@@ -91,14 +103,31 @@ impl Port {
 /// Signalled on every completion, for GetOverlappedResult without an event.
 static COMPLETED: LazyLock<(Mutex<u64>, Condvar)> = LazyLock::new(Default::default);
 
-/// The overlapped-operation state of a handle: its completion port and its
-/// pending operations (for CancelIo and for completing each exactly once).
+/// One started operation: its OVERLAPPED and an id of its own, so a stale
+/// completion never lands on a later operation that reuses the OVERLAPPED.
+#[derive(Clone, Copy, Debug)]
+pub struct Op {
+    ov: usize,
+    id: u64,
+}
+
+/// A pending operation: its id, and the signal that cancels its task.
+struct Pending {
+    id: u64,
+    cancel: Option<Arc<tokio::sync::Notify>>,
+}
+
+static NEXT_OP: AtomicU64 = AtomicU64::new(1);
+
+/// The overlapped-operation state of a handle: its completion port (or
+/// thread-pool callback) and its pending operations (for CancelIo, and
+/// for completing each exactly once).
 #[derive(Default)]
 pub struct IoTarget {
     port: Mutex<Option<(Arc<Port>, usize)>>,
     /// CreateThreadpoolIo's callback, which completions go to instead of a port.
     pool: Mutex<Option<Arc<PoolIo>>>,
-    pending: Mutex<HashMap<usize, Option<tokio::task::AbortHandle>>>,
+    pending: Mutex<HashMap<usize, Pending>>,
 }
 
 impl IoTarget {
@@ -106,7 +135,7 @@ impl IoTarget {
     ///
     /// # Safety
     /// `ov` points to an OVERLAPPED that stays valid until the operation completes.
-    pub unsafe fn begin(&self, ov: *mut OVERLAPPED) {
+    pub unsafe fn begin(&self, ov: *mut OVERLAPPED) -> Op {
         // SAFETY: the caller's OVERLAPPED, valid for the operation.
         unsafe {
             (*ov).internal_high = 0;
@@ -115,35 +144,62 @@ impl IoTarget {
                 e.reset();
             }
         }
-        self.lock_pending().insert(ov as usize, None);
+        let op = Op {
+            ov: ov as usize,
+            id: NEXT_OP.fetch_add(1, Ordering::Relaxed),
+        };
+        self.lock_pending().insert(
+            op.ov,
+            Pending {
+                id: op.id,
+                cancel: None,
+            },
+        );
+        op
     }
 
-    /// Runs `op` on the library's runtime; its output completes `ov`.
-    pub fn spawn<F>(self: &Arc<Self>, ov: *mut OVERLAPPED, op: F)
+    /// Runs `work` on the library's runtime; its output completes `op`.
+    /// CancelIo(Ex) and closing the handle stop it at its next await (it
+    /// then completes with ERROR_OPERATION_ABORTED): the task itself
+    /// completes, so nothing writes the caller's memory after that.
+    pub fn spawn<F>(self: &Arc<Self>, op: Op, work: F)
     where
         F: std::future::Future<Output = (DWORD, usize)> + Send + 'static,
     {
-        let me = self.clone();
-        let key = ov as usize;
-        let task = runtime().spawn(async move {
-            let (error, bytes) = op.await;
-            // SAFETY: begun by the caller, valid until this completion.
-            unsafe { me.complete(key as *mut OVERLAPPED, error, bytes) };
-        });
-        if let Some(slot) = self.lock_pending().get_mut(&key) {
-            *slot = Some(task.abort_handle());
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        match self.lock_pending().get_mut(&op.ov) {
+            Some(p) if p.id == op.id => p.cancel = Some(cancel.clone()),
+            _ => return, // completed or cancelled already
         }
+        let me = self.clone();
+        runtime().spawn(async move {
+            let (error, bytes) = tokio::select! {
+                // Work that is done wins over a cancel that came with it.
+                biased;
+                r = work => r,
+                _ = cancel.notified() => (err::ERROR_OPERATION_ABORTED, 0),
+            };
+            // SAFETY: begun by the caller, valid until this completion.
+            unsafe { me.complete(op, error, bytes) };
+        });
     }
 
-    /// Completes `ov` with `error` and `bytes`, unless it already completed
-    /// or was cancelled; returns whether this call completed it.
+    /// Completes `op` with `error` and `bytes`, unless it already
+    /// completed; returns whether this call completed it.
     ///
     /// # Safety
-    /// `ov` was passed to [`begin`](Self::begin) and is still valid.
-    pub unsafe fn complete(&self, ov: *mut OVERLAPPED, error: DWORD, bytes: usize) -> bool {
-        if self.lock_pending().remove(&(ov as usize)).is_none() {
-            return false;
+    /// `op` came from [`begin`](Self::begin) and its OVERLAPPED is still valid.
+    pub unsafe fn complete(&self, op: Op, error: DWORD, bytes: usize) -> bool {
+        {
+            let mut pending = self.lock_pending();
+            match pending.get(&op.ov) {
+                Some(p) if p.id == op.id => {
+                    pending.remove(&op.ov);
+                }
+                _ => return false,
+            }
         }
+        let ov = op.ov as *mut OVERLAPPED;
         // SAFETY: the OVERLAPPED stays valid until its operation completes,
         // which is now; nothing else writes it (the pending entry was ours).
         let event = unsafe {
@@ -163,7 +219,7 @@ impl IoTarget {
         if event as usize & 1 == 0 {
             let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some(pool) = pool {
-                pool.call(ov as usize, error, bytes);
+                pool.call(op.ov, error, bytes);
                 return true;
             }
             let port = self.port.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -171,7 +227,7 @@ impl IoTarget {
                 port.post(Packet {
                     bytes: bytes as DWORD,
                     key,
-                    overlapped: ov as usize,
+                    overlapped: op.ov,
                     error,
                 });
             }
@@ -179,31 +235,17 @@ impl IoTarget {
         true
     }
 
-    /// Cancels `ov`, or every pending operation: each completes with
-    /// ERROR_OPERATION_ABORTED. Returns how many were cancelled.
+    /// Cancels the operation on `ov`, or every pending one: each stops and
+    /// completes with ERROR_OPERATION_ABORTED. Returns how many were asked.
     pub fn cancel(&self, ov: Option<*mut OVERLAPPED>) -> usize {
-        let victims: Vec<(usize, Option<tokio::task::AbortHandle>)> = {
-            let mut pending = self.lock_pending();
-            match ov {
-                Some(ov) => pending
-                    .get_mut(&(ov as usize))
-                    .map(|a| (ov as usize, a.take()))
-                    .into_iter()
-                    .collect(),
-                None => pending.iter_mut().map(|(k, a)| (*k, a.take())).collect(),
-            }
-        };
-        let mut n = 0;
-        for (key, abort) in victims {
-            if let Some(a) = abort {
-                a.abort();
-            }
-            // SAFETY: still pending, so still valid (Win32 contract).
-            if unsafe { self.complete(key as *mut OVERLAPPED, err::ERROR_OPERATION_ABORTED, 0) } {
-                n += 1;
-            }
+        let pending = self.lock_pending();
+        let signal = |p: &Pending| p.cancel.as_ref().map(|c| c.notify_one()).is_some();
+        match ov {
+            Some(ov) => pending
+                .get(&(ov as usize))
+                .map_or(0, |p| usize::from(signal(p))),
+            None => pending.values().filter(|p| signal(p)).count(),
         }
-        n
     }
 
     /// The handle closes: what is pending ends as cancelled.
@@ -211,9 +253,7 @@ impl IoTarget {
         self.cancel(None);
     }
 
-    fn lock_pending(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<usize, Option<tokio::task::AbortHandle>>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -274,7 +314,12 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
     let deadline = timeout_of(ms).map(|t| Instant::now() + t);
     let mut q = port.packets.lock().unwrap_or_else(|e| e.into_inner());
     let packet = loop {
-        if let Some(p) = q.pop_front() {
+        if q.closed {
+            // SAFETY: checked non-NULL above.
+            unsafe { *overlapped = std::ptr::null_mut() };
+            return fail(err::ERROR_ABANDONED_WAIT_0);
+        }
+        if let Some(p) = q.queue.pop_front() {
             break p;
         }
         let now = Instant::now();
@@ -292,12 +337,6 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
                     .0
             }
             None => q = port.cv.wait(q).unwrap_or_else(|e| e.into_inner()),
-        }
-        if Arc::strong_count(&port) == 1 {
-            // Closed while waiting: only this call still holds it.
-            // SAFETY: checked non-NULL above.
-            unsafe { *overlapped = std::ptr::null_mut() };
-            return fail(err::ERROR_INVALID_HANDLE);
         }
     };
     // SAFETY: the three out-pointers were checked non-NULL.

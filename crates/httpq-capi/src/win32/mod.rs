@@ -38,6 +38,7 @@ pub mod err {
     pub const ERROR_ALREADY_EXISTS: u32 = 183;
     pub const ERROR_MORE_DATA: u32 = 234;
     pub const WAIT_TIMEOUT: u32 = 258;
+    pub const ERROR_ABANDONED_WAIT_0: u32 = 735;
     pub const ERROR_OPERATION_ABORTED: u32 = 995;
     pub const ERROR_IO_INCOMPLETE: u32 = 996;
     pub const ERROR_IO_PENDING: u32 = 997;

@@ -20,6 +20,21 @@ static VOID CALLBACK pool_callback(PTP_CALLBACK_INSTANCE instance, PVOID context
     SetEvent(g_pool_done);
 }
 
+static HANDLE g_closing_port;
+static DWORD g_closed_wait_error;
+
+/* Waits on a port that main closes: the wait must end. */
+static DWORD WINAPI port_waiter(LPVOID param)
+{
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    LPOVERLAPPED ov = NULL;
+    (void)param;
+    CHECK(!GetQueuedCompletionStatus(g_closing_port, &bytes, &key, &ov, INFINITE));
+    g_closed_wait_error = GetLastError();
+    return 0;
+}
+
 static DWORD WINAPI worker(LPVOID param)
 {
     /* The last error is per thread: this one does not see main's. */
@@ -125,13 +140,13 @@ int main(void)
     CHECK(ov == &o);
     CHECK_EQ(key, 5);
     CHECK_EQ(bytes, 4);
-    /* Reading past the end with an OVERLAPPED is ERROR_HANDLE_EOF. */
+    /* Reading past the end with an OVERLAPPED is ERROR_HANDLE_EOF, at once:
+     * a failure queues no packet. */
     o.Offset = 100;
     CHECK(!ReadFile(file, buf, sizeof buf, &n, &o));
     CHECK_EQ(GetLastError(), ERROR_HANDLE_EOF);
-    CHECK(!GetQueuedCompletionStatus(g_port, &bytes, &key, &ov, 1000));
-    CHECK_EQ(GetLastError(), ERROR_HANDLE_EOF);
-    CHECK(ov == &o);
+    CHECK(!GetQueuedCompletionStatus(g_port, &bytes, &key, &ov, 100));
+    CHECK_EQ(GetLastError(), WAIT_TIMEOUT);
     CHECK(CloseHandle(file));
 
     /* Thread-pool I/O: a completion calls back on a pool thread instead. */
@@ -162,6 +177,16 @@ int main(void)
     CHECK(file == INVALID_HANDLE_VALUE);
     CHECK(GetLastError() == ERROR_PATH_NOT_FOUND || GetLastError() == ERROR_FILE_NOT_FOUND);
     CHECK(CloseHandle(g_port));
+
+    /* Closing a port ends the waits on it (ERROR_ABANDONED_WAIT_0; or the
+     * handle is already invalid if the close came first). */
+    g_closing_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    th = CreateThread(NULL, 0, port_waiter, NULL, 0, NULL);
+    CHECK(th != NULL);
+    CHECK(CloseHandle(g_closing_port));
+    CHECK_EQ(WaitForSingleObject(th, 10000), WAIT_OBJECT_0);
+    CHECK(g_closed_wait_error == 735 || g_closed_wait_error == ERROR_INVALID_HANDLE);
+    CHECK(CloseHandle(th));
     printf("OK win32_basics\n");
     return 0;
 }
