@@ -84,6 +84,11 @@ impl Kind for Queue {
             return;
         }
         self.queue.shutdown();
+        if let Some(g) = &self.v1_group {
+            // HttpCloseRequestQueue on a version 1 handle ends its URLs.
+            g.remove_all_urls();
+            g.unbind();
+        }
         if let Some(name) = &self.name {
             lock(&NAMED).remove(name);
         }

@@ -350,7 +350,9 @@ pub unsafe extern "C" fn HttpReceiveHttpRequest(
     let Some(q) = queue_of(h) else {
         return err::ERROR_INVALID_HANDLE;
     };
-    if buf.is_null() {
+    // The struct is written in place: its buffer must be aligned for it
+    // (malloc's and HeapAlloc's are; a char array on the stack may not be).
+    if buf.is_null() || buf as usize % std::mem::align_of::<HTTP_REQUEST_V2>() != 0 {
         return err::ERROR_INVALID_PARAMETER;
     }
     let len = len as usize;
@@ -475,7 +477,7 @@ pub unsafe extern "C" fn HttpReceiveRequestEntityBody(
     let fill = flags & FILL_BUFFER != 0;
     let op = read_body(q.clone(), id, SendPtr(buf), len as usize, fill);
     if ov.is_null() {
-        let (code, n) = crate::win32::io::runtime().block_on(op);
+        let (code, n) = crate::win32::io::block(op);
         // SAFETY: the caller's out-pointer or NULL.
         unsafe { write_out(returned, n) };
         return code;

@@ -11,7 +11,7 @@ use httpq_server::{FileChunk, Response, SendFlags};
 use super::types::*;
 use super::{error_code, lock, queue_of, Queue};
 use crate::win32::file::file_of;
-use crate::win32::io::{runtime, OVERLAPPED};
+use crate::win32::io::OVERLAPPED;
 use crate::win32::{err, HANDLE};
 
 const FLAG_DISCONNECT: u32 = 1;
@@ -268,7 +268,7 @@ unsafe fn run(
     ov: *mut OVERLAPPED,
 ) -> u32 {
     if ov.is_null() {
-        let (code, n) = runtime().block_on(op);
+        let (code, n) = crate::win32::io::block(op);
         if !sent.is_null() {
             // SAFETY: a non-NULL out-pointer of the caller's.
             unsafe { *sent = n as u32 };

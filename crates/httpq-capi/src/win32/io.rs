@@ -46,6 +46,25 @@ pub fn error_of(status: usize) -> DWORD {
     }
 }
 
+/// Runs `f` to completion for a blocking C call. From a thread already in
+/// a runtime (a status callback calling back into the library) tokio's
+/// own block_on would panic, so the future runs as a task and this thread
+/// waits for it.
+pub fn block<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime().block_on(f);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime().spawn(async move {
+        let _ = tx.send(f.await);
+    });
+    rx.recv().expect("the task sends its result")
+}
+
 /// The runtime that carries this library's overlapped operations.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {

@@ -91,6 +91,8 @@ pub struct Root {
 /// What a HINTERNET refers to.
 pub enum InetKind {
     Session,
+    /// Stands for a handle being made, while the client reports it.
+    Placeholder,
     Connect {
         connect: ConnectHandle,
         host: String,
@@ -111,6 +113,8 @@ pub struct Inet {
     callback: Mutex<Option<(Callback, bool)>>,
     parent: Option<Weak<Inet>>,
     children: Mutex<Vec<usize>>,
+    /// The client's ids for this handle (forgotten at HANDLE_CLOSING).
+    client_ids: Mutex<Vec<u64>>,
     /// An operation returned ERROR_IO_PENDING and has not completed.
     op_pending: Mutex<bool>,
     /// HANDLE_CLOSING waits for the pending operation's REQUEST_COMPLETE.
@@ -221,12 +225,33 @@ impl Inet {
     /// Marks an operation pending (false if one already is).
     pub fn begin_op(&self) -> bool {
         let mut p = self.op_pending.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) || self.closing_deferred.load(Ordering::Acquire) {
+            return false;
+        }
         !std::mem::replace(&mut *p, true)
     }
 
     fn send_closing(&self) {
         self.notify_handle(STATUS_HANDLE_CLOSING);
         self.closed.store(true, Ordering::Release);
+        let ids = std::mem::take(&mut *self.client_ids.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut map = self.root.ids.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            map.remove(&id);
+        }
+    }
+
+    /// Notifications of the client's handle `id` are this handle's.
+    pub fn adopt(&self, id: u64) {
+        self.root
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, self.handle() as usize);
+        self.client_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
     }
 }
 
@@ -270,6 +295,12 @@ fn bridge(root: &Weak<Root>, n: &Notification) {
     let Some(inet) = inet_of(h as HINTERNET) else {
         return;
     };
+    if n.status == Status::HandleCreated {
+        inet.client_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(n.handle);
+    }
     let number = n.status.number();
     match (&n.status, &n.payload) {
         (Status::HandleCreated, _) => inet.notify_handle(STATUS_HANDLE_CREATED),
@@ -346,6 +377,7 @@ pub fn new_inet(parent: &Arc<Inet>, kind: InetKind, context: usize) -> Arc<Inet>
         callback: Mutex::new(cb),
         parent: Some(Arc::downgrade(parent)),
         children: Mutex::default(),
+        client_ids: Mutex::default(),
         op_pending: Mutex::default(),
         closing_deferred: AtomicBool::default(),
         closed: AtomicBool::default(),
@@ -380,16 +412,19 @@ fn close_inet(inet: &Inet) {
     };
     match &inet.kind {
         InetKind::Session => {
-            if let Some(s) = inet
+            // Taken out first: closing delivers notifications, and a
+            // callback may call back into functions that take this lock.
+            let session = inet
                 .root
                 .session
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .take()
-            {
+                .take();
+            if let Some(s) = session {
                 s.close();
             }
         }
+        InetKind::Placeholder => {}
         InetKind::Connect { connect, .. } => connect.closer().close(),
         InetKind::Request(r) => r.close(),
     }
@@ -415,6 +450,7 @@ fn open(agent: Option<String>, flags: DWORD) -> HINTERNET {
         callback: Mutex::new(None),
         parent: None,
         children: Mutex::default(),
+        client_ids: Mutex::default(),
         op_pending: Mutex::default(),
         closing_deferred: AtomicBool::default(),
         closed: AtomicBool::default(),
@@ -611,7 +647,7 @@ unsafe fn query_option(
             }
             OPTION_HANDLE_TYPE => put_value::<DWORD>(
                 match inet.kind {
-                    InetKind::Session => 1,
+                    InetKind::Session | InetKind::Placeholder => 1,
                     InetKind::Connect { .. } => 3,
                     InetKind::Request(_) => 13,
                 },

@@ -121,7 +121,7 @@ where
         });
         return fail(err::ERROR_IO_PENDING);
     }
-    match runtime().block_on(op) {
+    match crate::win32::io::block(op) {
         (_, 0) => TRUE,
         (_, e) => fail(e),
     }
@@ -171,6 +171,12 @@ fn add_headers(r: &mut RequestHandle, lines: &[(String, String)]) -> Result<(), 
     Ok(())
 }
 
+/// The handle's timeouts, given to its request before each operation
+/// (InternetSetOption while an operation runs takes effect at the next).
+fn apply_timeouts(inet: &Inet, r: &mut RequestHandle) {
+    r.set_timeouts(*inet.timeouts.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
 /// Sends the request (with `body`), keeps the head; (dwResult, error).
 async fn send(inet: Arc<Inet>, body: Option<bytes::Bytes>, result: usize) -> (usize, DWORD) {
     let InetKind::Request(state) = &inet.kind else {
@@ -180,6 +186,7 @@ async fn send(inet: Arc<Inet>, body: Option<bytes::Bytes>, result: usize) -> (us
     let Some(r) = slot.as_mut() else {
         return (0, ierr::INCORRECT_HANDLE_STATE);
     };
+    apply_timeouts(&inet, r);
     match r.send(body).await {
         Ok(()) => {
             state.keep_head(r);
@@ -308,7 +315,7 @@ fn connect(
     };
     let scheme = if secure { Scheme::Https } else { Scheme::Http };
     // The handle exists before the client's, whose HANDLE_CREATED names it.
-    let placeholder = new_inet(&parent, InetKind::Session, context);
+    let placeholder = new_inet(&parent, InetKind::Placeholder, context);
     let ph = placeholder.handle();
     let made = creating(ph, || session.connect(scheme, &host, port, context as u64));
     crate::win32::handles::remove(ph);
@@ -335,12 +342,7 @@ fn connect(
         context,
     );
     // Later notifications of the client's handle go to the real one.
-    parent
-        .root
-        .ids
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, inet.handle() as usize);
+    inet.adopt(id);
     crate::win32::set_last_error(0);
     inet.handle()
 }
@@ -573,12 +575,13 @@ unsafe fn send_request_ex(h: HINTERNET, input: *const InternetBuffers, wide: boo
             return fail(e);
         }
     }
-    let req = state.req.clone();
+    let (req, me) = (state.req.clone(), inet.clone());
     run(inet, async move {
         let mut slot = req.lock_owned().await;
         let Some(r) = slot.as_mut() else {
             return (0, ierr::INCORRECT_HANDLE_STATE);
         };
+        apply_timeouts(&me, r);
         match r.send_headers(total).await {
             Ok(()) => (TRUE as usize, 0),
             Err(e) => (0, error_code(&e)),
@@ -661,6 +664,7 @@ fn end_request(h: HINTERNET) -> BOOL {
         let Some(r) = slot.as_mut() else {
             return (0, ierr::INCORRECT_HANDLE_STATE);
         };
+        apply_timeouts(&me, r);
         match r.end_request().await {
             Ok(()) => {
                 state.keep_head(r);
@@ -737,12 +741,14 @@ unsafe fn read(
         Err(e) => return fail(error_code(&e)),
     }
     let (req, buf, count) = (state.req.clone(), SendPtr(buf as *mut u8), SendPtr(count));
+    let me = inet.clone();
     run(inet, async move {
         let (buf, count) = (buf, count);
         let mut slot = req.lock_owned().await;
         let Some(r) = slot.as_mut() else {
             return (0, ierr::INCORRECT_HANDLE_STATE);
         };
+        apply_timeouts(&me, r);
         // SAFETY: the caller's buffer stays valid until REQUEST_COMPLETE.
         let out = unsafe { std::slice::from_raw_parts_mut(buf.0, len as usize) };
         match r.read(out).await {
