@@ -61,14 +61,9 @@ pub struct Queue {
     /// Handles open on this queue (HTTP_CREATE_REQUEST_QUEUE_FLAG_OPEN_EXISTING
     /// opens more): the queue shuts down when the last one closes.
     opens: Arc<AtomicUsize>,
-    /// Requests a too-small buffer left for a retry by id (ERROR_MORE_DATA).
-    pub parked: Mutex<IdMap<u64, Request>>,
-    /// Body bytes that came with a request and were not copied out yet;
-    /// HttpReceiveRequestEntityBody gives them first.
-    pub leftover: Mutex<IdMap<u64, Bytes>>,
-    /// Requests received with FLUSH_BODY: their body reads end at once
-    /// (what is left is drained by the server after the response).
-    pub flushed: Mutex<IdMap<u64, ()>>,
+    /// What this layer keeps for requests between calls: one lock, taken
+    /// once per final send.
+    pub kept: Mutex<Kept>,
     /// The implicit URL group of a version 1 handle (HttpAddUrl).
     v1_group: Option<UrlGroup>,
 }
@@ -92,13 +87,39 @@ impl Kind for Queue {
         if let Some(name) = &self.name {
             lock(&NAMED).remove(name);
         }
-        lock(&self.parked).clear();
-        lock(&self.leftover).clear();
-        lock(&self.flushed).clear();
+        *lock(&self.kept) = Kept::default();
     }
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// Per-request state kept between C calls.
+#[derive(Default)]
+pub struct Kept {
+    /// Requests a too-small buffer left for a retry by id (ERROR_MORE_DATA).
+    pub parked: IdMap<u64, Request>,
+    /// Body bytes that came with a request and were not copied out yet;
+    /// HttpReceiveRequestEntityBody gives them first.
+    pub leftover: IdMap<u64, Bytes>,
+    /// Requests received with FLUSH_BODY: their body reads end at once
+    /// (what is left is drained by the server after the response).
+    pub flushed: IdMap<u64, ()>,
+}
+
+impl Kept {
+    /// The request was answered: nothing of it is kept.
+    pub fn forget(&mut self, id: u64) {
+        if !self.parked.is_empty() {
+            self.parked.remove(&id);
+        }
+        if !self.leftover.is_empty() {
+            self.leftover.remove(&id);
+        }
+        if !self.flushed.is_empty() {
+            self.flushed.remove(&id);
+        }
     }
 }
 
@@ -318,9 +339,7 @@ fn queue_handle(
         version,
         name,
         opens,
-        parked: Mutex::default(),
-        leftover: Mutex::default(),
-        flushed: Mutex::default(),
+        kept: Mutex::default(),
         v1_group: v1,
     })))
 }

@@ -219,7 +219,7 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     r.raw_connection_id = req.connection_id();
     if needed > len {
         drop(parts);
-        lock(&q.parked).insert(req.id(), req);
+        lock(&q.kept).parked.insert(req.id(), req);
         return (err::ERROR_MORE_DATA, needed);
     }
     let mut c = Cursor {
@@ -315,13 +315,13 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     if flags & FLUSH_BODY != 0 {
         body.clear();
         if more {
-            lock(&q.flushed).insert(req.id(), ());
+            lock(&q.kept).flushed.insert(req.id(), ());
         }
     } else if more {
         r.flags |= MORE_ENTITY_BODY_EXISTS;
     }
     if !body.is_empty() {
-        lock(&q.leftover).insert(req.id(), body);
+        lock(&q.kept).leftover.insert(req.id(), body);
     }
     if q.version >= 2 {
         // SAFETY: a version 2 buffer holds the V2 struct (zeroed above).
@@ -360,7 +360,7 @@ pub unsafe extern "C" fn HttpReceiveHttpRequest(
         return err::ERROR_INSUFFICIENT_BUFFER;
     }
     let ready = if id != 0 {
-        match lock(&q.parked).remove(&id) {
+        match lock(&q.kept).parked.remove(&id) {
             Some(r) => Some(r),
             None => return err::ERROR_CONNECTION_INVALID,
         }
@@ -420,13 +420,14 @@ async fn read_body(
 ) -> (u32, usize) {
     // SAFETY: the caller's buffer of len bytes, alive until completion.
     let out = unsafe { std::slice::from_raw_parts_mut(buf.0, len) };
-    if lock(&q.flushed).contains_key(&id) {
+    if lock(&q.kept).flushed.contains_key(&id) {
         return (err::ERROR_HANDLE_EOF, 0);
     }
     let mut n = 0;
     while n < len {
         let kept = {
-            let mut left = lock(&q.leftover);
+            let mut kept = lock(&q.kept);
+            let left = &mut kept.leftover;
             match left.get_mut(&id) {
                 Some(b) => {
                     let k = b.len().min(len - n);

@@ -247,17 +247,7 @@ async fn send_all(
 /// A final send: what was kept for the request goes.
 fn finished(q: &Queue, id: u64, flags: u32) {
     if flags & FLAG_MORE_DATA == 0 {
-        remove_if_any(&q.leftover, id);
-        remove_if_any(&q.parked, id);
-        remove_if_any(&q.flushed, id);
-    }
-}
-
-/// Removes `id` from a map that usually is empty, without hashing then.
-fn remove_if_any<V>(m: &std::sync::Mutex<crate::win32::handles::IdMap<u64, V>>, id: u64) {
-    let mut m = lock(m);
-    if !m.is_empty() {
-        m.remove(&id);
+        lock(&q.kept).forget(id);
     }
 }
 

@@ -143,10 +143,7 @@ pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
         Some(Object::Event(e)) => e,
         Some(Object::Thread(t)) => {
             return match t.done.wait(timeout_of(ms)) {
-                true => {
-                    t.done.set(); // manual: a thread stays ended
-                    WAIT_OBJECT_0
-                }
+                true => WAIT_OBJECT_0, // manual-reset: a thread stays ended
                 false => err::WAIT_TIMEOUT,
             };
         }

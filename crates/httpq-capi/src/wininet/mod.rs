@@ -570,12 +570,8 @@ unsafe fn set_option(h: HINTERNET, option: DWORD, buf: *const c_void, len: DWORD
                 OPTION_SEND_TIMEOUT | OPTION_DATA_SEND_TIMEOUT => t.send = d,
                 _ => t.receive = d,
             }
-            let t = *t;
-            // A request takes them at once (at its next operation if one
-            // is running); handles made later under this one copy them.
-            if let InetKind::Request(r) = &inet.kind {
-                r.set_timeouts(t);
-            }
+            // A request applies them at its next operation; handles made
+            // later under this one copy them.
             TRUE
         }
         _ => fail(ierr::INVALID_OPTION),

@@ -54,15 +54,6 @@ impl ReqState {
         self.url.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Gives the request its handle's timeouts.
-    pub fn set_timeouts(&self, t: httpq_client::Timeouts) {
-        if let Ok(mut slot) = self.req.try_lock() {
-            if let Some(r) = slot.as_mut() {
-                r.set_timeouts(t);
-            }
-        }
-    }
-
     fn set(&self, r: RequestHandle) {
         *self.url.lock().unwrap_or_else(|e| e.into_inner()) = r.url().to_string();
         *self.closer.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.closer());
@@ -241,7 +232,6 @@ fn open_url(
         unreachable!("made as a request");
     };
     state.set(req);
-    state.set_timeouts(*inet.timeouts.lock().unwrap_or_else(|e| e.into_inner()));
     let ok = run(inet.clone(), send(inet.clone(), None, handle as usize));
     if inet.root.async_mode || ok == FALSE {
         if !inet.root.async_mode {
@@ -421,7 +411,6 @@ fn open_request(
                 unreachable!("made as a request");
             };
             state.set(r);
-            state.set_timeouts(*inet.timeouts.lock().unwrap_or_else(|e| e.into_inner()));
             crate::win32::set_last_error(0);
             handle
         }
