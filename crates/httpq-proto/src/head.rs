@@ -6,13 +6,17 @@ use smallvec::SmallVec;
 
 use crate::{Error, Limits};
 
-/// The HTTP/1.x versions the core speaks.
+/// The HTTP versions a request can arrive in. The core parses and
+/// writes HTTP/1.x; `Http2` marks requests the server took from h2
+/// streams (never parsed from, nor written to, an HTTP/1 wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Version {
     /// HTTP/1.0
     Http10,
     /// HTTP/1.1
     Http11,
+    /// HTTP/2
+    Http2,
 }
 
 impl Version {
@@ -25,6 +29,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2",
         }
     }
 
@@ -42,6 +47,7 @@ impl From<Version> for http::Version {
         match v {
             Version::Http10 => http::Version::HTTP_10,
             Version::Http11 => http::Version::HTTP_11,
+            Version::Http2 => http::Version::HTTP_2,
         }
     }
 }
@@ -423,7 +429,7 @@ impl Special {
     /// Keep-alive default for the version, overridden by Connection tokens.
     pub(crate) fn keep_alive(&self, version: Version) -> bool {
         match version {
-            Version::Http11 => !self.conn_close,
+            Version::Http11 | Version::Http2 => !self.conn_close,
             Version::Http10 => self.conn_keep_alive && !self.conn_close,
         }
     }

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -23,6 +23,8 @@ use tokio::sync::Notify;
 
 use crate::counters::Counters;
 use crate::disconnect::{CompletionQueue, DisconnectReason, TimeoutKind};
+use crate::stream::H2Table;
+use crate::tls::TlsInfo;
 use crate::ServerError;
 
 /// What every connection of a session reads of it.
@@ -59,12 +61,19 @@ pub(crate) struct ConnShared {
     pub posted: Vec<(CompletionQueue, u64, u64)>,
     /// Why the connection ended, once it has.
     pub reason: Option<DisconnectReason>,
+    /// The TLS session of an HTTP/1.1 connection over TLS: the engine's
+    /// output is encrypted through it, input decrypted.
+    pub tls: Option<Box<rustls::ServerConnection>>,
 }
 
 pub(crate) struct Conn {
     pub id: u64,
     pub remote: SocketAddr,
     pub local: SocketAddr,
+    /// The TLS session's details, on a TLS connection.
+    pub tls: Option<Box<TlsInfo>>,
+    /// The streams of an HTTP/2 connection (set when it turns out to be one).
+    pub h2: OnceLock<H2Table>,
     pub env: Arc<ConnEnv>,
     /// The counters of the worker the connection runs on.
     pub counters: Arc<Counters>,
@@ -91,11 +100,14 @@ impl Conn {
         env: Arc<ConnEnv>,
         counters: Arc<Counters>,
         engine: ServerConn,
+        tls: Option<TlsInfo>,
     ) -> Conn {
         Conn {
             id,
             remote,
             local,
+            tls: tls.map(Box::new),
+            h2: OnceLock::new(),
             env,
             counters,
             runtime: tokio::runtime::Handle::try_current()
@@ -107,6 +119,7 @@ impl Conn {
                 io: None,
                 posted: Vec::new(),
                 reason: None,
+                tls: None,
             }),
             wake: TaskWake::default(),
             gone: Notify::new(),
@@ -118,6 +131,23 @@ impl Conn {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ConnShared> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `https` on a TLS connection, else `http` (for routing and cooked URLs).
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Requests handed out and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        match self.h2.get() {
+            Some(t) => t.in_flight(),
+            None => self.lock().engine.in_flight(),
+        }
     }
 
     /// Calls `f` with this second's `Server` and `Date` lines, for encoding
@@ -156,9 +186,23 @@ impl Conn {
         resp: &mut Response,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
+        if let Some(t) = self.h2.get() {
+            let r = t.send_response(seq, queue, resp, flags);
+            self.after_h2_send(t, flags);
+            return r;
+        }
         self.send_with(seq, |engine| {
             self.with_fixed_lines(|fixed| engine.send_response(seq, queue, resp, flags, fixed))
         })
+    }
+
+    /// A response sent with DISCONNECT closes an HTTP/2 connection
+    /// gracefully (GOAWAY) once its streams are done.
+    fn after_h2_send(&self, t: &H2Table, flags: SendFlags) {
+        if flags.contains(SendFlags::DISCONNECT) {
+            t.goaway.store(true, Ordering::Release);
+            self.wake.wake();
+        }
     }
 
     /// Sends more body of request `seq`'s response.
@@ -169,6 +213,11 @@ impl Conn {
         data: Bytes,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
+        if let Some(t) = self.h2.get() {
+            let r = t.send_body(seq, queue, data, flags);
+            self.after_h2_send(t, flags);
+            return r;
+        }
         self.send_with(seq, |engine| engine.send_body(seq, queue, data, flags))
     }
 
@@ -180,6 +229,11 @@ impl Conn {
         chunk: FileChunk,
         flags: SendFlags,
     ) -> Result<bool, ServerError> {
+        if let Some(t) = self.h2.get() {
+            let r = t.send_file(seq, queue, chunk, flags);
+            self.after_h2_send(t, flags);
+            return r;
+        }
         self.send_with(seq, |engine| engine.send_file(seq, queue, chunk, flags))
     }
 
@@ -199,6 +253,10 @@ impl Conn {
     /// The server answers request `seq` itself with `status` and a
     /// one-line reason (a request that waited in its queue too long).
     pub(crate) fn server_answer(&self, seq: u32, status: u16, why: &str, keep: bool) {
+        if let Some(t) = self.h2.get() {
+            t.answer(seq, status, why);
+            return;
+        }
         let mut st = self.lock();
         let before = Before::of(&mut st);
         self.with_fixed_lines(|fixed| st.engine.answer(seq, status, why, keep, fixed));
@@ -241,10 +299,7 @@ impl Conn {
             return false;
         };
         let now = Instant::now();
-        let written = st
-            .engine
-            .output()
-            .write_to(&mut SocketTx::new(&io, self.on_own_runtime()));
+        let written = transmit(&mut st, &io, self.on_own_runtime());
         let n = match written {
             Ok(n) => n,
             Err(_) => {
@@ -262,7 +317,7 @@ impl Conn {
         if n > 0 {
             self.output_moved();
         }
-        let blocked = !st.engine.output().is_empty();
+        let blocked = output_pending(&mut st);
         if blocked {
             st.engine.on_write_blocked(now);
         }
@@ -285,6 +340,9 @@ impl Conn {
 
     /// Waits while the sender of `seq` is held by the write budget.
     pub(crate) async fn drain_for(&self, seq: u32) {
+        if let Some(t) = self.h2.get() {
+            return t.drain_for(seq).await;
+        }
         self.held.fetch_add(1, Ordering::SeqCst);
         struct Unhold<'a>(&'a AtomicUsize);
         impl Drop for Unhold<'_> {
@@ -329,6 +387,9 @@ impl Conn {
         cx: &mut Context<'_>,
         sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
     ) -> Poll<Result<usize, ServerError>> {
+        if let Some(t) = self.h2.get() {
+            return t.poll_body(seq, cx, sink);
+        }
         let mut st = self.lock();
         let (poll, wake) = st.engine.poll_body(seq, cx.waker(), sink);
         drop(st);
@@ -367,6 +428,12 @@ impl Conn {
     /// http.sys does), so its waiters learn it timed out.
     pub(crate) fn queue_timeout(&self, seq: u32) {
         Counters::inc(&self.counters.timeouts);
+        if let Some(t) = self.h2.get() {
+            // One stream waited too long: only it is answered, the
+            // connection's other streams go on.
+            t.answer(seq, 503, "request waited too long in the queue");
+            return;
+        }
         self.lock()
             .engine
             .set_close_reason(DisconnectReason::Timeout(TimeoutKind::RequestQueue));
@@ -393,6 +460,126 @@ fn send_error(e: SendError) -> ServerError {
     match e {
         SendError::Invalid => ServerError::ConnectionInvalid,
         SendError::InvalidResponse(why) => ServerError::InvalidResponse(why),
+    }
+}
+
+/// Writes the engine's output to the socket — through the TLS session
+/// when the connection has one — and returns the bytes of output taken.
+pub(crate) fn transmit(st: &mut ConnShared, io: &TcpStream, exclusive: bool) -> io::Result<usize> {
+    let ConnShared { engine, tls, .. } = st;
+    match tls.as_deref_mut() {
+        None => engine.output().write_to(&mut SocketTx::new(io, exclusive)),
+        Some(tls) => {
+            let mut tx = TlsTx { tls, stream: io };
+            let n = if engine.output().is_empty() {
+                0
+            } else {
+                engine.output().write_to(&mut tx)?
+            };
+            tx.flush()?;
+            Ok(n)
+        }
+    }
+}
+
+/// Output waits to be written: the engine's, or sealed TLS records.
+pub(crate) fn output_pending(st: &mut ConnShared) -> bool {
+    !st.engine.output().is_empty() || st.tls.as_ref().is_some_and(|t| t.wants_write())
+}
+
+/// The engine's output sealed into TLS records on its way to the socket.
+/// File ranges are read into memory first: TLS needs the bytes (no
+/// `sendfile` through userspace TLS).
+struct TlsTx<'a> {
+    tls: &'a mut rustls::ServerConnection,
+    stream: &'a TcpStream,
+}
+
+/// Bytes that go into TLS per file step.
+const TLS_FILE_STEP: usize = 64 * 1024;
+
+impl TlsTx<'_> {
+    /// Moves sealed records to the socket; `Ok(false)`: some remain (the
+    /// socket is full).
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut SockWriter(self.stream)) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Transmit for TlsTx<'_> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // Records already sealed go first: plaintext taken now must not
+        // pile up behind a full socket.
+        if !self.flush()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = io::Write::write_vectored(&mut self.tls.writer(), bufs)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.flush()?;
+        Ok(n)
+    }
+
+    fn write_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if !self.flush()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut buf = vec![0; len.min(TLS_FILE_STEP)];
+        let got = file.read_at(&mut buf, offset)?;
+        if got == 0 {
+            return Ok(0);
+        }
+        let n = io::Write::write(&mut self.tls.writer(), &buf[..got])?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.flush()?;
+        Ok(n)
+    }
+}
+
+/// The socket as rustls writes sealed records to it (through tokio, so a
+/// full socket clears the write readiness).
+pub(crate) struct SockWriter<'a>(pub &'a TcpStream);
+
+impl io::Write for SockWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The socket as rustls reads records from it. `raw`: read the descriptor
+/// directly (reading resumed after the readiness was cleared by hand, when
+/// tokio would refuse to read until a new event).
+pub(crate) struct SockReader<'a> {
+    pub stream: &'a TcpStream,
+    pub raw: bool,
+}
+
+impl io::Read for SockReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.raw {
+            let sock = socket2::SockRef::from(self.stream);
+            io::Read::read(&mut &*sock, buf)
+        } else {
+            self.stream.try_read(buf)
+        }
     }
 }
 

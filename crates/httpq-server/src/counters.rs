@@ -71,6 +71,15 @@ counters! {
     bytes_received,
     /// Bytes written to clients.
     bytes_sent,
+    /// HTTP/2 streams opened by clients (each is also a request received).
+    h2_streams,
+    /// HTTP/2 streams the client reset before their response completed
+    /// (each is also a request abandoned, not a disconnect).
+    h2_resets,
+    /// TLS handshakes completed.
+    tls_handshakes,
+    /// TLS handshakes that failed or timed out.
+    tls_handshake_failures,
 }
 
 impl Counters {

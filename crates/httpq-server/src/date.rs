@@ -104,3 +104,24 @@ pub(crate) fn with_fixed_lines<R>(
         })
     })
 }
+
+thread_local! {
+    static DATE_VALUE: RefCell<(u64, http::HeaderValue)> =
+        RefCell::new((u64::MAX, http::HeaderValue::from_static("")));
+}
+
+/// This second's `Date` as a header value (HTTP/2 responses, whose fields
+/// are not written as lines), formatted once a second per thread.
+pub(crate) fn date_value() -> http::HeaderValue {
+    let secs = now_secs();
+    DATE_VALUE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            let when = UNIX_EPOCH + Duration::from_secs(secs);
+            if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+                *d = (secs, v);
+            }
+        }
+        d.1.clone()
+    })
+}

@@ -7,50 +7,28 @@
 
 use std::io::{self, Read};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use httpq_proto::server_conn::{Accept, ConnConfig, Input, Timeouts};
+use httpq_proto::server_conn::{Accept, Input, Timeouts};
 use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
-use crate::conn::{Conn, ConnEnv, ConnShared, SocketTx};
+use crate::conn::{output_pending, transmit, Conn, ConnShared, SockReader, SockWriter};
 use crate::counters::Counters;
-use crate::disconnect::{recent, Completion, DisconnectReason};
-use crate::properties::{OverflowPolicy, Properties};
+use crate::disconnect::DisconnectReason;
+use crate::http2;
+use crate::properties::OverflowPolicy;
 use crate::registry;
 use crate::request_queue::{Filled, QueueInner, Request};
-use crate::routes::{RouteCache, RouteTable};
+use crate::routes::RouteCache;
+use crate::site::Site;
 
 /// Rounds of read, parse and write one pass makes before it lets the
 /// worker's other tasks run.
 const MAX_ROUNDS: u32 = 16;
-
-/// What a session's connections need of it, shared by its workers.
-pub(crate) struct Site {
-    pub env: Arc<ConnEnv>,
-    pub routes: Arc<RouteTable>,
-    pub props: RwLock<Properties>,
-}
-
-impl Site {
-    pub(crate) fn properties(&self) -> Properties {
-        self.props.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The engine's settings for a connection accepted now.
-    pub(crate) fn conn_config(&self) -> ConnConfig {
-        let p = self.props.read().unwrap_or_else(|e| e.into_inner());
-        ConnConfig {
-            limits: p.limits,
-            timeouts: p.timeouts.normalized(),
-            half_close: p.half_close,
-            max_pipelined: p.max_pipelined.max(1),
-        }
-    }
-}
 
 /// The driver's own state (the engine is in the connection's lock).
 struct Driver {
@@ -76,7 +54,14 @@ struct Driver {
     single_thread: bool,
     finished: bool,
     /// The connection's place under the session's connection limit.
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    /// Plaintext: the first bytes may yet turn out to be the HTTP/2 preface.
+    h2c_check: bool,
+    /// Only part of the preface has come: parse nothing until it is whole.
+    h2c_hold: bool,
+    /// The connection opened with the preface: these bytes (read already)
+    /// and the socket go to the HTTP/2 driver.
+    upgrade: Option<bytes::Bytes>,
 }
 
 /// What one pass over the connection found.
@@ -101,6 +86,7 @@ pub(crate) fn run(
     let stream = Arc::new(stream);
     conn.lock().io = Some(stream.clone());
     let base = site.conn_config().timeouts;
+    let h2c_check = conn.tls.is_none() && site.properties().http2.enable_cleartext;
     let mut d = Driver {
         stream,
         conn,
@@ -115,10 +101,25 @@ pub(crate) fn run(
         single_thread: tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::CurrentThread,
         finished: false,
-        _permit: permit,
+        permit: Some(permit),
+        h2c_check,
+        h2c_hold: false,
+        upgrade: None,
     };
     async move {
         let (reason, reset) = d.serve().await;
+        if let Some(prefix) = d.upgrade.take() {
+            // h2c with prior knowledge: the HTTP/2 driver takes over the
+            // socket and the connection (nothing was handed out yet).
+            d.finished = true;
+            d.conn.lock().io = None;
+            let io = http2::SharedSocket(d.stream.clone());
+            let (conn, site, share) = (d.conn.clone(), d.site.clone(), d.share);
+            let permit = d.permit.take().expect("held until the connection ends");
+            drop(d);
+            http2::serve(io, prefix, conn, site, share, permit).await;
+            return;
+        }
         d.finish(reason, reset);
     }
 }
@@ -143,7 +144,9 @@ impl Driver {
         let mut sleep: Pin<Box<Sleep>> =
             Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365)));
         let mut armed: Option<Instant> = None;
-        let mut ready = None;
+        // Over TLS the handshake may have brought request bytes along,
+        // already decrypted: look before waiting for the socket.
+        let mut ready = self.conn.tls.is_some().then_some(Ready::READABLE);
         loop {
             let pass = self.pass(ready.take());
             if let Some(end) = pass.end {
@@ -204,7 +207,7 @@ impl Driver {
         let mut blocked = false;
         let mut wrote = false;
         let mut rounds = 0;
-        while end.is_none() {
+        while end.is_none() && !self.h2c_hold {
             rounds += 1;
             if rounds > MAX_ROUNDS {
                 // Fair to the worker's other connections (a long upload
@@ -231,12 +234,8 @@ impl Driver {
             if end.is_some() {
                 break;
             }
-            if !st.engine.output().is_empty() {
-                match st
-                    .engine
-                    .output()
-                    .write_to(&mut SocketTx::new(&self.stream, self.single_thread))
-                {
+            if output_pending(&mut st) {
+                match transmit(&mut st, &self.stream, self.single_thread) {
                     Ok(n) => {
                         Counters::add(&self.conn.counters.bytes_sent, n as u64);
                         st.engine.on_written(n, now);
@@ -247,7 +246,7 @@ impl Driver {
                         break;
                     }
                 }
-                blocked = !st.engine.output().is_empty();
+                blocked = output_pending(&mut st);
                 if blocked {
                     st.engine.on_write_blocked(now);
                 }
@@ -303,6 +302,9 @@ impl Driver {
         if !ready.is_readable() && !ready.is_read_closed() {
             return None;
         }
+        if st.tls.is_some() {
+            return self.read_tls(st, now, false);
+        }
         let Some(buf) = st.engine.read_buf() else {
             // Not taking input now, but still watching for the peer
             // leaving: a FIN or RST shows up as read-closed without a read.
@@ -334,11 +336,124 @@ impl Driver {
                     });
                 }
                 self.took(st, n, now);
+                if self.h2c_check {
+                    return self.check_preface(st);
+                }
                 None
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             Err(_) => Some((DisconnectReason::Reset, false)),
         }
+    }
+
+    /// The first bytes of a plaintext connection: the HTTP/2 preface hands
+    /// the connection to the HTTP/2 driver (the serve loop ends with it in
+    /// `upgrade`); part of it holds parsing back; anything else is HTTP/1.
+    fn check_preface(&mut self, st: &mut ConnShared) -> Option<(DisconnectReason, bool)> {
+        let Some(buf) = st.engine.read_buf() else {
+            self.h2c_check = false;
+            return None;
+        };
+        let n = buf.len().min(http2::PREFACE.len());
+        if buf[..n] != http2::PREFACE[..n] {
+            self.h2c_check = false;
+            self.h2c_hold = false;
+            return None;
+        }
+        if n < http2::PREFACE.len() {
+            self.h2c_hold = true;
+            return None;
+        }
+        self.upgrade = Some(buf.split().freeze());
+        Some((DisconnectReason::ServerClosed, false))
+    }
+
+    /// Reads over TLS: records from the socket into the TLS session, then
+    /// the plaintext into the engine, as far as it wants input.
+    fn read_tls(
+        &mut self,
+        st: &mut ConnShared,
+        now: Instant,
+        raw: bool,
+    ) -> Option<(DisconnectReason, bool)> {
+        let ConnShared { engine, tls, .. } = st;
+        let tls = tls.as_deref_mut().expect("a TLS connection");
+        let mut eof = false;
+        // Round by round: rustls takes records only while its plaintext
+        // has been read, so records and plaintext alternate until the
+        // socket has no more (or the engine wants no more).
+        loop {
+            let mut progress = false;
+            let mut read = 0;
+            while tls.wants_read() {
+                match tls.read_tls(&mut SockReader {
+                    stream: &self.stream,
+                    raw,
+                }) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => read += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Some((DisconnectReason::Reset, false)),
+                }
+                if let Err(e) = tls.process_new_packets() {
+                    // The alert rustls queued goes out, best effort.
+                    tracing::debug!(connection = self.conn.id, error = %e, "TLS error");
+                    let _ = tls.write_tls(&mut SockWriter(&self.stream));
+                    return Some((DisconnectReason::Reset, false));
+                }
+            }
+            if read > 0 {
+                progress = true;
+                Counters::add(&self.conn.counters.bytes_received, read as u64);
+            }
+            loop {
+                let Some(buf) = engine.read_buf() else {
+                    // Not taking input now: resumed when the engine wants it.
+                    self.read_paused = true;
+                    let _ = self.stream.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                    });
+                    return None;
+                };
+                let start = buf.len();
+                buf.resize(start + 16 * 1024, 0);
+                let r = tls.reader().read(&mut buf[start..]);
+                let n = *r.as_ref().unwrap_or(&0);
+                buf.truncate(start + n);
+                match r {
+                    Ok(0) => {
+                        // close_notify: the client's clean end.
+                        self.read_paused = false;
+                        return engine.peer_closed().map(|r| (r, false));
+                    }
+                    Ok(n) => {
+                        engine.received(n, now);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.read_paused = false;
+                        return engine.peer_closed().map(|r| (r, false));
+                    }
+                    Err(_) => return Some((DisconnectReason::Reset, false)),
+                }
+            }
+            if eof || !progress {
+                break;
+            }
+        }
+        if eof {
+            if matches!(self.stream.take_error(), Ok(Some(_)) | Err(_)) {
+                return Some((DisconnectReason::Reset, false));
+            }
+            self.read_paused = false;
+            return engine.peer_closed().map(|r| (r, false));
+        }
+        None
     }
 
     fn took(&self, st: &mut ConnShared, n: usize, now: Instant) {
@@ -358,6 +473,9 @@ impl Driver {
         now: Instant,
     ) -> Option<(DisconnectReason, bool)> {
         const STEP: usize = 16 * 1024;
+        if st.tls.is_some() {
+            return self.read_tls(st, now, true);
+        }
         loop {
             let Some(buf) = st.engine.read_buf() else {
                 self.read_paused = true;
@@ -423,7 +541,7 @@ impl Driver {
         let simple = head.simple_path(&env.limits);
         let cooked = match simple {
             Some(_) => None,
-            None => match head.cooked_url("http", self.conn.local, &env.limits) {
+            None => match head.cooked_url(self.conn.scheme(), self.conn.local, &env.limits) {
                 Ok(u) => Some(u),
                 Err(e) => {
                     st.engine.reject(seq, e);
@@ -437,10 +555,13 @@ impl Driver {
             (None, path) => (head.host().unwrap_or_default(), path.unwrap_or(b"/")),
         };
         let has_body = !head.body().is_empty();
-        let route =
-            self.site
-                .routes
-                .route_cached(&mut self.routes, "http", host, self.conn.local, path);
+        let route = self.site.routes.route_cached(
+            &mut self.routes,
+            self.conn.scheme(),
+            host,
+            self.conn.local,
+            path,
+        );
         let timeouts = route.map(|r| r.timeouts.map_or(self.base, |t| t.or(self.base)));
         let context = route.map(|r| r.context);
         let mut queue_id = route.and_then(|r| r.queue.as_ref()).map(|q| q.0);
@@ -518,10 +639,7 @@ impl Driver {
         Counters::inc(&self.conn.counters.timeouts);
         if st.engine.has_answers() {
             self.conn.with_fixed_lines(|f| st.engine.flush_answers(f));
-            let _ = st
-                .engine
-                .output()
-                .write_to(&mut SocketTx::new(&self.stream, self.single_thread));
+            let _ = transmit(&mut st, &self.stream, self.single_thread);
         }
         Some((reason, false))
     }
@@ -529,14 +647,14 @@ impl Driver {
     /// The connection is over: record why, wake every kind of waiter, free the id.
     fn finish(&mut self, reason: DisconnectReason, reset: bool) {
         self.finished = true;
-        let conn = &self.conn;
-        let counters = &conn.counters;
-        let (f, posted) = {
-            let mut st = conn.lock();
-            let f = st.engine.finish(reason);
-            st.reason = Some(f.reason);
-            st.io = None;
-            (f, std::mem::take(&mut st.posted))
+        let f = {
+            let mut st = self.conn.lock();
+            if let Some(tls) = st.tls.as_deref_mut() {
+                // A clean TLS end, best effort.
+                tls.send_close_notify();
+                let _ = tls.write_tls(&mut SockWriter(&self.stream));
+            }
+            st.engine.finish(reason)
         };
         // Requests parsed but never handed over go with the connection.
         self.batch.clear();
@@ -545,34 +663,7 @@ impl Driver {
             // SO_LINGER 0: close sends RST instead of FIN.
             let _ = socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO));
         }
-        // Counters first: a woken waiter reading them sees this end counted.
-        Counters::dec(&counters.connections_open);
-        Counters::add(&counters.requests_abandoned, f.abandoned);
-        let client_broke = matches!(
-            f.reason,
-            DisconnectReason::ClientClosed
-                | DisconnectReason::Reset
-                | DisconnectReason::WriteFailed
-                | DisconnectReason::Timeout(_)
-        );
-        if f.abandoned > 0 && client_broke {
-            Counters::inc(&counters.disconnects);
-        }
-        conn.set_disconnected();
-        // Remembered before the id leaves the registry: a waiter arriving in
-        // between must find the reason, not an unexplained "closed".
-        recent::remember(conn.id, f.reason);
-        registry::remove(conn.id);
-        conn.gone.notify_waiters();
-        conn.release_all();
-        conn.env.answered();
-        for (cq, key, _) in posted {
-            cq.post(Completion {
-                key,
-                connection_id: conn.id,
-                reason: f.reason,
-            });
-        }
+        registry::closed(&self.conn, f.reason, f.abandoned);
     }
 }
 

@@ -64,6 +64,10 @@ pub enum ServerError {
     /// The request asks for something httpq does not do (yet).
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    /// A certificate or key could not be used (unreadable, not PEM, a key
+    /// that does not fit its certificate).
+    #[error("certificate: {0}")]
+    Certificate(String),
     /// A runtime could not be created.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

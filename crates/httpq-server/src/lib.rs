@@ -16,6 +16,8 @@
 //! | responses, send flags, file bodies | [`response`] |
 //! | wait-for-disconnect | [`disconnect`] |
 //! | timeouts and limits | [`properties`] |
+//! | TLS: certificates and their bindings | [`tls`] |
+//! | HTTP/2 streams as requests | `http2` (see `docs/ARCHITECTURE.md`) |
 //!
 //! The protocol itself — pipelining, keep-alive, 100-continue, drain,
 //! error answers, timeouts as deadlines — is
@@ -27,11 +29,15 @@ pub mod fuzzing;
 pub mod session;
 mod worker;
 mod driver;
+mod http2;
+mod site;
 mod routes;
 pub mod url_group;
 pub mod request_queue;
 mod registry;
 mod conn;
+mod stream;
+pub mod tls;
 mod error;
 pub mod disconnect;
 pub mod properties;
@@ -44,8 +50,11 @@ mod memory;
 pub use counters::CounterSnapshot;
 pub use disconnect::{Completion, CompletionQueue, DisconnectReason, TimeoutKind};
 pub use error::ServerError;
-pub use properties::{HalfClosePolicy, OverflowPolicy, Properties, TcpKeepalive, Timeouts};
+pub use properties::{
+    HalfClosePolicy, Http2Settings, OverflowPolicy, Properties, TcpKeepalive, Timeouts,
+};
 pub use request_queue::{BodyStream, Request, RequestQueue};
 pub use response::{FileChunk, Response, SendFlags};
 pub use session::ServerSession;
+pub use tls::{CertBinding, Certificate, TlsInfo};
 pub use url_group::{UrlGroup, UrlPrefix};

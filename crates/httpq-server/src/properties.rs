@@ -51,6 +51,57 @@ impl Default for TcpKeepalive {
     }
 }
 
+/// HTTP/2, named after the HTTP Server API's registry settings where one
+/// exists. h2 is offered by ALPN on TLS and taken with prior knowledge
+/// (a connection that opens with the h2 preface) on plaintext ports.
+///
+/// ```
+/// use httpq_server::properties::Http2Settings;
+/// let h = Http2Settings::default();
+/// assert!(h.enable_tls && h.enable_cleartext);
+/// assert_eq!(h.max_concurrent_client_streams, 100);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// Offer `h2` by ALPN on TLS connections (EnableHttp2Tls).
+    pub enable_tls: bool,
+    /// Take h2 with prior knowledge on plaintext ports (EnableHttp2Cleartext).
+    pub enable_cleartext: bool,
+    /// Streams a client may have open at once; more are refused
+    /// (Http2MaxConcurrentClientStreams, SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_client_streams: u32,
+    /// Bytes of one request's decoded header list
+    /// (SETTINGS_MAX_HEADER_LIST_SIZE; the HPACK-bomb bound). The request
+    /// head's own limits ([`Limits`]) apply after decoding too.
+    pub max_header_list_size: u32,
+    /// A stream's receive window: request body bytes a client may send
+    /// before the application reads them.
+    pub initial_window_size: u32,
+    /// The connection's receive window, over all its streams.
+    pub connection_window_size: u32,
+    /// Largest frame payload the server accepts (SETTINGS_MAX_FRAME_SIZE).
+    pub max_frame_size: u32,
+    /// Stream resets by the client tolerated per second, on average, with
+    /// bursts of twice as many; beyond, the connection gets GOAWAY
+    /// ENHANCE_YOUR_CALM (the rapid-reset defence, CVE-2023-44487).
+    pub max_client_resets_per_second: u32,
+}
+
+impl Default for Http2Settings {
+    fn default() -> Self {
+        Http2Settings {
+            enable_tls: true,
+            enable_cleartext: true,
+            max_concurrent_client_streams: 100,
+            max_header_list_size: 64 * 1024,
+            initial_window_size: 1024 * 1024,
+            connection_window_size: 4 * 1024 * 1024,
+            max_frame_size: 16 * 1024,
+            max_client_resets_per_second: 100,
+        }
+    }
+}
+
 /// Session-wide properties.
 ///
 /// ```
@@ -90,6 +141,8 @@ pub struct Properties {
     /// Ignored by [`ServerSession::with_runtime`](crate::ServerSession::with_runtime),
     /// whose connections all run on the runtime given.
     pub workers: usize,
+    /// HTTP/2 settings.
+    pub http2: Http2Settings,
 }
 
 impl Default for Properties {
@@ -105,6 +158,7 @@ impl Default for Properties {
             max_unsent_bytes: Some(128 * 1024),
             return_memory: true,
             workers: 0,
+            http2: Http2Settings::default(),
         }
     }
 }

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::conn::Conn;
+use crate::counters::Counters;
+use crate::disconnect::{recent, Completion, DisconnectReason};
 
 /// Request ids carry their connection: `connection_id << SEQ_BITS | seq`.
 /// 24 bits allow 16 M requests per connection (the connection is closed
@@ -149,4 +151,45 @@ pub(crate) fn all() -> Vec<Arc<Conn>> {
         .iter()
         .flat_map(|s| s.lock().unwrap().values().cloned().collect::<Vec<_>>())
         .collect()
+}
+
+/// The connection has ended (`abandoned`: requests it took with it):
+/// counts it, records why, wakes every kind of waiter, frees the id.
+pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
+    let posted = {
+        let mut st = conn.lock();
+        st.reason = Some(reason);
+        st.io = None;
+        std::mem::take(&mut st.posted)
+    };
+    // Counters first: a woken waiter reading them sees this end counted.
+    let counters = &conn.counters;
+    Counters::dec(&counters.connections_open);
+    Counters::add(&counters.requests_abandoned, abandoned);
+    let client_broke = matches!(
+        reason,
+        DisconnectReason::ClientClosed
+            | DisconnectReason::Reset
+            | DisconnectReason::WriteFailed
+            | DisconnectReason::Timeout(_)
+            | DisconnectReason::Http2Error(_)
+    );
+    if abandoned > 0 && client_broke {
+        Counters::inc(&counters.disconnects);
+    }
+    conn.set_disconnected();
+    // Remembered before the id leaves the registry: a waiter arriving in
+    // between must find the reason, not an unexplained "closed".
+    recent::remember(conn.id, reason);
+    remove(conn.id);
+    conn.gone.notify_waiters();
+    conn.release_all();
+    conn.env.answered();
+    for (cq, key, _) in posted {
+        cq.post(Completion {
+            key,
+            connection_id: conn.id,
+            reason,
+        });
+    }
 }

@@ -14,10 +14,11 @@ use tokio::sync::Semaphore;
 use crate::conn::{Conn, ConnEnv};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::disconnect::DisconnectReason;
-use crate::driver::Site;
 use crate::properties::{Properties, Timeouts};
 use crate::registry;
 use crate::routes::RouteTable;
+use crate::site::Site;
+use crate::tls::{CertBinding, Certificate, TlsStore};
 use crate::url_group::{GroupInner, HostSpec, Registrar, Registration, UrlGroup, UrlPrefix};
 use crate::worker::{Listener, Worker};
 use crate::ServerError;
@@ -44,15 +45,19 @@ impl Registrar for SessionInner {
         if self.closed.load(Ordering::Acquire) {
             return Err(ServerError::Aborted);
         }
-        if prefix.scheme == "https" {
-            return Err(ServerError::NotSupported(
-                "https:// prefixes need TLS serving, which httpq does not have yet",
-            ));
-        }
         let port = prefix.port;
         self.site.routes.update(|routes| {
             if routes.iter().any(|r| r.prefix == prefix) {
                 return Err(ServerError::DuplicatePrefix(prefix.to_string()));
+            }
+            if routes
+                .iter()
+                .any(|r| r.prefix.port == port && r.prefix.scheme != prefix.scheme)
+            {
+                return Err(ServerError::InvalidPrefix {
+                    prefix: prefix.to_string(),
+                    why: "a port serves either http:// or https:// prefixes, not both",
+                });
             }
             let mut table = routes.to_vec();
             table.push(Registration {
@@ -102,6 +107,7 @@ impl SessionInner {
     /// can replace specific addresses (and the reverse) without a conflict.
     fn reconcile_listeners(&self, port: u16, table: &[Registration]) -> Result<(), ServerError> {
         let on_port = || table.iter().filter(|r| r.prefix.port == port);
+        let tls = on_port().any(|r| r.prefix.scheme == "https");
         let wildcard = on_port().any(|r| !matches!(r.prefix.host, HostSpec::IpBound(_)));
         let want: Vec<SocketAddr> = if wildcard {
             UrlPrefix::wildcard_addrs(port)
@@ -115,7 +121,7 @@ impl SessionInner {
         let have = all.entry(port).or_default();
         let (keep, close): (Vec<Listener>, Vec<Listener>) = std::mem::take(have)
             .into_iter()
-            .partition(|l| want.contains(&l.addr));
+            .partition(|l| want.contains(&l.addr) && l.tls == tls);
         for l in close {
             l.close();
         }
@@ -126,7 +132,14 @@ impl SessionInner {
                 continue;
             }
             let probe = have.is_empty();
-            match Listener::open(addr, &self.workers, &self.site, &self.conn_limit, probe) {
+            match Listener::open(
+                addr,
+                &self.workers,
+                &self.site,
+                &self.conn_limit,
+                probe,
+                tls,
+            ) {
                 Ok(l) => have.push(l),
                 // A machine without IPv6 still serves the IPv4 wildcard.
                 Err(e)
@@ -252,6 +265,7 @@ impl ServerSession {
                     env,
                     routes: Arc::new(RouteTable::new()),
                     props: RwLock::new(props),
+                    tls: TlsStore::new(),
                 }),
                 workers,
                 listeners: Mutex::new(HashMap::new()),
@@ -309,6 +323,35 @@ impl ServerSession {
             .timeouts = t.normalized();
     }
 
+    /// Binds `cert` to `binding` (an `IP:port`, `0.0.0.0:port` for every
+    /// address, or a host name the client names by SNI), as the HTTP
+    /// Server API's SSL and SNI certificate bindings. An earlier binding is
+    /// replaced: new handshakes use the new certificate, connections
+    /// already open keep theirs — this is how a certificate is reloaded.
+    ///
+    /// ```no_run
+    /// use httpq_server::tls::{CertBinding, Certificate};
+    /// # fn f(session: &httpq_server::ServerSession) -> Result<(), httpq_server::ServerError> {
+    /// let cert = Certificate::from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
+    /// session.set_certificate(CertBinding::any(8443), &cert)?;
+    /// let group = session.create_url_group();
+    /// group.add_url("https://+:8443/", 1)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_certificate(
+        &self,
+        binding: CertBinding,
+        cert: &Certificate,
+    ) -> Result<(), ServerError> {
+        let h2 = self.inner.site.properties().http2.enable_tls;
+        self.inner.site.tls.set(binding, cert, h2)
+    }
+
+    /// Removes a certificate binding; false if there was none.
+    pub fn remove_certificate(&self, binding: &CertBinding) -> bool {
+        self.inner.site.tls.remove(binding)
+    }
+
     /// The addresses being listened on.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         let all = self
@@ -338,11 +381,7 @@ impl ServerSession {
             let quiet = env.quiet.notified();
             tokio::pin!(quiet);
             quiet.as_mut().enable();
-            let busy = self
-                .inner
-                .connections()
-                .iter()
-                .any(|c| c.lock().engine.in_flight() > 0);
+            let busy = self.inner.connections().iter().any(|c| c.in_flight() > 0);
             if !busy {
                 break;
             }

@@ -18,9 +18,12 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::conn::Conn;
 use crate::counters::Counters;
-use crate::driver::{self, Site};
+use crate::driver;
+use crate::http2;
 use crate::registry;
 use crate::request_queue::{set_home, share_here};
+use crate::site::Site;
+use crate::tls::{self, TlsInfo};
 
 /// One worker.
 pub(crate) struct Worker {
@@ -103,6 +106,8 @@ impl Worker {
 /// bound again.
 pub(crate) struct Listener {
     pub addr: SocketAddr,
+    /// Connections on it start with a TLS handshake (https prefixes).
+    pub tls: bool,
     sockets: Vec<(Slot, tokio::task::JoinHandle<()>)>,
 }
 
@@ -119,6 +124,7 @@ impl Listener {
         site: &Arc<Site>,
         limit: &Arc<Semaphore>,
         probe: bool,
+        tls: bool,
     ) -> io::Result<Listener> {
         // SO_REUSEPORT would let a socket of another process of the same
         // user (another httpq, say) share the port unnoticed: a socket
@@ -148,11 +154,16 @@ impl Listener {
                     site.clone(),
                     w.counters.clone(),
                     limit.clone(),
+                    tls,
                 ));
                 Ok((slot, task))
             })
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Listener { addr: at, sockets })
+        Ok(Listener {
+            addr: at,
+            tls,
+            sockets,
+        })
     }
 
     pub(crate) fn close(self) {
@@ -186,6 +197,7 @@ async fn accept_loop(
     site: Arc<Site>,
     counters: Arc<Counters>,
     limit: Arc<Semaphore>,
+    tls: bool,
 ) {
     let share = share_here();
     loop {
@@ -229,24 +241,91 @@ async fn accept_loop(
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
         let local = stream.local_addr().unwrap_or(addr);
-        let mut engine = ServerConn::new(site.conn_config(), Instant::now());
-        // The last sequence number a request id can carry: a later one
-        // would spill into the connection bits and name another
-        // connection's request.
-        engine.set_last_seq(registry::MAX_SEQ);
-        let conn = Arc::new(Conn::new(
-            registry::next_connection_id(),
-            remote,
-            local,
-            site.env.clone(),
-            counters.clone(),
-            engine,
-        ));
-        registry::insert(conn.clone());
         Counters::inc(&counters.connections_accepted);
         Counters::inc(&counters.connections_open);
+        if tls {
+            tokio::spawn(accept_tls(
+                stream,
+                remote,
+                local,
+                site.clone(),
+                counters.clone(),
+                share,
+                permit,
+            ));
+            continue;
+        }
+        let conn = new_conn(&site, &counters, remote, local, None);
         tokio::spawn(driver::run(stream, conn, site.clone(), share, permit));
     }
+}
+
+/// A connection's shared state, registered under a new id.
+fn new_conn(
+    site: &Site,
+    counters: &Arc<Counters>,
+    remote: SocketAddr,
+    local: SocketAddr,
+    tls: Option<TlsInfo>,
+) -> Arc<Conn> {
+    let mut engine = ServerConn::new(site.conn_config(), Instant::now());
+    // The last sequence number a request id can carry: a later one
+    // would spill into the connection bits and name another
+    // connection's request.
+    engine.set_last_seq(registry::MAX_SEQ);
+    let conn = Arc::new(Conn::new(
+        registry::next_connection_id(),
+        remote,
+        local,
+        site.env.clone(),
+        counters.clone(),
+        engine,
+        tls,
+    ));
+    registry::insert(conn.clone());
+    conn
+}
+
+/// A TLS connection: the handshake, within the HeaderWait timeout, then
+/// HTTP/2 or HTTP/1.1 as ALPN agreed. A failed handshake is counted and
+/// logged, and costs nothing else.
+async fn accept_tls(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    local: SocketAddr,
+    site: Arc<Site>,
+    counters: Arc<Counters>,
+    share: usize,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let wait = site.conn_config().timeouts.header_wait;
+    let (tls_stream, info) =
+        match tokio::time::timeout(wait, tls::handshake(&site.tls, stream, local)).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                Counters::inc(&counters.tls_handshake_failures);
+                Counters::dec(&counters.connections_open);
+                tracing::debug!(peer = %remote, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                Counters::inc(&counters.tls_handshake_failures);
+                Counters::inc(&counters.timeouts);
+                Counters::dec(&counters.connections_open);
+                tracing::debug!(peer = %remote, "TLS handshake timed out (HeaderWait)");
+                return;
+            }
+        };
+    Counters::inc(&counters.tls_handshakes);
+    let h2 = info.alpn.as_deref() == Some("h2");
+    let conn = new_conn(&site, &counters, remote, local, Some(info));
+    if h2 {
+        http2::serve(tls_stream, bytes::Bytes::new(), conn, site, share, permit).await;
+        return;
+    }
+    let (tcp, session) = tls_stream.into_inner();
+    conn.lock().tls = Some(Box::new(session));
+    driver::run(tcp, conn, site, share, permit).await;
 }
 
 /// Bounds the bytes the kernel holds unsent on `stream` (`TCP_NOTSENT_LOWAT`):

@@ -279,6 +279,7 @@ unsafe fn deliver(q: &Queue, req: Request, flags: u32, buf: *mut u8, len: usize)
     r.version = match req.version() {
         httpq_proto::Version::Http10 => HTTP_VERSION { major: 1, minor: 0 },
         httpq_proto::Version::Http11 => HTTP_VERSION { major: 1, minor: 1 },
+        httpq_proto::Version::Http2 => HTTP_VERSION { major: 2, minor: 0 },
     };
     r.verb = verb_of(req.method_bytes());
     r.bytes_received = req.bytes_received();

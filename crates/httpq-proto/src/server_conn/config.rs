@@ -142,6 +142,13 @@ pub enum DisconnectReason {
     ServerShutdown,
     /// The connection closed long enough ago that its reason was forgotten.
     Closed,
+    /// HTTP/2: the client reset this request's stream (RST_STREAM, with
+    /// its error code). Only the request is gone; its connection may
+    /// still carry other streams.
+    StreamReset(u32),
+    /// HTTP/2: the connection ended on a protocol error (GOAWAY with this
+    /// error code, sent or received).
+    Http2Error(u32),
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -157,6 +164,12 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::QueueShutdown => f.write_str("request queue shut down"),
             DisconnectReason::ServerShutdown => f.write_str("server shut down"),
             DisconnectReason::Closed => f.write_str("connection closed"),
+            DisconnectReason::StreamReset(code) => {
+                write!(f, "client reset the stream (HTTP/2 error code {code})")
+            }
+            DisconnectReason::Http2Error(code) => {
+                write!(f, "HTTP/2 connection error (code {code})")
+            }
         }
     }
 }

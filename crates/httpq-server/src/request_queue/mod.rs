@@ -601,6 +601,10 @@ impl RequestQueue {
     /// if the response had started; waiters see [`DisconnectReason::Cancelled`].
     pub fn cancel_request(&self, request_id: u64) -> Result<(), ServerError> {
         let (conn, seq) = Self::conn_for(request_id)?;
+        if let Some(t) = conn.h2.get() {
+            // HTTP/2: the stream is reset (CANCEL); the connection goes on.
+            return t.cancel(seq, self.inner.id);
+        }
         if conn.lock().engine.queue_of(seq) != Some(self.inner.id) {
             return Err(ServerError::ConnectionInvalid);
         }

@@ -14,6 +14,8 @@ use httpq_proto::{CookedUrl, RequestHead, Version};
 use crate::conn::Conn;
 use crate::disconnect::DisconnectReason;
 use crate::registry;
+use crate::stream::Stream;
+use crate::tls::TlsInfo;
 
 /// A request as the application receives it: ids, URL context, method,
 /// raw and cooked URL, version, headers, addresses and body state.
@@ -65,6 +67,7 @@ mod recycle {
         // Released now, not when the box is reused: the connection, the
         // read buffer the head and body point into, the lazily built parts.
         inner.conn = None;
+        inner.stream = None;
         inner.head.clear();
         inner.body = bytes::Bytes::new();
         if *inner.lazy.get_mut() {
@@ -106,6 +109,8 @@ pub(crate) struct RequestInner {
     /// The cooked URL, built on first use unless routing needed it already.
     url: OnceLock<CookedUrl>,
     headers: OnceLock<http::HeaderMap>,
+    /// The HTTP/2 stream the request came on (`None`: HTTP/1.x).
+    stream: Option<Arc<Stream>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -159,6 +164,7 @@ impl Request {
                 url: OnceLock::new(),
                 headers: OnceLock::new(),
                 expires: now,
+                stream: None,
             }),
         };
         Request(ManuallyDrop::new(inner))
@@ -191,6 +197,11 @@ impl Request {
             *inner.lazy.get_mut() = true;
             let _ = inner.url.set(u);
         }
+    }
+
+    /// The request came on HTTP/2 stream `stream`.
+    pub(crate) fn set_stream(&mut self, stream: Arc<Stream>) {
+        self.0.stream = Some(stream);
     }
 
     /// The request id: unique, never reused; answer the request with it.
@@ -232,9 +243,9 @@ impl Request {
             // their cooked form cannot fail; the fallback is unreachable.
             self.0
                 .head
-                .cooked_url("http", conn.local, &conn.env.limits)
+                .cooked_url(conn.scheme(), conn.local, &conn.env.limits)
                 .unwrap_or_else(|_| CookedUrl {
-                    scheme: "http",
+                    scheme: conn.scheme(),
                     host: String::new(),
                     port: conn.local.port(),
                     path: "/".to_string(),
@@ -257,9 +268,27 @@ impl Request {
         }
     }
 
-    /// The protocol version.
+    /// The protocol version ([`Version::Http2`] for a request that came
+    /// on an HTTP/2 stream).
     pub fn version(&self) -> Version {
+        if self.0.stream.is_some() {
+            return Version::Http2;
+        }
         self.0.head.version()
+    }
+
+    /// The TLS session's details (version, cipher, SNI name, ALPN), for a
+    /// request that came over TLS.
+    ///
+    /// ```no_run
+    /// # fn f(req: &httpq_server::Request) {
+    /// if let Some(tls) = req.tls() {
+    ///     println!("{} {} sni={:?}", tls.version, tls.cipher, tls.sni);
+    /// }
+    /// # }
+    /// ```
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.0.conn().tls.as_deref()
     }
 
     /// The header fields (built on first use; values share the request's memory).
@@ -297,7 +326,11 @@ impl Request {
 
     /// True if a body follows the head (whether or not it came with the request).
     pub fn has_body(&self) -> bool {
-        !self.0.head.body().is_empty()
+        match &self.0.stream {
+            // An h2 body never travels with the request: it is all "more".
+            Some(_) => self.0.more_body,
+            None => !self.0.head.body().is_empty(),
+        }
     }
 
     /// The body bytes that came with the request — all of it when
@@ -327,15 +360,26 @@ impl Request {
         self.0.more_body
     }
 
-    /// True while the client's connection is open.
+    /// True while the client's connection is open (and, on HTTP/2, the
+    /// request's stream has not been reset).
     pub fn is_connected(&self) -> bool {
+        if let Some(s) = &self.0.stream {
+            if s.ended().is_some() {
+                return false;
+            }
+        }
         self.0.conn().is_connected()
     }
 
-    /// Completes when this request's connection breaks, with the reason.
+    /// Completes when this request's connection breaks, with the reason —
+    /// or, on HTTP/2, when the client resets the request's stream
+    /// ([`DisconnectReason::StreamReset`]) while the connection goes on.
     /// Cancel-safe: dropping it deregisters.
     pub async fn disconnected(&self) -> DisconnectReason {
-        wait_conn(self.0.conn()).await
+        match &self.0.stream {
+            Some(s) => s.wait_ended().await,
+            None => wait_conn(self.0.conn()).await,
+        }
     }
 }
 

@@ -1,0 +1,678 @@
+//! An HTTP/2 stream as the application reaches it through a request id:
+//! the response, body and file ranges sent on it (flow-controlled per
+//! stream), its request body read from it, and its end. A client's
+//! RST_STREAM ends only its stream: that request's disconnect.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::{RecvStream, SendStream};
+use http::header;
+use httpq_proto::server_conn::{FileChunk, Response, SendFlags};
+use tokio::sync::Notify;
+
+use crate::counters::Counters;
+use crate::disconnect::DisconnectReason;
+use crate::ServerError;
+
+/// Bytes a sender with more to come may have queued beyond what the
+/// stream's window lets out before it waits (as the HTTP/1.1 write budget).
+const SEND_BUDGET: usize = 64 * 1024;
+/// File ranges up to this size are read and queued in one go; longer ones
+/// are read piece by piece as the stream's window opens.
+const FILE_AT_ONCE: u64 = 256 * 1024;
+const FILE_STEP: usize = 64 * 1024;
+
+/// The streams of one HTTP/2 connection that the application holds (by
+/// the sequence number in their request ids).
+pub(crate) struct H2Table {
+    shared: Arc<Shared>,
+    /// A response asked to close the connection (DISCONNECT): GOAWAY.
+    pub goaway: AtomicBool,
+    server_header: Option<http::HeaderValue>,
+    /// The connection's runtime, for file pumps.
+    handle: tokio::runtime::Handle,
+}
+
+/// What file pumps share with their table.
+struct Shared {
+    streams: Mutex<HashMap<u32, Arc<Stream>>>,
+    /// Senders waiting for a stream's window (the connection task looks
+    /// for open windows only while this is non-zero).
+    held: AtomicUsize,
+    counters: Arc<Counters>,
+}
+
+impl Shared {
+    fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The response of `stream` is complete.
+    fn completed(&self, stream: &Stream) {
+        self.map().remove(&stream.seq);
+        Counters::inc(&self.counters.responses_sent);
+    }
+}
+
+/// One stream handed to the application.
+pub(crate) struct Stream {
+    pub seq: u32,
+    /// The id of the queue its request went to.
+    pub queue: u64,
+    /// A HEAD request: the response carries no body.
+    head_only: bool,
+    state: Mutex<StreamState>,
+    /// Woken when the stream ends or its window opens for a held sender.
+    pub changed: Notify,
+}
+
+#[derive(Default)]
+struct StreamState {
+    respond: Option<SendResponse<Bytes>>,
+    send: Option<SendStream<Bytes>>,
+    recv: Option<RecvStream>,
+    /// Request body taken from h2, not yet read by the application.
+    chunks: VecDeque<Bytes>,
+    recv_done: bool,
+    ended: Option<DisconnectReason>,
+    /// END_STREAM is queued: the response is complete.
+    done: bool,
+    /// A sender (or the file pump) waits for the window.
+    held: bool,
+    /// A file pump runs: pieces sent meanwhile queue behind it.
+    pump: Option<VecDeque<(Piece, bool)>>,
+}
+
+enum Piece {
+    Mem(Bytes),
+    File(FileChunk),
+}
+
+/// How the connection task found a stream it looked at.
+pub(crate) enum Look {
+    /// Still in progress.
+    Open,
+    /// Its response is complete; it needs no more looks.
+    Done,
+    /// The client reset it before its response completed.
+    Reset,
+}
+
+fn lock(m: &Mutex<StreamState>) -> MutexGuard<'_, StreamState> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn send_failed(e: h2::Error) -> ServerError {
+    match e.reason() {
+        Some(r) if e.is_remote() => {
+            ServerError::Disconnected(DisconnectReason::StreamReset(r.into()))
+        }
+        _ => ServerError::ConnectionInvalid,
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(
+        seq: u32,
+        queue: u64,
+        head_only: bool,
+        respond: SendResponse<Bytes>,
+        recv: RecvStream,
+    ) -> Stream {
+        let recv_done = recv.is_end_stream();
+        Stream {
+            seq,
+            queue,
+            head_only,
+            state: Mutex::new(StreamState {
+                respond: Some(respond),
+                recv: Some(recv),
+                recv_done,
+                ..StreamState::default()
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// True when a request body follows the head.
+    pub(crate) fn has_body(&self) -> bool {
+        !lock(&self.state).recv_done
+    }
+
+    /// Why the stream ended, if it has.
+    pub(crate) fn ended(&self) -> Option<DisconnectReason> {
+        lock(&self.state).ended
+    }
+
+    /// Completes when the stream ends (reset, or its connection gone).
+    pub(crate) async fn wait_ended(&self) -> DisconnectReason {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.ended() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks the stream ended (its connection went, or it was reset).
+    pub(crate) fn end(&self, reason: DisconnectReason) {
+        let mut st = lock(&self.state);
+        if st.ended.is_none() {
+            st.ended = Some(reason);
+        }
+        st.pump = None;
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// The connection task looks: was the stream reset, did its window
+    /// open for a held sender? `resets`: frames were read since the last
+    /// look (a reset can only have arrived then).
+    pub(crate) fn look(&self, resets: bool) -> Look {
+        let mut st = lock(&self.state);
+        if st.done {
+            return Look::Done;
+        }
+        if st.ended.is_some() {
+            return Look::Done;
+        }
+        if resets {
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let state = &mut *st;
+            let polled = match (state.respond.as_mut(), state.send.as_mut()) {
+                (Some(r), _) => r.poll_reset(&mut cx),
+                (None, Some(s)) => s.poll_reset(&mut cx),
+                (None, None) => Poll::Pending,
+            };
+            if let Poll::Ready(r) = polled {
+                let code = match r {
+                    Ok(reason) => u32::from(reason),
+                    Err(e) => e.reason().map_or(0, u32::from),
+                };
+                st.ended = Some(DisconnectReason::StreamReset(code));
+                st.pump = None;
+                st.held = false;
+                drop(st);
+                self.changed.notify_waiters();
+                return Look::Reset;
+            }
+        }
+        if st.held && st.send.as_ref().is_some_and(|s| s.capacity() > 0) {
+            st.held = false;
+            drop(st);
+            self.changed.notify_waiters();
+        }
+        Look::Open
+    }
+
+    /// Waits until the stream can take more (or has ended).
+    async fn wait_window(&self, shared: &Shared) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = lock(&self.state);
+                if st.ended.is_some() {
+                    return;
+                }
+                let Some(send) = st.send.as_mut() else { return };
+                if send.capacity() > 0 {
+                    return;
+                }
+                send.reserve_capacity(SEND_BUDGET);
+                if send.capacity() > 0 {
+                    return;
+                }
+                st.held = true;
+            }
+            shared.held.fetch_add(1, Ordering::SeqCst);
+            notified.await;
+            shared.held.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl H2Table {
+    pub(crate) fn new(
+        counters: Arc<Counters>,
+        server_header: Option<&[u8]>,
+        handle: tokio::runtime::Handle,
+    ) -> H2Table {
+        H2Table {
+            shared: Arc::new(Shared {
+                streams: Mutex::new(HashMap::new()),
+                held: AtomicUsize::new(0),
+                counters,
+            }),
+            goaway: AtomicBool::new(false),
+            server_header: server_header.and_then(|s| http::HeaderValue::from_bytes(s).ok()),
+            handle,
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
+        self.shared.map()
+    }
+
+    /// True while a sender waits for a stream's window.
+    pub(crate) fn any_held(&self) -> bool {
+        self.shared.held.load(Ordering::SeqCst) > 0
+    }
+
+    pub(crate) fn insert(&self, stream: Arc<Stream>) {
+        self.map().insert(stream.seq, stream);
+    }
+
+    /// Requests the application holds unanswered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.map().len()
+    }
+
+    pub(crate) fn get(&self, seq: u32) -> Option<Arc<Stream>> {
+        self.map().get(&seq).cloned()
+    }
+
+    /// The stream of `seq` as routed to queue `queue` (another queue's
+    /// request, or an answered one, is not valid).
+    fn of(&self, seq: u32, queue: u64) -> Result<Arc<Stream>, ServerError> {
+        match self.get(seq) {
+            Some(s) if s.queue == queue || queue == 0 => Ok(s),
+            _ => Err(ServerError::ConnectionInvalid),
+        }
+    }
+
+    /// Forgets `seq` (answered, reset, or its connection gone).
+    pub(crate) fn remove(&self, seq: u32) -> Option<Arc<Stream>> {
+        self.map().remove(&seq)
+    }
+
+    /// Every stream still held, taken out (the connection ends).
+    pub(crate) fn take_all(&self) -> Vec<Arc<Stream>> {
+        self.map().drain().map(|(_, s)| s).collect()
+    }
+
+    fn completed(&self, stream: &Stream) {
+        self.shared.completed(stream);
+    }
+
+    /// Sends the response to stream `seq`: HEADERS, then the body and
+    /// file range as DATA. `Ok(true)`: the sender should wait for the
+    /// window before sending more.
+    pub(crate) fn send_response(
+        &self,
+        seq: u32,
+        queue: u64,
+        resp: &mut Response,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let stream = self.of(seq, queue)?;
+        let more = flags.contains(SendFlags::MORE_DATA);
+        let mut st = lock(&stream.state);
+        if let Some(r) = st.ended {
+            return Err(ServerError::Disconnected(r));
+        }
+        let respond = st.respond.as_mut().ok_or(ServerError::InvalidResponse(
+            "the response was already sent",
+        ))?;
+        let file_len = resp.file.as_ref().map_or(0, |f| f.len);
+        let length = (!more).then(|| resp.body.len() as u64 + file_len);
+        let head = self.head(resp, length)?;
+        let body_follows = !stream.head_only && (more || !resp.body.is_empty() || file_len > 0);
+        let send = respond
+            .send_response(head, !body_follows)
+            .map_err(send_failed)?;
+        st.respond = None;
+        st.send = Some(send);
+        if !body_follows {
+            st.done = true;
+            st.send = None;
+            drop(st);
+            self.completed(&stream);
+            return Ok(false);
+        }
+        let body = std::mem::take(&mut resp.body);
+        let file = resp.file.take();
+        self.queue_pieces(&stream, st, body, file, !more)
+    }
+
+    /// More body for stream `seq`'s response.
+    pub(crate) fn send_body(
+        &self,
+        seq: u32,
+        queue: u64,
+        data: Bytes,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let stream = self.of(seq, queue)?;
+        let st = self.sending(&stream)?;
+        self.queue_pieces(
+            &stream,
+            st,
+            data,
+            None,
+            !flags.contains(SendFlags::MORE_DATA),
+        )
+    }
+
+    /// A file range as more body for stream `seq`'s response.
+    pub(crate) fn send_file(
+        &self,
+        seq: u32,
+        queue: u64,
+        chunk: FileChunk,
+        flags: SendFlags,
+    ) -> Result<bool, ServerError> {
+        let stream = self.of(seq, queue)?;
+        let st = self.sending(&stream)?;
+        let end = !flags.contains(SendFlags::MORE_DATA);
+        self.queue_pieces(&stream, st, Bytes::new(), Some(chunk), end)
+    }
+
+    /// The stream's state, for a body send: the response must have begun.
+    fn sending<'a>(&self, stream: &'a Stream) -> Result<MutexGuard<'a, StreamState>, ServerError> {
+        let st = lock(&stream.state);
+        if let Some(r) = st.ended {
+            return Err(ServerError::Disconnected(r));
+        }
+        if st.done || st.send.is_none() {
+            return Err(ServerError::InvalidResponse(
+                "body sent without a response begun with MORE_DATA",
+            ));
+        }
+        Ok(st)
+    }
+
+    /// Queues body pieces (`end`: the last of the response) and says
+    /// whether the sender should wait for the window.
+    fn queue_pieces(
+        &self,
+        stream: &Arc<Stream>,
+        mut st: MutexGuard<'_, StreamState>,
+        body: Bytes,
+        file: Option<FileChunk>,
+        end: bool,
+    ) -> Result<bool, ServerError> {
+        let head_only = stream.head_only;
+        let big_file = file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
+        if st.pump.is_some() || big_file {
+            // Behind (or as) a file read piece by piece: the pump sends it.
+            let start = st.pump.is_none();
+            let queue = st.pump.get_or_insert_with(VecDeque::new);
+            let file_end = file.is_none() && end;
+            if !body.is_empty() || file_end {
+                queue.push_back((Piece::Mem(body), file_end));
+            }
+            if let Some(f) = file {
+                queue.push_back((Piece::File(f), end));
+            }
+            drop(st);
+            if start {
+                self.handle.spawn(pump(stream.clone(), self.shared.clone()));
+            }
+            return Ok(!end);
+        }
+        let mut data = body;
+        if let Some(f) = file {
+            let read = read_range(&f)?;
+            data = if data.is_empty() {
+                read
+            } else {
+                let mut b = BytesMut::with_capacity(data.len() + read.len());
+                b.extend_from_slice(&data);
+                b.extend_from_slice(&read);
+                b.freeze()
+            };
+        }
+        if head_only {
+            data = Bytes::new();
+        }
+        let send = st.send.as_mut().expect("checked by the caller");
+        if !data.is_empty() || end {
+            send.send_data(data, end).map_err(send_failed)?;
+        }
+        if end {
+            st.done = true;
+            st.send = None;
+            drop(st);
+            self.completed(stream);
+            return Ok(false);
+        }
+        Ok(send.capacity() == 0)
+    }
+
+    /// Waits while the sender of `seq` has more queued than the window lets out.
+    pub(crate) async fn drain_for(&self, seq: u32) {
+        let Some(stream) = self.get(seq) else { return };
+        loop {
+            {
+                let st = lock(&stream.state);
+                if st.pump.is_none() {
+                    break;
+                }
+            }
+            // A pump runs: wait for it to finish its queue.
+            let notified = stream.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = lock(&stream.state);
+                if st.pump.is_none() || st.ended.is_some() {
+                    return;
+                }
+            }
+            notified.await;
+        }
+        stream.wait_window(&self.shared).await;
+    }
+
+    /// The server answers stream `seq` itself (no route, queue full, waited
+    /// too long).
+    pub(crate) fn answer(&self, seq: u32, status: u16, why: &str) {
+        let Some(stream) = self.get(seq) else { return };
+        let mut resp = Response::new(status);
+        resp.headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        resp.body = Bytes::from(format!("{why}\n"));
+        let _ = self.send_response(seq, stream.queue, &mut resp, SendFlags::NONE);
+    }
+
+    /// Resets stream `seq` (the application cancelled its request).
+    pub(crate) fn cancel(&self, seq: u32, queue: u64) -> Result<(), ServerError> {
+        let stream = self.of(seq, queue)?;
+        self.remove(seq);
+        let mut st = lock(&stream.state);
+        if let Some(r) = st.respond.as_mut() {
+            r.send_reset(h2::Reason::CANCEL);
+        } else if let Some(s) = st.send.as_mut() {
+            s.send_reset(h2::Reason::CANCEL);
+        }
+        st.ended = Some(DisconnectReason::Cancelled);
+        st.pump = None;
+        drop(st);
+        stream.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Polls for stream `seq`'s request body: `sink` takes buffered pieces.
+    pub(crate) fn poll_body(
+        &self,
+        seq: u32,
+        cx: &mut Context<'_>,
+        sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
+    ) -> Poll<Result<usize, ServerError>> {
+        let Some(stream) = self.get(seq) else {
+            return Poll::Ready(Err(ServerError::ConnectionInvalid));
+        };
+        let mut st = lock(&stream.state);
+        loop {
+            if !st.chunks.is_empty() {
+                return Poll::Ready(Ok(sink(&mut st.chunks)));
+            }
+            if st.recv_done {
+                return Poll::Ready(Ok(0));
+            }
+            if let Some(r) = st.ended {
+                return Poll::Ready(Err(ServerError::Disconnected(r)));
+            }
+            let Some(recv) = st.recv.as_mut() else {
+                return Poll::Ready(Ok(0));
+            };
+            match recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(b))) => {
+                    // The window reopens as the application takes the
+                    // body: at most one piece waits here unread.
+                    let _ = recv.flow_control().release_capacity(b.len());
+                    if !b.is_empty() {
+                        st.chunks.push_back(b);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let code = e.reason().map_or(0, u32::from);
+                    return Poll::Ready(Err(ServerError::Disconnected(
+                        DisconnectReason::StreamReset(code),
+                    )));
+                }
+                Poll::Ready(None) => st.recv_done = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// The response head as h2 sends it: the application's fields without
+    /// HTTP/1 connection-specific ones (forbidden in h2), plus `Date`,
+    /// `Server` and, for a complete response, `Content-Length`.
+    fn head(
+        &self,
+        resp: &mut Response,
+        length: Option<u64>,
+    ) -> Result<http::Response<()>, ServerError> {
+        let mut headers = std::mem::take(&mut resp.headers);
+        for name in [
+            header::CONNECTION,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+            header::TE,
+        ] {
+            headers.remove(name);
+        }
+        headers.remove("keep-alive");
+        headers.remove("proxy-connection");
+        headers.insert(header::DATE, crate::date::date_value());
+        if let Some(s) = &self.server_header {
+            headers.insert(header::SERVER, s.clone());
+        }
+        let status = resp.status;
+        let bodiless = status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED;
+        if let (Some(n), false) = (length, bodiless) {
+            if !headers.contains_key(header::CONTENT_LENGTH) {
+                headers.insert(header::CONTENT_LENGTH, n.into());
+            }
+        }
+        if status.is_informational() {
+            return Err(ServerError::InvalidResponse(
+                "a 1xx status cannot be a final response",
+            ));
+        }
+        let mut head = http::Response::new(());
+        *head.status_mut() = status;
+        *head.headers_mut() = headers;
+        Ok(head)
+    }
+}
+
+/// Reads a whole (small) file range.
+fn read_range(f: &FileChunk) -> Result<Bytes, ServerError> {
+    let mut buf = vec![0; f.len as usize];
+    f.file
+        .read_exact_at(&mut buf, f.offset)
+        .map_err(|_| ServerError::InvalidResponse("the file is shorter than the range sent"))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Sends a stream's queued pieces, reading file ranges piece by piece as
+/// the stream's window opens, so a large file is never held in memory and
+/// a slow stream holds back only itself.
+async fn pump(stream: Arc<Stream>, shared: Arc<Shared>) {
+    loop {
+        let next = {
+            let mut st = lock(&stream.state);
+            match st.pump.as_mut().and_then(|q| q.pop_front()) {
+                Some(p) => p,
+                None => {
+                    st.pump = None;
+                    drop(st);
+                    stream.changed.notify_waiters();
+                    return;
+                }
+            }
+        };
+        let ok = match next {
+            (Piece::Mem(b), end) => send_piece(&stream, &shared, b, end),
+            (Piece::File(f), end) => {
+                let mut at = f.offset;
+                let stop = f.offset + f.len;
+                let mut ok = true;
+                while ok && at < stop {
+                    stream.wait_window(&shared).await;
+                    let n = ((stop - at) as usize).min(FILE_STEP);
+                    let mut buf = vec![0; n];
+                    if f.file.read_exact_at(&mut buf, at).is_err() {
+                        // The file shrank: the response can never complete.
+                        let mut st = lock(&stream.state);
+                        if let Some(s) = st.send.as_mut() {
+                            s.send_reset(h2::Reason::INTERNAL_ERROR);
+                        }
+                        st.ended = Some(DisconnectReason::WriteFailed);
+                        ok = false;
+                        break;
+                    }
+                    at += n as u64;
+                    ok = send_piece(&stream, &shared, Bytes::from(buf), end && at == stop);
+                }
+                ok
+            }
+        };
+        if !ok {
+            lock(&stream.state).pump = None;
+            stream.changed.notify_waiters();
+            return;
+        }
+    }
+}
+
+/// Sends one piece from the pump; false once the stream cannot take more.
+fn send_piece(stream: &Stream, shared: &Shared, data: Bytes, end: bool) -> bool {
+    let mut st = lock(&stream.state);
+    if st.ended.is_some() {
+        return false;
+    }
+    let data = if stream.head_only { Bytes::new() } else { data };
+    let Some(send) = st.send.as_mut() else {
+        return false;
+    };
+    if send.send_data(data, end).is_err() {
+        return false;
+    }
+    if end {
+        st.done = true;
+        st.send = None;
+        drop(st);
+        shared.completed(stream);
+    }
+    true
+}
