@@ -107,7 +107,7 @@ pub(crate) fn with_fixed_lines<R>(
 
 thread_local! {
     static DATE_VALUE: RefCell<(u64, http::HeaderValue)> =
-        RefCell::new((u64::MAX, http::HeaderValue::from_static("")));
+        const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
 }
 
 /// This second's `Date` as a header value (HTTP/2 responses, whose fields

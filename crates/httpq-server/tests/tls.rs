@@ -379,3 +379,42 @@ async fn http_and_https_cannot_share_a_port() {
         .unwrap_err();
     assert!(e.to_string().contains("either http"), "{e}");
 }
+
+#[tokio::test]
+async fn alpn_h2_makes_the_connection_http2_through_the_same_queue() {
+    let (c, der) = cert(&["localhost"]);
+    let s = start(Properties::default(), &c);
+    let tls = connect(
+        s.port,
+        "localhost",
+        client_config(&[der], &[b"h2", b"http/1.1"]),
+    )
+    .await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::get(format!("https://localhost:{}/x", s.port))
+        .body(())
+        .unwrap();
+    let pending = send.send_request(req, true).unwrap().0;
+    let r = tokio::time::timeout(LIMIT, s.queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.version(), httpq_proto::Version::Http2);
+    assert_eq!(r.url().scheme, "https");
+    let info = r.tls().unwrap();
+    assert_eq!(info.alpn.as_deref(), Some("h2"));
+    s.queue
+        .send_response(r.id(), Response::new(200).body("over h2"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, pending).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let data = body.data().await.unwrap().unwrap();
+    assert_eq!(&data[..], b"over h2");
+    assert_eq!(s.session.counters().h2_streams, 1);
+}

@@ -1,0 +1,496 @@
+//! HTTP/2 mapped onto the request-queue model: streams are requests with
+//! their own ids on one connection id, bodies and files cross as DATA
+//! under per-stream flow control, a stream's reset is its request's
+//! disconnect, and a connection's end abandons every stream in flight.
+//! Driven by the `h2` crate's client over h2c (prior knowledge).
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Server, LIMIT};
+use httpq_proto::Version;
+use httpq_server::{
+    CounterSnapshot, DisconnectReason, Properties, Request, Response, SendFlags, ServerSession,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+type Sender = h2::client::SendRequest<Bytes>;
+
+/// An h2c client connection to `port`, its connection driven by a task.
+async fn h2c(port: u16, builder: h2::client::Builder) -> (Sender, tokio::task::JoinHandle<()>) {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (send, conn) = builder.handshake(tcp).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, task)
+}
+
+fn get(port: u16, path: &str) -> http::Request<()> {
+    http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+        .body(())
+        .unwrap()
+}
+
+/// Sends a bodiless request; returns the response future.
+fn start_get(send: &mut Sender, port: u16, path: &str) -> h2::client::ResponseFuture {
+    send.send_request(get(port, path), true).unwrap().0
+}
+
+/// The whole body of a response, releasing the window as it reads.
+async fn body_of(resp: http::Response<h2::RecvStream>) -> (u16, Vec<u8>) {
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(piece) = body.data().await {
+        let piece = piece.unwrap();
+        let _ = body.flow_control().release_capacity(piece.len());
+        out.extend_from_slice(&piece);
+    }
+    (status, out)
+}
+
+async fn receive(s: &Server) -> Request {
+    tokio::time::timeout(LIMIT, s.queue.receive())
+        .await
+        .expect("a request in time")
+        .unwrap()
+}
+
+/// Waits (up to [`LIMIT`]) until the session's counters satisfy `ok`.
+async fn settled(
+    session: &ServerSession,
+    ok: impl Fn(&CounterSnapshot) -> bool,
+) -> CounterSnapshot {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let n = session.counters();
+        if ok(&n) {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counters never settled: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn streams_are_requests_with_their_own_ids_on_one_connection() {
+    let s = Server::start(Properties::default());
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let pending: Vec<_> = (0..3)
+        .map(|i| start_get(&mut send, s.port, &format!("/r/{i}?q=%41")))
+        .collect();
+    let mut reqs = Vec::new();
+    for _ in 0..3 {
+        reqs.push(receive(&s).await);
+    }
+    let conn = reqs[0].connection_id();
+    let mut ids: Vec<u64> = reqs.iter().map(|r| r.id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each stream has its own request id");
+    for r in &reqs {
+        assert_eq!(
+            r.connection_id(),
+            conn,
+            "one TCP connection, one connection id"
+        );
+        assert_eq!(r.version(), Version::Http2);
+        assert!(r.path().starts_with("/r/"));
+        assert_eq!(r.url().query, "?q=%41");
+        assert_eq!(
+            r.header("host"),
+            Some(format!("127.0.0.1:{}", s.port).as_bytes())
+        );
+        assert!(!r.has_body());
+        let answer = Response::new(200).body(format!("answer to {}", r.path()));
+        s.queue
+            .send_response(r.id(), answer, SendFlags::NONE)
+            .await
+            .unwrap();
+    }
+    for (i, p) in pending.into_iter().enumerate() {
+        let resp = tokio::time::timeout(LIMIT, p).await.unwrap().unwrap();
+        assert_eq!(
+            resp.headers().get("content-length").unwrap(),
+            &format!("{}", "answer to /r/0".len())
+        );
+        assert!(resp.headers().contains_key("date"));
+        let (status, body) = body_of(resp).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, format!("answer to /r/{i}").into_bytes());
+    }
+    let n = settled(&s.session, |n| n.responses_sent == 3).await;
+    assert_eq!((n.requests_received, n.h2_streams), (3, 3));
+    // Answered ids are spent.
+    let again = s
+        .queue
+        .send_response(reqs[0].id(), Response::new(200), SendFlags::NONE)
+        .await;
+    assert!(again.is_err());
+}
+
+#[tokio::test]
+async fn a_mebibyte_post_is_read_and_echoed_byte_exact() {
+    let s = Server::start(Properties::default());
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let upload: Bytes = (0..1_048_576u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
+    let req = http::Request::post(format!("http://127.0.0.1:{}/echo", s.port))
+        .body(())
+        .unwrap();
+    let (resp, mut body) = send.send_request(req, false).unwrap();
+    let sender = {
+        let upload = upload.clone();
+        tokio::spawn(async move {
+            // Within the stream's window, piece by piece.
+            let mut rest = upload;
+            while !rest.is_empty() {
+                body.reserve_capacity(rest.len().min(64 * 1024));
+                let cap = std::future::poll_fn(|cx| body.poll_capacity(cx))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let piece = rest.split_to(cap.min(rest.len()));
+                body.send_data(piece, rest.is_empty()).unwrap();
+            }
+        })
+    };
+    // The client reads the echo as it comes (its window is 64 KiB).
+    let reader = tokio::spawn(async move {
+        let resp = tokio::time::timeout(LIMIT, resp).await.unwrap().unwrap();
+        body_of(resp).await
+    });
+    let r = receive(&s).await;
+    assert!(r.has_body() && r.more_body());
+    s.queue
+        .send_response(r.id(), Response::new(200), SendFlags::MORE_DATA)
+        .await
+        .unwrap();
+    let mut echoed = 0;
+    while let Some(piece) = s.queue.receive_body_chunk(r.id()).await.unwrap() {
+        echoed += piece.len();
+        s.queue
+            .send_body(r.id(), piece, SendFlags::MORE_DATA)
+            .await
+            .unwrap();
+    }
+    s.queue
+        .send_body(r.id(), Bytes::new(), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(echoed, upload.len());
+    sender.await.unwrap();
+    let (status, body) = tokio::time::timeout(LIMIT, reader).await.unwrap().unwrap();
+    assert_eq!(status, 200);
+    assert!(body == upload[..], "the echo differs");
+}
+
+#[tokio::test]
+async fn a_stream_reset_is_its_request_disconnect_and_the_connection_serves_on() {
+    let s = Server::start(Properties::default());
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let (resp, mut stream) = send.send_request(get(s.port, "/held"), false).unwrap();
+    let held = receive(&s).await;
+    assert!(held.is_connected());
+    stream.send_reset(h2::Reason::CANCEL);
+    drop(resp);
+    let reason = tokio::time::timeout(LIMIT, held.disconnected())
+        .await
+        .expect("the reset is seen");
+    assert_eq!(reason, DisconnectReason::StreamReset(8));
+    assert!(!held.is_connected());
+    // The request is gone; answering it fails.
+    let late = s
+        .queue
+        .send_response(held.id(), Response::new(200), SendFlags::NONE)
+        .await;
+    assert!(late.is_err());
+    // The connection serves new streams.
+    let next = start_get(&mut send, s.port, "/next");
+    let r = receive(&s).await;
+    assert_eq!(r.connection_id(), held.connection_id());
+    s.queue
+        .send_response(r.id(), Response::new(200).body("ok"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let (status, body) = body_of(tokio::time::timeout(LIMIT, next).await.unwrap().unwrap()).await;
+    assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+    assert!(s.queue.is_connected(held.connection_id()));
+    let n = s.session.counters();
+    assert_eq!(
+        (n.h2_resets, n.requests_abandoned, n.disconnects),
+        (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn closing_the_connection_abandons_every_stream_in_flight() {
+    let s = Server::start(Properties::default());
+    let (mut send, conn_task) = h2c(s.port, h2::client::Builder::new()).await;
+    let _pending: Vec<_> = (0..3)
+        .map(|i| start_get(&mut send, s.port, &format!("/{i}")))
+        .collect();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(receive(&s).await);
+    }
+    let conn_id = held[0].connection_id();
+    let q = s.queue.clone();
+    let whole = tokio::spawn(async move { q.wait_for_disconnect(conn_id).await });
+    // The client goes: its connection task (and socket) ends.
+    conn_task.abort();
+    drop(send);
+    for r in &held {
+        let why = tokio::time::timeout(LIMIT, r.disconnected()).await.unwrap();
+        assert!(
+            matches!(
+                why,
+                DisconnectReason::ClientClosed | DisconnectReason::Reset
+            ),
+            "{why:?}"
+        );
+    }
+    let why = tokio::time::timeout(LIMIT, whole)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        why,
+        DisconnectReason::ClientClosed | DisconnectReason::Reset
+    ));
+    let n = settled(&s.session, |n| n.connections_open == 0).await;
+    assert_eq!(
+        (n.requests_abandoned, n.disconnects, n.h2_resets),
+        (3, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_stream_holds_back_only_its_own_sender() {
+    let s = Server::start(Properties::default());
+    // The client's window for each stream is 16 KiB, and it never reads
+    // stream A's body: A's window stays shut.
+    let mut b = h2::client::Builder::new();
+    b.initial_window_size(16 * 1024);
+    let (mut send, _conn) = h2c(s.port, b).await;
+    let a = start_get(&mut send, s.port, "/a");
+    let ra = receive(&s).await;
+    let q = s.queue.clone();
+    let id = ra.id();
+    let flood = tokio::spawn(async move {
+        q.send_response(id, Response::new(200), SendFlags::MORE_DATA)
+            .await
+            .unwrap();
+        for _ in 0..64 {
+            q.send_body(id, Bytes::from(vec![b'a'; 64 * 1024]), SendFlags::MORE_DATA)
+                .await?;
+        }
+        Ok::<_, httpq_server::ServerError>(())
+    });
+    let _a_resp = tokio::time::timeout(LIMIT, a).await.unwrap().unwrap();
+    // Meanwhile stream B gets a whole 100 KB answer.
+    let bfut = start_get(&mut send, s.port, "/b");
+    let rb = receive(&s).await;
+    let big = vec![b'b'; 100_000];
+    s.queue
+        .send_response(
+            rb.id(),
+            Response::new(200).body(big.clone()),
+            SendFlags::NONE,
+        )
+        .await
+        .unwrap();
+    let (status, body) = body_of(tokio::time::timeout(LIMIT, bfut).await.unwrap().unwrap()).await;
+    assert_eq!((status, body.len()), (200, big.len()));
+    assert!(!flood.is_finished(), "A's sender is held by A's window");
+    flood.abort();
+}
+
+#[tokio::test]
+async fn large_files_go_out_piece_by_piece_under_the_window() {
+    let s = Server::start(Properties::default());
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 249) as u8).collect();
+    let path = std::env::temp_dir().join(format!("httpq-h2-file-{}", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let file = std::sync::Arc::new(std::fs::File::open(&path).unwrap());
+    let p = start_get(&mut send, s.port, "/file");
+    let r = receive(&s).await;
+    let mut resp = Response::new(200);
+    resp.file = Some(httpq_server::FileChunk {
+        file,
+        offset: 5,
+        len: 2_500_000,
+    });
+    s.queue
+        .send_response(r.id(), resp, SendFlags::NONE)
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, p).await.unwrap().unwrap();
+    assert_eq!(resp.headers().get("content-length").unwrap(), "2500000");
+    let (status, body) = body_of(resp).await;
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(status, 200);
+    assert!(body == data[5..2_500_005], "the file range differs");
+    settled(&s.session, |n| n.responses_sent == 1).await;
+}
+
+#[tokio::test]
+async fn unrouted_streams_are_answered_by_the_server_and_head_has_no_body() {
+    let s = Server::start(Properties::default());
+    // Only /app/ is served.
+    s.group
+        .add_url(&format!("http://127.0.0.1:{}/app/", s.port), 2)
+        .unwrap();
+    s.group
+        .remove_url(&format!("http://127.0.0.1:{}/", s.port))
+        .unwrap();
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let req = http::Request::get(format!("http://127.0.0.1:{}/elsewhere", s.port))
+        .body(())
+        .unwrap();
+    let resp = send.send_request(req, true).unwrap().0.await.unwrap();
+    assert_eq!(resp.status(), 400);
+    // HEAD: the length of what GET would send, no DATA.
+    let head = http::Request::head(format!("http://127.0.0.1:{}/app/h", s.port))
+        .body(())
+        .unwrap();
+    let p = send.send_request(head, true).unwrap().0;
+    let r = receive(&s).await;
+    s.queue
+        .send_response(
+            r.id(),
+            Response::new(200).body("twelve bytes"),
+            SendFlags::NONE,
+        )
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, p).await.unwrap().unwrap();
+    assert_eq!(resp.headers().get("content-length").unwrap(), "12");
+    let (_, body) = body_of(resp).await;
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn the_preface_may_arrive_in_pieces_and_http11_still_works_beside_h2c() {
+    let s = Server::start(Properties::default());
+    // HTTP/1.1 on the same port.
+    let mut c = s.connect().await;
+    c.send(&common::get("/one")).await;
+    let r = receive(&s).await;
+    assert_eq!(r.version(), Version::Http11);
+    s.queue
+        .send_response(r.id(), Response::new(204), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(c.response().await.unwrap().status, 204);
+    // The preface split after 10 bytes, then the client's SETTINGS.
+    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    raw.write_all(&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..10])
+        .await
+        .unwrap();
+    raw.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    raw.write_all(&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[10..])
+        .await
+        .unwrap();
+    raw.write_all(&frame(4, 0, 0, &[])).await.unwrap();
+    // The server's first frame is its SETTINGS.
+    let mut head = [0u8; 9];
+    tokio::time::timeout(LIMIT, raw.read_exact(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head[3], 4, "SETTINGS first, not an HTTP/1.1 answer");
+}
+
+/// One frame: type, flags, stream id, payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A GET of `/` as HPACK: :method GET, :scheme http, :path /, :authority.
+fn get_block(authority: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x84, 0x01, authority.len() as u8];
+    b.extend_from_slice(authority.as_bytes());
+    b
+}
+
+/// Reads frames until a GOAWAY; returns its error code (None: closed first).
+async fn goaway_code(raw: &mut TcpStream) -> Option<u32> {
+    loop {
+        let mut head = [0u8; 9];
+        if raw.read_exact(&mut head).await.is_err() {
+            return None;
+        }
+        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        if raw.read_exact(&mut payload).await.is_err() {
+            return None;
+        }
+        if head[3] == 7 {
+            return Some(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn rapid_resets_past_the_budget_get_goaway_enhance_your_calm() {
+    let s = Server::start(Properties::default());
+    // An application that takes requests and never answers.
+    let q = s.queue.clone();
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t2 = taken.clone();
+    let consumer = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok(r) = q.receive().await {
+            t2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            held.push(r);
+        }
+    });
+    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    let authority = format!("127.0.0.1:{}", s.port);
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    raw.write_all(&out).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let mut id = 1u32;
+        // Each stream opened, then reset in a later write: the server has
+        // accepted it (and queued its request) by then.
+        for _ in 0..5000 {
+            let open = frame(1, 0x5, id, &get_block(&authority));
+            if raw.write_all(&open).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+            let reset = frame(3, 0, id, &8u32.to_be_bytes());
+            if raw.write_all(&reset).await.is_err() {
+                break;
+            }
+            id += 2;
+        }
+        raw
+    });
+    let mut raw = tokio::time::timeout(LIMIT, writer).await.unwrap().unwrap();
+    let code = tokio::time::timeout(LIMIT, goaway_code(&mut raw))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(11), "ENHANCE_YOUR_CALM");
+    let n = settled(&s.session, |n| n.connections_open == 0).await;
+    assert!(n.h2_streams < 1000, "the budget stopped it early: {n:?}");
+    consumer.abort();
+}
