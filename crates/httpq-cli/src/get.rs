@@ -38,7 +38,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use httpq_client::{
-    ClientError, Config, Notification, Payload, Proxy, Query, RequestHandle, Session, Violation,
+    ClientError, Config, Notification, Payload, Proxy, Query, RequestHandle, Session, TlsRoots,
+    Violation,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -123,6 +124,13 @@ pub struct GetArgs {
     /// that grows past it fails when it does; exit 63 either way, as curl.
     #[arg(long = "max-filesize", value_name = "BYTES")]
     pub max_filesize: Option<u64>,
+    /// Trust only the CA certificates in FILE (PEM) for HTTPS, as curl's
+    /// --cacert: e.g. the certificate `httpq serve --tls-self-signed` wrote.
+    #[arg(long = "cacert", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate (no authentication; encryption only).
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
 }
 
 /// Parses a non-negative number of seconds (fractions allowed).
@@ -158,6 +166,8 @@ impl Failure {
             ClientError::CannotResolve { .. } => 6,
             ClientError::CannotConnect { .. } => 7,
             ClientError::Timeout(_) => 28,
+            // curl: 60 when the peer's certificate is not trusted.
+            ClientError::Tls(m) if m.contains("invalid peer certificate") => 60,
             ClientError::Tls(_) => 35,
             ClientError::TooManyRedirects(_) => 47,
             ClientError::Protocol(Violation::ClosedBeforeResponse) => 52,
@@ -344,6 +354,18 @@ fn config(args: &GetArgs) -> Result<Config, Failure> {
     if let Some(d) = args.max_time {
         t.total = limit(d);
     }
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path).map_err(|e| Failure {
+            // curl: "error setting certificate file" is 77.
+            code: 77,
+            message: format!("cannot read CA file {}: {e}", path.display()),
+        })?;
+        c.tls_roots = TlsRoots::only_pem(&pem).map_err(|e| Failure {
+            code: 77,
+            message: format!("{}: {e}", path.display()),
+        })?;
+    }
+    c.tls_roots.insecure = args.insecure;
     if let Some(p) = &args.proxy {
         c.proxy = Some(Proxy::parse(p).map_err(|e| Failure::client(e, false))?);
     }

@@ -76,6 +76,24 @@ pub struct ServeArgs {
     /// a slower one is disconnected (http.sys MinSendRate; slow read).
     #[arg(long, default_value_t = 150, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
     pub min_send_rate: u32,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate
+    /// chain, PEM, leaf first. Reloaded from the files on SIGHUP, without
+    /// dropping connections.
+    #[arg(
+        long,
+        value_name = "CERT.pem",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert: PEM, PKCS#8, RSA or EC.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at start for localhost,
+    /// 127.0.0.1 and ::1 (development). Prints its SHA-256 fingerprint and
+    /// writes it to a file for `httpq get --cacert`.
+    #[arg(long)]
+    pub tls_self_signed: bool,
     /// Milliseconds in-flight requests may run after Ctrl-C. Hidden: it
     /// exists so tests can check shutdown is bounded without waiting 10 s.
     #[arg(long, default_value_t = 10_000, hide = true)]

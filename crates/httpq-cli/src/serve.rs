@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use httpq_server::tls::{CertBinding, Certificate};
 use httpq_server::{
     Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession, Timeouts,
 };
@@ -55,12 +56,50 @@ pub fn run(args: ServeArgs) -> ExitCode {
 /// The prefix for a listen address. An unspecified address stays an IP
 /// literal: `0.0.0.0` is every IPv4 address and no IPv6 (as nginx's
 /// `listen 80`), `[::]` every IPv6 address.
-fn prefix_for(addr: std::net::SocketAddr, path: &str) -> String {
+fn prefix_for(scheme: &str, addr: std::net::SocketAddr, path: &str) -> String {
     let host = match addr.ip() {
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    format!("http://{host}:{}{path}", addr.port())
+    format!("{scheme}://{host}:{}{path}", addr.port())
+}
+
+/// Where the TLS certificate comes from.
+enum TlsSource {
+    /// `--tls-cert`/`--tls-key`: read at start and on every SIGHUP.
+    Files(std::path::PathBuf, std::path::PathBuf),
+    /// `--tls-self-signed`: made once, at start.
+    SelfSigned,
+}
+
+impl TlsSource {
+    fn of(args: &ServeArgs) -> Option<TlsSource> {
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => Some(TlsSource::Files(c.clone(), k.clone())),
+            _ => args.tls_self_signed.then_some(TlsSource::SelfSigned),
+        }
+    }
+
+    /// The certificate, and its PEM when it was made here.
+    fn load(&self) -> Result<(Certificate, Option<String>), String> {
+        match self {
+            TlsSource::Files(c, k) => Certificate::from_pem_files(c, k)
+                .map(|c| (c, None))
+                .map_err(|e| e.to_string()),
+            TlsSource::SelfSigned => {
+                let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+                let made = rcgen::generate_simple_self_signed(names)
+                    .map_err(|e| format!("cannot make a certificate: {e}"))?;
+                let pem = made.cert.pem();
+                let cert = Certificate::from_pem(
+                    pem.as_bytes(),
+                    made.signing_key.serialize_pem().as_bytes(),
+                )
+                .map_err(|e| e.to_string())?;
+                Ok((cert, Some(pem)))
+            }
+        }
+    }
 }
 
 /// `--listen` with port 0: a free port, found by binding one (a prefix
@@ -83,6 +122,15 @@ const QUEUE_LIMIT: usize = 16 * 1024;
 const ECHO_GATHER: usize = 1 << 20;
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    let tls = TlsSource::of(&args);
+    let cert = match tls.as_ref().map(TlsSource::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("httpq: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let site = if args.echo {
         None
     } else {
@@ -139,15 +187,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Some((c, _)) = &cert {
+            // Bound before the prefixes: the first handshake finds it.
+            if let Err(e) = session.set_certificate(CertBinding::Addr(listen), c) {
+                eprintln!("httpq: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         let registered = site_group
-            .add_url(&prefix_for(listen, "/"), 1)
-            .and_then(|()| control_group.add_url(&prefix_for(listen, "/_httpq/"), 2));
+            .add_url(&prefix_for(scheme, listen, "/"), 1)
+            .and_then(|()| control_group.add_url(&prefix_for(scheme, listen, "/_httpq/"), 2));
         match registered {
             Ok(()) => break,
             Err(httpq_server::ServerError::Listen { .. })
                 if args.listen.port() == 0 && attempt < 3 =>
             {
-                let _ = site_group.remove_url(&prefix_for(listen, "/"));
+                let _ = site_group.remove_url(&prefix_for(scheme, listen, "/"));
             }
             Err(e) => {
                 eprintln!("httpq: {e}");
@@ -169,8 +224,21 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let mut bound = session.listen_addrs();
     bound.sort();
     bound.dedup();
-    let urls: Vec<String> = bound.iter().map(|a| format!("http://{a}/")).collect();
+    let urls: Vec<String> = bound.iter().map(|a| format!("{scheme}://{a}/")).collect();
     println!("listening on {}", urls.join(" "));
+    if let Some((c, pem)) = &cert {
+        eprintln!("httpq: certificate SHA-256 {}", c.fingerprint());
+        if let Some(pem) = pem {
+            announce_self_signed(pem, listen);
+        }
+    }
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("httpq: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let extra: Vec<String> = bound
         .iter()
         .filter(|a| **a != listen)
@@ -218,9 +286,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         });
     }
 
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => reload(tls.as_ref(), &session, listen),
+        }
     }
     let grace = Duration::from_millis(args.grace_ms);
     eprintln!("httpq: shutting down (in-flight requests have {grace:?})");
@@ -228,6 +299,37 @@ async fn serve(args: ServeArgs) -> ExitCode {
     site_queue.shutdown();
     control_queue.shutdown();
     ExitCode::SUCCESS
+}
+
+/// SIGHUP: the certificate files are read again and rebound. New
+/// handshakes use the new certificate; open connections keep theirs. A
+/// file that does not load leaves the old certificate in place.
+fn reload(tls: Option<&TlsSource>, session: &ServerSession, listen: std::net::SocketAddr) {
+    let Some(source @ TlsSource::Files(..)) = tls else {
+        eprintln!("httpq: SIGHUP: no certificate files to reload");
+        return;
+    };
+    match source.load() {
+        Ok((c, _)) => match session.set_certificate(CertBinding::Addr(listen), &c) {
+            Ok(()) => eprintln!("httpq: certificate reloaded, SHA-256 {}", c.fingerprint()),
+            Err(e) => eprintln!("httpq: reload failed, keeping the old certificate: {e}"),
+        },
+        Err(e) => eprintln!("httpq: reload failed, keeping the old certificate: {e}"),
+    }
+}
+
+/// Writes a self-signed certificate where a client can be pointed at it.
+fn announce_self_signed(pem: &str, listen: std::net::SocketAddr) {
+    let path = std::env::temp_dir().join(format!("httpq-{}.crt", listen.port()));
+    match std::fs::write(&path, pem) {
+        Ok(()) => eprintln!(
+            "httpq: self-signed for localhost, 127.0.0.1 and ::1; trust it with \
+             httpq get --cacert {} https://localhost:{}/ (or curl --cacert)",
+            path.display(),
+            listen.port()
+        ),
+        Err(e) => eprintln!("httpq: cannot write {}: {e}", path.display()),
+    }
 }
 
 /// `--echo`: 200 with the request's own body and Content-Type. A body that

@@ -24,6 +24,10 @@ pub struct TlsRoots {
     pub extra: Vec<Vec<u8>>,
     /// Skip bundled/system defaults even when nothing else is set.
     pub only_extra: bool,
+    /// Accept any certificate for any name (curl's `-k`): the connection
+    /// is encrypted but the server is not authenticated. For development
+    /// against self-signed servers only.
+    pub insecure: bool,
 }
 
 impl TlsRoots {
@@ -42,6 +46,79 @@ impl TlsRoots {
             only_extra: true,
             ..TlsRoots::default()
         }
+    }
+
+    /// Only the certificates of a PEM bundle (curl's `--cacert`): every
+    /// `CERTIFICATE` block, none of the default roots.
+    ///
+    /// ```
+    /// use httpq_client::TlsRoots;
+    /// assert!(TlsRoots::only_pem(b"no certificate here").is_err());
+    /// ```
+    pub fn only_pem(pem: &[u8]) -> Result<Self, ClientError> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Tls(format!("bad CA certificate PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(ClientError::Tls("no CERTIFICATE in the CA file".into()));
+        }
+        Ok(TlsRoots {
+            extra: certs,
+            only_extra: true,
+            ..TlsRoots::default()
+        })
+    }
+}
+
+/// `-k`: every certificate chain and name is accepted; the handshake's
+/// signatures are still checked against the key the server presented.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -70,11 +147,16 @@ impl TlsConfig {
         }
         // The provider is named explicitly: two enabled at once would panic.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::Tls(e.to_string()))?
             .with_root_certificates(store)
             .with_no_client_auth();
+        if roots.insecure {
+            config
+                .dangerous()
+                .set_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)));
+        }
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsConfig {
             config: Arc::new(config),

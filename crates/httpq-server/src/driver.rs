@@ -406,10 +406,7 @@ impl Driver {
                     return Some((DisconnectReason::Reset, false));
                 }
             }
-            if read > 0 {
-                progress = true;
-                Counters::add(&self.conn.counters.bytes_received, read as u64);
-            }
+            progress |= read > 0;
             loop {
                 let Some(buf) = engine.read_buf() else {
                     // Not taking input now: resumed when the engine wants it.
@@ -431,6 +428,9 @@ impl Driver {
                         return engine.peer_closed().map(|r| (r, false));
                     }
                     Ok(n) => {
+                        // Counted as HTTP bytes, as sent bytes are (and as
+                        // over HTTP/2): TLS framing is not counted.
+                        Counters::add(&self.conn.counters.bytes_received, n as u64);
                         engine.received(n, now);
                         progress = true;
                     }
