@@ -494,3 +494,79 @@ async fn rapid_resets_past_the_budget_get_goaway_enhance_your_calm() {
     assert!(n.h2_streams < 1000, "the budget stopped it early: {n:?}");
     consumer.abort();
 }
+
+#[tokio::test]
+async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_close() {
+    let props = Properties {
+        timeouts: httpq_server::Timeouts {
+            idle_connection: Duration::from_millis(300),
+            ..httpq_server::Timeouts::default()
+        },
+        ..Properties::default()
+    };
+    let s = Server::start(props);
+    // DISCONNECT: the response completes, then the connection closes
+    // gracefully (the client sees GOAWAY NO_ERROR and an end).
+    let (mut send, conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let p = start_get(&mut send, s.port, "/last");
+    let r = receive(&s).await;
+    s.queue
+        .send_response(
+            r.id(),
+            Response::new(200).body("bye"),
+            SendFlags::DISCONNECT,
+        )
+        .await
+        .unwrap();
+    let (status, body) = body_of(tokio::time::timeout(LIMIT, p).await.unwrap().unwrap()).await;
+    assert_eq!((status, &body[..]), (200, &b"bye"[..]));
+    tokio::time::timeout(LIMIT, conn).await.unwrap().unwrap();
+    let why = s
+        .queue
+        .wait_for_disconnect(r.connection_id())
+        .await
+        .unwrap();
+    assert_eq!(
+        why,
+        DisconnectReason::ClientClosed,
+        "the client closed after GOAWAY"
+    );
+    // IdleConnection: a connection with no stream for 300 ms is closed.
+    let (_send, conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(LIMIT, conn).await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let n = settled(&s.session, |n| n.timeouts == 1 && n.connections_open == 0).await;
+    assert_eq!(n.requests_abandoned, 0);
+}
+
+#[tokio::test]
+async fn a_stream_that_waits_too_long_in_its_queue_alone_gets_503() {
+    let props = Properties {
+        timeouts: httpq_server::Timeouts {
+            request_queue: Duration::from_millis(200),
+            ..httpq_server::Timeouts::default()
+        },
+        ..Properties::default()
+    };
+    let s = Server::start(props);
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let p = start_get(&mut send, s.port, "/nobody-takes-this");
+    let resp = tokio::time::timeout(LIMIT, p).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 503);
+    // The connection goes on.
+    let p = start_get(&mut send, s.port, "/taken");
+    let r = receive(&s).await;
+    s.queue
+        .send_response(r.id(), Response::new(204), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(LIMIT, p)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        204
+    );
+}

@@ -418,3 +418,85 @@ async fn alpn_h2_makes_the_connection_http2_through_the_same_queue() {
     assert_eq!(&data[..], b"over h2");
     assert_eq!(s.session.counters().h2_streams, 1);
 }
+
+/// `openssl`, if installed; else the reason the test is skipped, printed.
+fn openssl() -> bool {
+    let ok = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIP: openssl is not installed (it makes the RSA and SEC1 keys)");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn pkcs1_rsa_and_sec1_ec_keys_serve_as_pkcs8_does() {
+    if !openssl() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("httpq-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    run(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "ec.key",
+    ]);
+    for (key, marker) in [
+        ("rsa.key", "BEGIN RSA PRIVATE KEY"),
+        ("ec.key", "BEGIN EC PRIVATE KEY"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(key)).unwrap();
+        assert!(text.contains(marker), "{key} is not in the form under test");
+        let crt = format!("{key}.crt");
+        run(&[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            key,
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-days",
+            "1",
+            "-out",
+            &crt,
+        ]);
+        let c = Certificate::from_pem_files(&dir.join(&crt), &dir.join(key)).unwrap();
+        let der = CertificateDer::from(c.leaf_der().to_vec());
+        let s = start(Properties::default(), &c);
+        let mut tls = connect(s.port, "localhost", client_config(&[der], &[])).await;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let req = tokio::time::timeout(LIMIT, s.queue.receive())
+            .await
+            .unwrap()
+            .unwrap();
+        s.queue
+            .send_response(req.id(), Response::new(200).body(key), SendFlags::NONE)
+            .await
+            .unwrap();
+        let (status, body) = read_response(&mut tls).await;
+        assert_eq!((status, body), (200, key.as_bytes().to_vec()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
