@@ -108,18 +108,29 @@ if want https; then
   summary+=("https 1 KiB keep-alive req/s median: httpq $q, nginx $x; httpq/nginx $(awk -v a="$q" -v b="$x" 'BEGIN{printf "%.2f", a/b}')")
 fi
 
+# CPU seconds (every thread) of the processes whose command line matches $1.
+cpu_of() { local t=0; for pid in $(pgrep -f "$1"); do for f in /proc/$pid/task/*/schedstat; do
+  t=$((t + $(cut -d' ' -f1 "$f" 2>/dev/null || echo 0))); done; done; echo "$t"; }
 if want hs; then
   echo "== full handshakes: h2load --h1 -n $H -c $H -t 1 (one request per connection), $ROUNDS rounds"
+  echo "   (the load generator's half of each handshake costs about the server's, so the"
+  echo "    wall rate is the client's; handshakes per server CPU second is the server's)"
   : > "$work/hs"
   for r in $(seq "$ROUNDS"); do
     for srv in httpq nginx; do
       port=$(free_port); start "$srv" tls "$port"
+      pat="$HTTPQ serve"; [[ $srv == nginx ]] && pat="nginx: worker process"
+      c0=$(cpu_of "$pat")
       rps=$(taskset -c 1 h2load --h1 -n "$H" -c "$H" -t 1 "https://127.0.0.1:$port/f99.txt" 2>&1 | awk '/^finished in/ {print $4}')
-      echo "$srv $rps" | tee -a "$work/hs"; stop
+      c1=$(cpu_of "$pat")
+      per_cpu=$(awk -v n="$H" -v ns=$((c1 - c0)) 'BEGIN{printf "%.0f", n / (ns / 1e9)}')
+      echo "$srv $rps $per_cpu" | tee -a "$work/hs"; stop
     done
   done
   q=$(awk '$1=="httpq"{print $2}' "$work/hs" | median); x=$(awk '$1=="nginx"{print $2}' "$work/hs" | median)
-  summary+=("full handshakes/s median: httpq $q, nginx $x; httpq/nginx $(awk -v a="$q" -v b="$x" 'BEGIN{printf "%.2f", a/b}')")
+  qc=$(awk '$1=="httpq"{print $3}' "$work/hs" | median); xc=$(awk '$1=="nginx"{print $3}' "$work/hs" | median)
+  summary+=("full handshakes/s (wall, client-bound) median: httpq $q, nginx $x; httpq/nginx $(awk -v a="$q" -v b="$x" 'BEGIN{printf "%.2f", a/b}')")
+  summary+=("full handshakes per server CPU second median: httpq $qc, nginx $xc; httpq/nginx $(awk -v a="$qc" -v b="$xc" 'BEGIN{printf "%.2f", a/b}')")
 fi
 
 if want cg; then
