@@ -9,11 +9,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Server, LIMIT};
+use common::{counters_when, Server, LIMIT};
 use httpq_proto::Version;
-use httpq_server::{
-    CounterSnapshot, DisconnectReason, Properties, Request, Response, SendFlags, ServerSession,
-};
+use httpq_server::{DisconnectReason, Properties, Request, Response, SendFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -58,25 +56,6 @@ async fn receive(s: &Server) -> Request {
         .await
         .expect("a request in time")
         .unwrap()
-}
-
-/// Waits (up to [`LIMIT`]) until the session's counters satisfy `ok`.
-async fn settled(
-    session: &ServerSession,
-    ok: impl Fn(&CounterSnapshot) -> bool,
-) -> CounterSnapshot {
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
-        let n = session.counters();
-        if ok(&n) {
-            return n;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "counters never settled: {n:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -126,7 +105,7 @@ async fn streams_are_requests_with_their_own_ids_on_one_connection() {
         assert_eq!(status, 200);
         assert_eq!(body, format!("answer to /r/{i}").into_bytes());
     }
-    let n = settled(&s.session, |n| n.responses_sent == 3).await;
+    let n = counters_when(&s.session, |n| n.responses_sent == 3).await;
     assert_eq!((n.requests_received, n.h2_streams), (3, 3));
     // Answered ids are spent.
     let again = s
@@ -268,7 +247,7 @@ async fn closing_the_connection_abandons_every_stream_in_flight() {
         why,
         DisconnectReason::ClientClosed | DisconnectReason::Reset
     ));
-    let n = settled(&s.session, |n| n.connections_open == 0).await;
+    let n = counters_when(&s.session, |n| n.connections_open == 0).await;
     assert_eq!(
         (n.requests_abandoned, n.disconnects, n.h2_resets),
         (3, 1, 0)
@@ -342,7 +321,7 @@ async fn large_files_go_out_piece_by_piece_under_the_window() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(status, 200);
     assert!(body == data[5..2_500_005], "the file range differs");
-    settled(&s.session, |n| n.responses_sent == 1).await;
+    counters_when(&s.session, |n| n.responses_sent == 1).await;
 }
 
 #[tokio::test]
@@ -490,7 +469,7 @@ async fn rapid_resets_past_the_budget_get_goaway_enhance_your_calm() {
         .await
         .unwrap();
     assert_eq!(code, Some(11), "ENHANCE_YOUR_CALM");
-    let n = settled(&s.session, |n| n.connections_open == 0).await;
+    let n = counters_when(&s.session, |n| n.connections_open == 0).await;
     assert!(n.h2_streams < 1000, "the budget stopped it early: {n:?}");
     consumer.abort();
 }
@@ -536,7 +515,7 @@ async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_clo
     let started = std::time::Instant::now();
     tokio::time::timeout(LIMIT, conn).await.unwrap().unwrap();
     assert!(started.elapsed() >= Duration::from_millis(250));
-    let n = settled(&s.session, |n| n.timeouts == 1 && n.connections_open == 0).await;
+    let n = counters_when(&s.session, |n| n.timeouts == 1 && n.connections_open == 0).await;
     assert_eq!(n.requests_abandoned, 0);
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{free_port, LIMIT};
+use common::{counters_when, free_port, LIMIT};
 use httpq_server::tls::{CertBinding, Certificate};
 use httpq_server::{Properties, RequestQueue, Response, SendFlags, ServerSession, Timeouts};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -81,20 +81,25 @@ async fn connect(
         .unwrap()
 }
 
-/// Waits (up to [`LIMIT`]) until the session's counters satisfy `ok`.
-async fn settled(session: &ServerSession, ok: impl Fn(&httpq_server::CounterSnapshot) -> bool) {
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
-        let n = session.counters();
-        if ok(&n) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "counters never settled: {n:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// One GET on `tls`, answered by the application with `answer`: the
+/// status and body the client read.
+async fn round_trip<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &TlsServer,
+    tls: &mut S,
+    answer: Response,
+) -> (u16, Vec<u8>) {
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let req = tokio::time::timeout(LIMIT, s.queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    s.queue
+        .send_response(req.id(), answer, SendFlags::NONE)
+        .await
+        .unwrap();
+    read_response(tls).await
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length body.
@@ -260,7 +265,7 @@ async fn sni_picks_the_host_binding_and_falls_back_to_the_address() {
     }
     // The server counts a handshake when the client's last flight is in,
     // which may be after the client's side has finished.
-    settled(&s.session, |n| n.tls_handshakes == 2).await;
+    counters_when(&s.session, |n| n.tls_handshakes == 2).await;
 }
 
 #[tokio::test]
@@ -277,24 +282,8 @@ async fn a_reload_serves_new_handshakes_and_keeps_open_connections() {
     assert_eq!(after.get_ref().1.peer_certificates().unwrap()[0], new_der);
     assert_eq!(before.get_ref().1.peer_certificates().unwrap()[0], old_der);
     // The connection made before the reload still carries requests.
-    before
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let req = tokio::time::timeout(LIMIT, s.queue.receive())
-        .await
-        .unwrap()
-        .unwrap();
-    s.queue
-        .send_response(
-            req.id(),
-            Response::new(200).body("still here"),
-            SendFlags::NONE,
-        )
-        .await
-        .unwrap();
-    let (status, body) = read_response(&mut before).await;
-    assert_eq!((status, &body[..]), (200, &b"still here"[..]));
+    let answered = round_trip(&s, &mut before, Response::new(200).body("still here")).await;
+    assert_eq!(answered, (200, b"still here".to_vec()));
 }
 
 #[tokio::test]
@@ -329,25 +318,14 @@ async fn failed_and_silent_handshakes_are_counted_and_cost_nothing_else() {
     assert!(started.elapsed() >= Duration::from_millis(250));
     // Counted once the handshake task has seen the end (the client may see
     // the close first).
-    settled(&s.session, |n| {
+    counters_when(&s.session, |n| {
         n.tls_handshake_failures == 2 && n.connections_open == 0
     })
     .await;
     assert_eq!(s.session.counters().tls_handshakes, 0);
     // The worker serves on.
     let mut tls = connect(s.port, "localhost", client_config(&[der], &[])).await;
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let req = tokio::time::timeout(LIMIT, s.queue.receive())
-        .await
-        .unwrap()
-        .unwrap();
-    s.queue
-        .send_response(req.id(), Response::new(204), SendFlags::NONE)
-        .await
-        .unwrap();
-    assert_eq!(read_response(&mut tls).await.0, 204);
+    assert_eq!(round_trip(&s, &mut tls, Response::new(204)).await.0, 204);
 }
 
 #[tokio::test]
@@ -484,19 +462,8 @@ async fn pkcs1_rsa_and_sec1_ec_keys_serve_as_pkcs8_does() {
         let der = CertificateDer::from(c.leaf_der().to_vec());
         let s = start(Properties::default(), &c);
         let mut tls = connect(s.port, "localhost", client_config(&[der], &[])).await;
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let req = tokio::time::timeout(LIMIT, s.queue.receive())
-            .await
-            .unwrap()
-            .unwrap();
-        s.queue
-            .send_response(req.id(), Response::new(200).body(key), SendFlags::NONE)
-            .await
-            .unwrap();
-        let (status, body) = read_response(&mut tls).await;
-        assert_eq!((status, body), (200, key.as_bytes().to_vec()));
+        let answered = round_trip(&s, &mut tls, Response::new(200).body(key)).await;
+        assert_eq!(answered, (200, key.as_bytes().to_vec()));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
