@@ -427,13 +427,16 @@ impl Conn {
     /// answered 503, and the connection ends with that timeout (as
     /// http.sys does), so its waiters learn it timed out.
     pub(crate) fn queue_timeout(&self, seq: u32) {
-        Counters::inc(&self.counters.timeouts);
         if let Some(t) = self.h2.get() {
             // One stream waited too long: only it is answered, the
             // connection's other streams go on.
-            t.answer(seq, 503, "request waited too long in the queue");
+            if t.get(seq).is_some() {
+                Counters::inc(&self.counters.timeouts);
+                t.answer(seq, 503, "request waited too long in the queue");
+            }
             return;
         }
+        Counters::inc(&self.counters.timeouts);
         self.lock()
             .engine
             .set_close_reason(DisconnectReason::Timeout(TimeoutKind::RequestQueue));

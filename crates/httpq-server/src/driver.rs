@@ -62,6 +62,8 @@ struct Driver {
     /// The connection opened with the preface: these bytes (read already)
     /// and the socket go to the HTTP/2 driver.
     upgrade: Option<bytes::Bytes>,
+    /// Ending, with sealed TLS records still to write, until then.
+    tls_drain: Option<Instant>,
 }
 
 /// What one pass over the connection found.
@@ -105,6 +107,7 @@ pub(crate) fn run(
         h2c_check,
         h2c_hold: false,
         upgrade: None,
+        tls_drain: None,
     };
     async move {
         let (reason, reset) = d.serve().await;
@@ -270,8 +273,25 @@ impl Driver {
                 u64::from(counts.protocol_errors),
             );
         }
-        let end = end.or_else(|| st.engine.should_end());
-        let deadline = st.engine.deadline(now).0;
+        let mut end = end.or_else(|| st.engine.should_end());
+        let mut deadline = st.engine.deadline(now).0;
+        // Over TLS the engine's output may be written while its sealed
+        // records still wait in rustls for the socket: a graceful end
+        // (a response that closes) lets them go first, for at most the
+        // IdleConnection time.
+        if end.is_some()
+            && st.engine.aborted().is_none()
+            && st.tls.as_ref().is_some_and(|t| t.wants_write())
+        {
+            let until = *self
+                .tls_drain
+                .get_or_insert(now + self.base.idle_connection);
+            if now < until {
+                end = None;
+                blocked = true;
+                deadline = Some(deadline.map_or(until, |d| d.min(until)));
+            }
+        }
         let fin = st.engine.peer_fin();
         drop(st);
         if wrote {

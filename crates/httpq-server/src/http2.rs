@@ -62,11 +62,24 @@ pub(crate) async fn serve<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _permit = permit;
+    let env = conn.env.clone();
     let table = H2Table::new(
         conn.counters.clone(),
         conn.env.server_header.as_deref(),
         tokio::runtime::Handle::current(),
+        Box::new(move || env.answered()),
     );
+    // Dropped unfinished (its runtime shut down with its session), the
+    // connection still ends: waiters told, id freed, counted.
+    struct Unfinished(Option<Arc<Conn>>);
+    impl Drop for Unfinished {
+        fn drop(&mut self) {
+            if let Some(conn) = self.0.take() {
+                finish(&conn, DisconnectReason::ServerShutdown, &[]);
+            }
+        }
+    }
+    let mut unfinished = Unfinished(Some(conn.clone()));
     let _ = conn.h2.set(table);
     let props = site.properties();
     let timeouts = props.timeouts.normalized();
@@ -90,11 +103,13 @@ pub(crate) async fn serve<T>(
     let h2 = match tokio::time::timeout(timeouts.header_wait, handshake).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
+            unfinished.0 = None;
             finish(&conn, reason_of(&e), &[]);
             return;
         }
         Err(_) => {
             Counters::inc(&conn.counters.timeouts);
+            unfinished.0 = None;
             finish(
                 &conn,
                 DisconnectReason::Timeout(TimeoutKind::HeaderWait),
@@ -120,6 +135,7 @@ pub(crate) async fn serve<T>(
     let active = std::mem::take(&mut c.active);
     // Dropping the h2 connection closes the socket.
     drop(c);
+    unfinished.0 = None;
     finish(&conn, reason, &active);
 }
 
@@ -159,22 +175,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
     async fn run(&mut self) -> DisconnectReason {
         let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
         loop {
-            let quiet = self.active.is_empty() && self.table().in_flight() == 0;
-            match (quiet, idle.is_some()) {
-                (true, false) => {
-                    idle = Some(Box::pin(tokio::time::sleep(self.base.idle_connection)))
-                }
-                (false, true) => idle = None,
-                _ => {}
-            }
             let event = {
                 let conn = self.conn.clone();
                 let wake = conn.wake.wait();
                 tokio::pin!(wake);
-                poll_fn(|cx| self.poll_event(cx, wake.as_mut(), idle.as_mut())).await
+                poll_fn(|cx| self.poll_event(cx, wake.as_mut(), &mut idle)).await
             };
             match event {
                 Event::Stream(req, respond) => self.dispatch(req, respond),
+                // After our GOAWAY (a response sent with DISCONNECT) the
+                // end is the server's doing.
+                Event::Closed(None) if self.goaway_sent => return DisconnectReason::ServerClosed,
                 Event::Closed(None) => return DisconnectReason::ClientClosed,
                 Event::Closed(Some(e)) => return reason_of(&e),
                 Event::Woken => {
@@ -214,7 +225,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         &mut self,
         cx: &mut Context<'_>,
         wake: Pin<&mut impl Future<Output = ()>>,
-        idle: Option<&mut Pin<Box<tokio::time::Sleep>>>,
+        idle: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<Event> {
         if wake.poll(cx).is_ready() {
             return Poll::Ready(Event::Woken);
@@ -232,10 +243,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         if self.look() {
             return Poll::Ready(Event::Calm);
         }
-        if let Some(sleep) = idle {
+        // IdleConnection runs while no stream is held: looked at after
+        // every poll, since a stream's last answer wakes this task (to send
+        // it) without an event of its own.
+        if self.table().in_flight() == 0 {
+            // Whatever is left here is answered or ended.
+            self.active.clear();
+            let base = self.base.idle_connection;
+            let sleep = idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(base)));
             if sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Idle);
             }
+        } else {
+            *idle = None;
         }
         Poll::Pending
     }
@@ -346,8 +366,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         request.set_stream(stream);
         let mut batch = vec![request];
         if let Some(why) = queue.push_batch(self.share, &mut batch) {
+            // Refused, never handed out: not a request to abandon.
             Counters::inc(&counters.queue_rejections);
             batch.clear();
+            self.active.pop();
             self.table().answer(seq, 503, why);
         }
     }
@@ -511,6 +533,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
             Counters::add(&this.counters.bytes_sent, n as u64);
+            // h2 may have held frames it read (a reset among them) until
+            // it could write: look at the streams after a write too.
+            this.read.store(true, Ordering::Relaxed);
         }
         r
     }
@@ -524,6 +549,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {
             Counters::add(&this.counters.bytes_sent, n as u64);
+            this.read.store(true, Ordering::Relaxed);
         }
         r
     }

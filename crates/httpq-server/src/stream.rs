@@ -46,6 +46,8 @@ struct Shared {
     /// for open windows only while this is non-zero).
     held: AtomicUsize,
     counters: Arc<Counters>,
+    /// Tells a draining session that an answer went out.
+    answered: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Shared {
@@ -55,8 +57,11 @@ impl Shared {
 
     /// The response of `stream` is complete.
     fn completed(&self, stream: &Stream) {
-        self.map().remove(&stream.seq);
-        Counters::inc(&self.counters.responses_sent);
+        // Not counted when the connection's end took it first (abandoned).
+        if self.map().remove(&stream.seq).is_some() {
+            Counters::inc(&self.counters.responses_sent);
+            (self.answered)();
+        }
     }
 }
 
@@ -87,6 +92,10 @@ struct StreamState {
     held: bool,
     /// A file pump runs: pieces sent meanwhile queue behind it.
     pump: Option<VecDeque<(Piece, bool)>>,
+    /// The response carries no content (HEAD, 204, 304): body sent for it
+    /// is dropped, as HTTP/1.1 does, while the stream stays open until the
+    /// final send.
+    no_body: bool,
 }
 
 enum Piece {
@@ -215,8 +224,18 @@ impl Stream {
         Look::Open
     }
 
-    /// Waits until the stream can take more (or has ended).
+    /// Waits until the stream can take more (or has ended). Counted as
+    /// held before the first look, so the connection task looks at this
+    /// stream after any window update that could come in between.
     async fn wait_window(&self, shared: &Shared) {
+        struct Unhold<'a>(&'a AtomicUsize);
+        impl Drop for Unhold<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        shared.held.fetch_add(1, Ordering::SeqCst);
+        let _unhold = Unhold(&shared.held);
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -236,9 +255,7 @@ impl Stream {
                 }
                 st.held = true;
             }
-            shared.held.fetch_add(1, Ordering::SeqCst);
             notified.await;
-            shared.held.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -248,12 +265,14 @@ impl H2Table {
         counters: Arc<Counters>,
         server_header: Option<&[u8]>,
         handle: tokio::runtime::Handle,
+        answered: Box<dyn Fn() + Send + Sync>,
     ) -> H2Table {
         H2Table {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
                 held: AtomicUsize::new(0),
                 counters,
+                answered,
             }),
             goaway: AtomicBool::new(false),
             server_header: server_header.and_then(|s| http::HeaderValue::from_bytes(s).ok()),
@@ -326,14 +345,22 @@ impl H2Table {
             "the response was already sent",
         ))?;
         let file_len = resp.file.as_ref().map_or(0, |f| f.len);
-        let length = (!more).then(|| resp.body.len() as u64 + file_len);
+        let no_body = stream.head_only
+            || resp.status == http::StatusCode::NO_CONTENT
+            || resp.status == http::StatusCode::NOT_MODIFIED;
+        // A HEAD answered with no body says nothing of the length (as
+        // over HTTP/1.1): the GET's length is unknown here.
+        let length = (!more)
+            .then(|| resp.body.len() as u64 + file_len)
+            .filter(|&n| !(stream.head_only && n == 0));
         let head = self.head(resp, length)?;
-        let body_follows = !stream.head_only && (more || !resp.body.is_empty() || file_len > 0);
+        let body_follows = more || (!no_body && (!resp.body.is_empty() || file_len > 0));
         let send = respond
             .send_response(head, !body_follows)
             .map_err(send_failed)?;
         st.respond = None;
         st.send = Some(send);
+        st.no_body = no_body;
         if !body_follows {
             st.done = true;
             st.send = None;
@@ -403,8 +430,8 @@ impl H2Table {
         file: Option<FileChunk>,
         end: bool,
     ) -> Result<bool, ServerError> {
-        let head_only = stream.head_only;
-        let big_file = file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
+        let no_body = st.no_body;
+        let big_file = !no_body && file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
         if st.pump.is_some() || big_file {
             // Behind (or as) a file read piece by piece: the pump sends it.
             let start = st.pump.is_none();
@@ -423,7 +450,7 @@ impl H2Table {
             return Ok(!end);
         }
         let mut data = body;
-        if let Some(f) = file {
+        if let Some(f) = file.filter(|_| !no_body) {
             let read = read_range(&f)?;
             data = if data.is_empty() {
                 read
@@ -434,7 +461,7 @@ impl H2Table {
                 b.freeze()
             };
         }
-        if head_only {
+        if no_body {
             data = Bytes::new();
         }
         let send = st.send.as_mut().expect("checked by the caller");
@@ -486,7 +513,13 @@ impl H2Table {
             http::HeaderValue::from_static("text/plain"),
         );
         resp.body = Bytes::from(format!("{why}\n"));
-        let _ = self.send_response(seq, stream.queue, &mut resp, SendFlags::NONE);
+        if self
+            .send_response(seq, stream.queue, &mut resp, SendFlags::NONE)
+            .is_err()
+        {
+            // Reset before it could be answered: nothing is owed.
+            self.remove(seq);
+        }
     }
 
     /// Resets stream `seq` (the application cancelled its request).
@@ -638,11 +671,16 @@ async fn pump(stream: Arc<Stream>, shared: Arc<Shared>) {
                             s.send_reset(h2::Reason::INTERNAL_ERROR);
                         }
                         st.ended = Some(DisconnectReason::WriteFailed);
+                        drop(st);
+                        shared.map().remove(&stream.seq);
                         ok = false;
                         break;
                     }
                     at += n as u64;
                     ok = send_piece(&stream, &shared, Bytes::from(buf), end && at == stop);
+                }
+                if ok && end && f.len == 0 {
+                    ok = send_piece(&stream, &shared, Bytes::new(), true);
                 }
                 ok
             }
@@ -661,7 +699,7 @@ fn send_piece(stream: &Stream, shared: &Shared, data: Bytes, end: bool) -> bool 
     if st.ended.is_some() {
         return false;
     }
-    let data = if stream.head_only { Bytes::new() } else { data };
+    let data = if st.no_body { Bytes::new() } else { data };
     let Some(send) = st.send.as_mut() else {
         return false;
     };

@@ -507,11 +507,26 @@ async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_clo
         .unwrap();
     assert_eq!(
         why,
-        DisconnectReason::ClientClosed,
-        "the client closed after GOAWAY"
+        DisconnectReason::ServerClosed,
+        "the server asked for the end"
     );
-    // IdleConnection: a connection with no stream for 300 ms is closed.
-    let (_send, conn) = h2c(s.port, h2::client::Builder::new()).await;
+    // IdleConnection: a connection with no stream for 300 ms is closed,
+    // counted from its last answer.
+    let (mut send, conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let p = start_get(&mut send, s.port, "/one");
+    let r = receive(&s).await;
+    s.queue
+        .send_response(r.id(), Response::new(204), SendFlags::NONE)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(LIMIT, p)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        204
+    );
     let started = std::time::Instant::now();
     tokio::time::timeout(LIMIT, conn).await.unwrap().unwrap();
     assert!(started.elapsed() >= Duration::from_millis(250));

@@ -467,3 +467,34 @@ async fn pkcs1_rsa_and_sec1_ec_keys_serve_as_pkcs8_does() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_response_that_closes_the_connection_arrives_whole_over_tls() {
+    let (c, der) = cert(&["localhost"]);
+    let s = start(Properties::default(), &c);
+    let mut tls = connect(s.port, "localhost", client_config(&[der], &[])).await;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let req = tokio::time::timeout(LIMIT, s.queue.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    let big = vec![b'z'; 4_000_000];
+    s.queue
+        .send_response(
+            req.id(),
+            Response::new(200).body(big.clone()),
+            SendFlags::NONE,
+        )
+        .await
+        .unwrap();
+    // Read only after the server has ended its side: the sealed records
+    // still in rustls then must not be dropped with the connection.
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(LIMIT, tls.read_to_end(&mut all))
+        .await
+        .unwrap();
+    let at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(all.len() - at, big.len(), "the body was cut short");
+}

@@ -377,7 +377,11 @@ impl Request {
     /// Cancel-safe: dropping it deregisters.
     pub async fn disconnected(&self) -> DisconnectReason {
         match &self.0.stream {
-            Some(s) => s.wait_ended().await,
+            // A stream answered and forgotten ends with its connection.
+            Some(s) => tokio::select! {
+                r = s.wait_ended() => r,
+                r = wait_conn(self.0.conn()) => r,
+            },
             None => wait_conn(self.0.conn()).await,
         }
     }
