@@ -188,10 +188,7 @@ impl Stream {
     /// look (a reset can only have arrived then).
     pub(crate) fn look(&self, resets: bool) -> Look {
         let mut st = lock(&self.state);
-        if st.done {
-            return Look::Done;
-        }
-        if st.ended.is_some() {
+        if st.done || st.ended.is_some() {
             return Look::Done;
         }
         if resets {

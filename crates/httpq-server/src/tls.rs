@@ -67,12 +67,7 @@ impl Certificate {
     /// and the first private key of `key_pem` (`PRIVATE KEY`,
     /// `RSA PRIVATE KEY` or `EC PRIVATE KEY`).
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Certificate, ServerError> {
-        let chain = CertificateDer::pem_slice_iter(chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad_cert(format!("certificate PEM: {e}")))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| bad_cert(format!("private key PEM: {e}")))?;
-        Self::from_der(chain, key)
+        Self::parse_pem(chain_pem, key_pem, "certificate PEM", "private key PEM")
     }
 
     /// From PEM files; errors name the file.
@@ -81,18 +76,32 @@ impl Certificate {
             std::fs::read(p).map_err(|e| bad_cert(format!("cannot read {}: {e}", p.display())))
         };
         let (c, k) = (read(chain)?, read(key)?);
-        let chain_der = CertificateDer::pem_slice_iter(&c)
+        Self::parse_pem(
+            &c,
+            &k,
+            &chain.display().to_string(),
+            &key.display().to_string(),
+        )
+    }
+
+    /// PEM to DER; errors start with `chain_name` or `key_name`.
+    fn parse_pem(
+        chain_pem: &[u8],
+        key_pem: &[u8],
+        chain_name: &str,
+        key_name: &str,
+    ) -> Result<Certificate, ServerError> {
+        let chain = CertificateDer::pem_slice_iter(chain_pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad_cert(format!("{}: {e}", chain.display())))?;
-        if chain_der.is_empty() {
+            .map_err(|e| bad_cert(format!("{chain_name}: {e}")))?;
+        if chain.is_empty() {
             return Err(bad_cert(format!(
-                "{}: no CERTIFICATE block found",
-                chain.display()
+                "{chain_name}: no CERTIFICATE block found"
             )));
         }
-        let key_der = PrivateKeyDer::from_pem_slice(&k)
-            .map_err(|e| bad_cert(format!("{}: no usable private key ({e})", key.display())))?;
-        Self::from_der(chain_der, key_der)
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| bad_cert(format!("{key_name}: no usable private key ({e})")))?;
+        Self::from_der(chain, key)
     }
 
     /// The leaf certificate's SHA-256 fingerprint, as `AB:CD:…` (what

@@ -393,6 +393,14 @@ async fn the_preface_may_arrive_in_pieces_and_http11_still_works_beside_h2c() {
     assert_eq!(head[3], 4, "SETTINGS first, not an HTTP/1.1 answer");
 }
 
+/// Default properties but for `timeouts`.
+fn with_timeouts(timeouts: httpq_server::Timeouts) -> Properties {
+    Properties {
+        timeouts,
+        ..Properties::default()
+    }
+}
+
 /// One frame: type, flags, stream id, payload.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len() as u32;
@@ -476,14 +484,10 @@ async fn rapid_resets_past_the_budget_get_goaway_enhance_your_calm() {
 
 #[tokio::test]
 async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_close() {
-    let props = Properties {
-        timeouts: httpq_server::Timeouts {
-            idle_connection: Duration::from_millis(300),
-            ..httpq_server::Timeouts::default()
-        },
-        ..Properties::default()
-    };
-    let s = Server::start(props);
+    let s = Server::start(with_timeouts(httpq_server::Timeouts {
+        idle_connection: Duration::from_millis(300),
+        ..httpq_server::Timeouts::default()
+    }));
     // DISCONNECT: the response completes, then the connection closes
     // gracefully (the client sees GOAWAY NO_ERROR and an end).
     let (mut send, conn) = h2c(s.port, h2::client::Builder::new()).await;
@@ -536,14 +540,10 @@ async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_clo
 
 #[tokio::test]
 async fn a_stream_that_waits_too_long_in_its_queue_alone_gets_503() {
-    let props = Properties {
-        timeouts: httpq_server::Timeouts {
-            request_queue: Duration::from_millis(200),
-            ..httpq_server::Timeouts::default()
-        },
-        ..Properties::default()
-    };
-    let s = Server::start(props);
+    let s = Server::start(with_timeouts(httpq_server::Timeouts {
+        request_queue: Duration::from_millis(200),
+        ..httpq_server::Timeouts::default()
+    }));
     let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
     let p = start_get(&mut send, s.port, "/nobody-takes-this");
     let resp = tokio::time::timeout(LIMIT, p).await.unwrap().unwrap();
