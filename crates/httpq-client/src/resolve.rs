@@ -120,9 +120,21 @@ mod tests {
         assert_eq!(inside.load(Ordering::SeqCst), 2);
         *stuck.0.lock().unwrap() = true;
         stuck.1.notify_all();
-        // The pool is whole again: a new lookup runs at once.
-        let ok = tokio::time::timeout(Duration::from_secs(10), pool.run(|| Ok(Vec::new()))).await;
-        assert!(matches!(ok, Ok(Ok(v)) if v.is_empty()));
+        // The pool is whole again: two new lookups run at once, side by
+        // side — so both threads have left their stuck lookups (a thread
+        // takes a new job only after its last one returned).
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let (b1, b2) = (both.clone(), both);
+        let a = pool.run(move || {
+            b1.wait();
+            Ok(Vec::new())
+        });
+        let b = pool.run(move || {
+            b2.wait();
+            Ok(Vec::new())
+        });
+        let ok = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(a, b) }).await;
+        assert!(matches!(ok, Ok((Ok(x), Ok(y))) if x.is_empty() && y.is_empty()));
         assert_eq!(inside.load(Ordering::SeqCst), 0);
     }
 }
