@@ -2,6 +2,7 @@
 //! `httpq serve` runs the request-queue server over a directory (or in echo mode);
 //! `httpq get` fetches a URL, curl-style, through the WinInet-model client.
 
+mod control;
 mod get;
 mod serve;
 mod static_files;
