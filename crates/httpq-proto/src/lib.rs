@@ -42,6 +42,7 @@ pub mod encode;
 mod head;
 pub mod url;
 mod limits;
+mod method;
 mod error;
 
 pub use chunked::{ChunkHeader, ChunkedDecoder, ChunkedEncoder, Decoded, CHUNK_END};
@@ -50,6 +51,7 @@ pub use error::Error;
 pub use framing::{BodyDecoder, BodyLength};
 pub use head::{HeaderIter, Version, MAX_HEAD_BYTES};
 pub use limits::Limits;
+pub use method::MethodKind;
 pub use request::{RequestHead, RequestParser, TargetForm};
 pub use response::{ResponseHead, ResponseParser};
 pub use url::CookedUrl;

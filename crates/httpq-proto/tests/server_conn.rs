@@ -802,3 +802,51 @@ fn a_head_answer_without_a_body_says_no_length() {
     assert!(second.contains("Content-Length: 17\r\n"), "{second}");
     assert!(second.ends_with("\r\n\r\n"), "no body on a HEAD: {second}");
 }
+
+#[test]
+fn retired_responses_are_reported_with_method_status_bytes_and_time() {
+    let mut h = H::new();
+    h.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nBREW / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let seqs: Vec<u32> = std::iter::from_fn(|| h.next()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    h.advance(Duration::from_millis(5));
+    h.begin(1, "hello");
+    h.conn
+        .send_body(1, 1, Bytes::from_static(b", you"), SendFlags::NONE)
+        .unwrap();
+    h.answer(2, "not sent for HEAD");
+    h.answer_status(3, 405);
+    h.wire();
+    assert_eq!(h.conn.take_done().count(), 0, "nothing before retire");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.conn.retire(h.now).responses, 3);
+    let done: Vec<_> = h.conn.take_done().collect();
+    let got: Vec<_> = done
+        .iter()
+        .map(|d| (d.seq, d.method, d.status, d.body_bytes, d.elapsed))
+        .collect();
+    let ms6 = Duration::from_millis(6);
+    use httpq_proto::MethodKind::*;
+    assert_eq!(
+        got,
+        [
+            (1, Post, 200, 10, ms6),
+            (2, Head, 200, 0, ms6),
+            (3, Other, 405, 0, ms6)
+        ]
+    );
+    assert_eq!(h.conn.take_done().count(), 0, "taken once");
+}
+
+#[test]
+fn a_malformed_heads_answer_is_reported_too() {
+    let mut h = H::new();
+    h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n");
+    assert_eq!(h.next(), None);
+    h.wire();
+    h.conn.retire(h.now);
+    let done: Vec<_> = h.conn.take_done().collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].status, 400);
+    assert!(done[0].body_bytes > 0, "the reason is in the body");
+}

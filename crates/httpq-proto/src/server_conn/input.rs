@@ -12,7 +12,7 @@ use super::{
     slot_index, Accept, BodyStart, DisconnectReason, HalfClosePolicy, Input, Phase, Reader,
     Routing, SelfAnswer, ServerConn, Slot, PIPE_CAP,
 };
-use crate::{BodyDecoder, Error, RequestHead, Version};
+use crate::{BodyDecoder, Error, MethodKind, RequestHead, Version};
 
 impl ServerConn {
     /// Input buffered beyond this is not read until the application takes
@@ -139,6 +139,8 @@ impl ServerConn {
                     self.last_request = last;
                     self.routing = Some(Routing {
                         seq,
+                        method: MethodKind::from_bytes(head.method()),
+                        started: now,
                         version: head.version(),
                         head_request: head.method() == b"HEAD",
                         connect: head.method() == b"CONNECT",
@@ -180,6 +182,10 @@ impl ServerConn {
             pending: None,
             close_after: false,
             body: None,
+            method: r.method,
+            status: 0,
+            body_bytes: 0,
+            started: r.started,
         };
         let mut start = BodyStart::default();
         if !r.body.is_empty() {
@@ -313,6 +319,10 @@ impl ServerConn {
             pending: None,
             close_after: true,
             body: None,
+            method: MethodKind::Other,
+            status: 0,
+            body_bytes: 0,
+            started: self.last_activity,
         });
         self.answers.push(SelfAnswer {
             seq,

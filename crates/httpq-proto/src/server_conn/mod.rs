@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BodyDecoder, BodyLength, Error, RequestParser, Version};
+use crate::{BodyDecoder, BodyLength, Error, MethodKind, RequestParser, Version};
 
 pub use body::BodyError;
 pub use config::{
@@ -107,6 +107,20 @@ pub struct Retired {
     pub draining: bool,
 }
 
+/// A response written out completely, as [`ServerConn::take_done`]
+/// reports it: what metrics and access logs record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    /// The request's sequence number on its connection.
+    pub seq: u32,
+    pub method: MethodKind,
+    pub status: u16,
+    /// Body bytes sent (a HEAD answer's are 0).
+    pub body_bytes: u64,
+    /// From the parsed head to the last byte written.
+    pub elapsed: Duration,
+}
+
 /// What [`ServerConn::finish`] found when the connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finished {
@@ -153,12 +167,22 @@ struct Slot {
     close_after: bool,
     /// Boxed: most requests have no body, or one that came whole.
     body: Option<Box<BodyPipe>>,
+    /// For the record made when the response is retired.
+    method: MethodKind,
+    /// The status sent; 0 until the response begins.
+    status: u16,
+    /// Body bytes sent (not framing).
+    body_bytes: u64,
+    /// When the head was parsed.
+    started: Instant,
 }
 
 /// A head handed out by `poll_input` and not yet accepted.
 #[derive(Clone, Copy)]
 struct Routing {
     seq: u32,
+    method: MethodKind,
+    started: Instant,
     version: Version,
     head_request: bool,
     connect: bool,
@@ -235,6 +259,8 @@ pub struct ServerConn {
     abort: Option<(DisconnectReason, bool)>,
     ended: Option<DisconnectReason>,
     counts: Counts,
+    /// Responses retired and not yet taken by [`take_done`](Self::take_done).
+    done: Vec<Done>,
 }
 
 impl std::fmt::Debug for ServerConn {
@@ -285,6 +311,7 @@ impl ServerConn {
             abort: None,
             ended: None,
             counts: Counts::default(),
+            done: Vec::new(),
         }
     }
 
@@ -398,6 +425,22 @@ impl ServerConn {
     /// Counts since the last call.
     pub fn take_counts(&mut self) -> Counts {
         std::mem::take(&mut self.counts)
+    }
+
+    /// The responses [`retire`](Self::retire) forgot since the last call,
+    /// oldest first. Take them after every `retire`: they pile up otherwise.
+    pub fn take_done(&mut self) -> std::vec::Drain<'_, Done> {
+        self.done.drain(..)
+    }
+
+    /// The queue of every request taken on and not yet answered completely
+    /// (one call per request), for counting requests in flight per queue.
+    pub fn for_each_in_flight(&self, mut f: impl FnMut(u64)) {
+        for s in &self.slots {
+            if s.queue != 0 && s.phase != Phase::Complete {
+                f(s.queue);
+            }
+        }
     }
 
     /// Ends the connection: records why (a server close explained where the

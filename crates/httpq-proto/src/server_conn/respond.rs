@@ -9,7 +9,7 @@ use http::HeaderValue;
 
 use super::outbuf::Outbuf;
 use super::response::{FileChunk, FixedLines, Framing, Response, SendFlags};
-use super::{slot_index, Phase, Retired, SelfAnswer, ServerConn, WRITE_BUDGET};
+use super::{slot_index, Done, Phase, Retired, SelfAnswer, ServerConn, WRITE_BUDGET};
 use crate::chunked::{ChunkHeader, CHUNK_END};
 use crate::{encode_status_line, Version};
 
@@ -210,6 +210,10 @@ impl ServerConn {
             Ok(())
         })?;
         let slot = &mut self.slots[index];
+        slot.status = status;
+        if !no_body {
+            slot.body_bytes = body_len;
+        }
         slot.close_after |= wants_close;
         if wants_close {
             self.closing = true;
@@ -281,6 +285,9 @@ impl ServerConn {
             }
             f => f,
         };
+        if framing != Framing::NoBody {
+            slot.body_bytes += n;
+        }
         if flags.contains(SendFlags::DISCONNECT) {
             slot.close_after = true;
             self.closing = true;
@@ -485,6 +492,13 @@ impl ServerConn {
         {
             let slot = self.slots.pop_front().expect("front");
             r.responses += 1;
+            self.done.push(Done {
+                seq: slot.seq,
+                method: slot.method,
+                status: slot.status,
+                body_bytes: slot.body_bytes,
+                elapsed: now.saturating_duration_since(slot.started),
+            });
             r.close |= slot.close_after;
             if let Some(reader) = self.reading.as_mut() {
                 if reader.seq == slot.seq && reader.draining.is_none() {
