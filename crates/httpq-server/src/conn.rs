@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::counters::Counters;
 use crate::disconnect::{CompletionQueue, DisconnectReason, TimeoutKind};
+use crate::record::{Current, DisconnectLog, Entry, LogHead, LogSender};
 use crate::stream::H2Table;
 use crate::tls::TlsInfo;
 use crate::ServerError;
@@ -39,6 +40,10 @@ pub(crate) struct ConnEnv {
     /// Woken, while draining, when answers are retired or a connection
     /// ends: the shutdown looks again for requests in flight.
     pub quiet: Notify,
+    /// The access log new connections write to.
+    pub access_log: RwLock<Option<LogSender>>,
+    /// The session's last few disconnects.
+    pub disconnects: DisconnectLog,
 }
 
 impl ConnEnv {
@@ -64,6 +69,11 @@ pub(crate) struct ConnShared {
     /// The TLS session of an HTTP/1.1 connection over TLS: the engine's
     /// output is encrypted through it, input decrypted.
     pub tls: Option<Box<rustls::ServerConnection>>,
+    /// The request read last (for the state view and disconnect records).
+    pub current: Current,
+    /// Heads of requests not yet answered, for their access log lines (only
+    /// while the connection logs), oldest first.
+    pub log_heads: VecDeque<(u32, Box<LogHead>)>,
 }
 
 pub(crate) struct Conn {
@@ -77,6 +87,8 @@ pub(crate) struct Conn {
     pub env: Arc<ConnEnv>,
     /// The counters of the worker the connection runs on.
     pub counters: Arc<Counters>,
+    /// The access log, as it was when the connection was accepted.
+    pub log: Option<LogSender>,
     /// The connection's runtime, when it is a current-thread one (a worker's).
     runtime: Option<tokio::runtime::Id>,
     state: Mutex<ConnShared>,
@@ -102,12 +114,18 @@ impl Conn {
         engine: ServerConn,
         tls: Option<TlsInfo>,
     ) -> Conn {
+        let log = env
+            .access_log
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Conn {
             id,
             remote,
             local,
             tls: tls.map(Box::new),
             h2: OnceLock::new(),
+            log,
             env,
             counters,
             runtime: tokio::runtime::Handle::try_current()
@@ -120,6 +138,8 @@ impl Conn {
                 posted: Vec::new(),
                 reason: None,
                 tls: None,
+                current: Current::default(),
+                log_heads: VecDeque::new(),
             }),
             wake: TaskWake::default(),
             gone: Notify::new(),
@@ -139,6 +159,33 @@ impl Conn {
             "https"
         } else {
             "http"
+        }
+    }
+
+    /// Records what the engine retired: metrics, and the access log's lines.
+    pub(crate) fn record_done(&self, st: &mut ConnShared) {
+        let ConnShared {
+            engine, log_heads, ..
+        } = st;
+        for d in engine.take_done() {
+            self.counters.metrics.record(&d);
+            let Some(log) = &self.log else { continue };
+            // In order; a head older than this answer was never answered
+            // (its connection's requests were forgotten): dropped.
+            while log_heads.front().is_some_and(|(s, _)| *s < d.seq) {
+                log_heads.pop_front();
+            }
+            let head = match log_heads.front() {
+                Some((s, _)) if *s == d.seq => log_heads.pop_front().map(|(_, h)| h),
+                _ => None,
+            };
+            log.send(Entry {
+                peer: self.remote.ip(),
+                head,
+                status: d.status,
+                body_bytes: d.body_bytes,
+                request_id: crate::ids::request_id(self.id, d.seq),
+            });
         }
     }
 
@@ -324,6 +371,7 @@ impl Conn {
         let r = st.engine.retire(now);
         if r.responses > 0 {
             Counters::add(&self.counters.responses_sent, u64::from(r.responses));
+            self.record_done(&mut st);
             self.env.answered();
         }
         let need_driver = blocked || r.close || r.room || r.draining || st.engine.peer_fin();
@@ -431,12 +479,12 @@ impl Conn {
             // One stream waited too long: only it is answered, the
             // connection's other streams go on.
             if t.get(seq).is_some() {
-                Counters::inc(&self.counters.timeouts);
+                (self.counters).timed_out(TimeoutKind::RequestQueue, self.id);
                 t.answer(seq, 503, "request waited too long in the queue");
             }
             return;
         }
-        Counters::inc(&self.counters.timeouts);
+        (self.counters).timed_out(TimeoutKind::RequestQueue, self.id);
         self.lock()
             .engine
             .set_close_reason(DisconnectReason::Timeout(TimeoutKind::RequestQueue));

@@ -5,6 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::record::Metrics;
+use httpq_proto::server_conn::TimeoutKind;
+
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         /// One worker's counters, on cache lines of their own.
@@ -12,6 +15,8 @@ macro_rules! counters {
         #[repr(align(128))]
         pub(crate) struct Counters {
             $(pub $name: AtomicU64,)*
+            /// Responses by method, class and duration; disconnects and timeouts by kind.
+            pub metrics: Metrics,
         }
 
         /// A snapshot of the server's counters.
@@ -94,5 +99,12 @@ impl Counters {
     #[inline]
     pub(crate) fn dec(c: &AtomicU64) {
         c.fetch_sub(1, Relaxed);
+    }
+
+    /// A timeout fired: counted in `timeouts` and by its kind.
+    pub(crate) fn timed_out(&self, kind: TimeoutKind, conn: u64) {
+        Self::inc(&self.timeouts);
+        self.metrics.timeout(kind);
+        tracing::info!(conn, timeout = crate::record::timeout_name(kind), "timeout");
     }
 }

@@ -21,6 +21,7 @@ use crate::counters::Counters;
 use crate::disconnect::DisconnectReason;
 use crate::http2;
 use crate::properties::OverflowPolicy;
+use crate::record::LogHead;
 use crate::registry;
 use crate::request_queue::{Filled, QueueInner, Request};
 use crate::routes::RouteCache;
@@ -257,6 +258,7 @@ impl Driver {
             let r = st.engine.retire(now);
             if r.responses > 0 {
                 Counters::add(&self.conn.counters.responses_sent, u64::from(r.responses));
+                self.conn.record_done(&mut st);
                 self.conn.env.answered();
             }
             // Room in the pipeline, a body to drain, or paused reading that
@@ -556,6 +558,11 @@ impl Driver {
         let mut request = self.next.take().expect("parsed into");
         let env = &*self.conn.env;
         let head = request.head();
+        st.current.set(seq, head);
+        if self.conn.log.is_some() {
+            st.log_heads
+                .push_back((seq, Box::new(LogHead::of(head, false))));
+        }
         // Most targets route as they are; only ones that need decoding or
         // normalising get their cooked URL built (and checked) up front.
         let simple = head.simple_path(&env.limits);
@@ -656,7 +663,9 @@ impl Driver {
         let now = Instant::now();
         let mut st = self.conn.lock();
         let reason = st.engine.on_timeout(now)?;
-        Counters::inc(&self.conn.counters.timeouts);
+        if let DisconnectReason::Timeout(kind) = reason {
+            self.conn.counters.timed_out(kind, self.conn.id);
+        }
         if st.engine.has_answers() {
             self.conn.with_fixed_lines(|f| st.engine.flush_answers(f));
             let _ = transmit(&mut st, &self.stream, self.single_thread);

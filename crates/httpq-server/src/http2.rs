@@ -40,11 +40,13 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::conn::Conn;
 use crate::counters::Counters;
 use crate::disconnect::{DisconnectReason, TimeoutKind};
+use crate::record::{DisconnectRecord, LogHead};
 use crate::registry;
 use crate::request_queue::{Filled, Request};
 use crate::routes::RouteCache;
 use crate::site::Site;
-use crate::stream::{H2Table, Look, Stream};
+use crate::stream::{H2Table, Look, Stream, StreamInfo};
+use httpq_proto::MethodKind;
 
 /// The client's connection preface (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -68,6 +70,7 @@ pub(crate) async fn serve<T>(
         conn.env.server_header.as_deref(),
         tokio::runtime::Handle::current(),
         Box::new(move || env.answered()),
+        (&conn.log, conn.id, conn.remote.ip()),
     );
     // Dropped unfinished (its runtime shut down with its session), the
     // connection still ends: waiters told, id freed, counted.
@@ -108,7 +111,7 @@ pub(crate) async fn serve<T>(
             return;
         }
         Err(_) => {
-            Counters::inc(&conn.counters.timeouts);
+            conn.counters.timed_out(TimeoutKind::HeaderWait, conn.id);
             unfinished.0 = None;
             finish(
                 &conn,
@@ -201,7 +204,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                     }
                 }
                 Event::Idle => {
-                    Counters::inc(&self.conn.counters.timeouts);
+                    (self.conn.counters).timed_out(TimeoutKind::IdleConnection, self.conn.id);
                     self.h2.graceful_shutdown();
                     self.flush_goaway().await;
                     return DisconnectReason::Timeout(TimeoutKind::IdleConnection);
@@ -278,6 +281,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                 if table.remove(s.seq).is_some() {
                     Counters::inc(&counters.h2_resets);
                     Counters::inc(&counters.requests_abandoned);
+                    let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
+                    counters.metrics.disconnect(reason);
+                    let conn = &self.conn;
+                    tracing::info!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
+                    conn.env.disconnects.push(DisconnectRecord {
+                        at: std::time::SystemTime::now(),
+                        connection_id: conn.id,
+                        peer: conn.remote,
+                        path: s.info.path.clone(),
+                        reason,
+                    });
                 }
                 calm |= !budget.take();
                 false
@@ -308,13 +322,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         let head_only = parts.method == http::Method::HEAD;
         let env = self.conn.env.clone();
         let mut request = Request::blank(&self.conn, now);
+        let mut info = StreamInfo {
+            method: MethodKind::from_bytes(parts.method.as_str().as_bytes()),
+            started: Some(now),
+            ..StreamInfo::default()
+        };
         if let Err(why) = synthesize_head(&parts, &env.limits, request.head_mut()) {
             Counters::inc(&counters.protocol_errors);
-            self.answer(seq, head_only, respond, body, 400, why);
+            self.answer(seq, respond, body, 400, why, info);
             return;
         }
         let scheme = self.conn.scheme();
         let head = request.head();
+        {
+            let mut st = self.conn.lock();
+            st.current.set(seq, head);
+            info.path = st.current.path();
+        }
+        if self.conn.log.is_some() {
+            info.log = std::sync::Mutex::new(Some(Box::new(LogHead::of(head, true))));
+        }
         let simple = head.simple_path(&env.limits);
         let cooked = match simple {
             Some(_) => None,
@@ -322,7 +349,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                 Ok(u) => Some(u),
                 Err(_) => {
                     Counters::inc(&counters.protocol_errors);
-                    self.answer(seq, head_only, respond, body, 400, "bad request target");
+                    self.answer(seq, respond, body, 400, "bad request target", info);
                     return;
                 }
             },
@@ -348,10 +375,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             } else {
                 (400, "no URL prefix matches this request")
             };
-            self.answer(seq, head_only, respond, body, status, why);
+            self.answer(seq, respond, body, status, why, info);
             return;
         };
-        let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body));
+        let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body, info));
         let more_body = stream.has_body();
         self.table().insert(stream.clone());
         self.active.push(stream.clone());
@@ -378,13 +405,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
     fn answer(
         &mut self,
         seq: u32,
-        head_only: bool,
         respond: SendResponse<Bytes>,
         body: RecvStream,
         status: u16,
         why: &str,
+        info: StreamInfo,
     ) {
-        let stream = Arc::new(Stream::new(seq, 0, head_only, respond, body));
+        let head_only = info.method == MethodKind::Head;
+        let stream = Arc::new(Stream::new(seq, 0, head_only, respond, body, info));
         self.table().insert(stream);
         self.table().answer(seq, status, why);
     }

@@ -27,6 +27,7 @@
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod session;
+pub mod observe;
 mod worker;
 mod driver;
 mod http2;
@@ -43,13 +44,19 @@ pub mod disconnect;
 pub mod properties;
 pub mod response;
 mod counters;
+mod record;
 mod date;
 mod block_on;
 mod memory;
+mod ids;
 
 pub use counters::CounterSnapshot;
 pub use disconnect::{Completion, CompletionQueue, DisconnectReason, TimeoutKind};
 pub use error::ServerError;
+pub use observe::{
+    AccessLog, ConnectionState, CurrentRequest, DisconnectRecord, Histogram, MetricsSnapshot,
+    PrefixState, QueueState, RequestCount, ServiceState, SessionState, UrlGroupState,
+};
 pub use properties::{
     HalfClosePolicy, Http2Settings, OverflowPolicy, Properties, TcpKeepalive, Timeouts,
 };

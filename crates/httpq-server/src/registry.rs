@@ -8,13 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::conn::Conn;
 use crate::counters::Counters;
 use crate::disconnect::{recent, Completion, DisconnectReason};
+use crate::record::DisconnectRecord;
 
-/// Request ids carry their connection: `connection_id << SEQ_BITS | seq`.
-/// 24 bits allow 16 M requests per connection (the connection is closed
-/// gracefully before the sequence would wrap); 40 bits of connection id
-/// last a server accepting 100 k connections a second for four months.
-pub(crate) const SEQ_BITS: u32 = 24;
-pub(crate) const MAX_SEQ: u32 = (1 << SEQ_BITS) - 1;
+pub(crate) use crate::ids::{request_id, split_request_id, MAX_SEQ};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -136,14 +132,6 @@ pub(crate) fn with_open<R>(conn_id: u64, f: impl FnOnce(&Arc<Conn>) -> R) -> Opt
     })
 }
 
-pub(crate) fn request_id(conn_id: u64, seq: u32) -> u64 {
-    (conn_id << SEQ_BITS) | u64::from(seq)
-}
-
-pub(crate) fn split_request_id(id: u64) -> (u64, u32) {
-    (id >> SEQ_BITS, (id & u64::from(MAX_SEQ)) as u32)
-}
-
 /// Every live connection (for session shutdown).
 pub(crate) fn all() -> Vec<Arc<Conn>> {
     registry()
@@ -156,11 +144,11 @@ pub(crate) fn all() -> Vec<Arc<Conn>> {
 /// The connection has ended (`abandoned`: requests it took with it):
 /// counts it, records why, wakes every kind of waiter, frees the id.
 pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
-    let posted = {
+    let (posted, path) = {
         let mut st = conn.lock();
         st.reason = Some(reason);
         st.io = None;
-        std::mem::take(&mut st.posted)
+        (std::mem::take(&mut st.posted), st.current.path())
     };
     // Counters first: a woken waiter reading them sees this end counted.
     let counters = &conn.counters;
@@ -176,6 +164,17 @@ pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
     );
     if abandoned > 0 && client_broke {
         Counters::inc(&counters.disconnects);
+        counters.metrics.disconnect(reason);
+        conn.env.disconnects.push(DisconnectRecord {
+            at: std::time::SystemTime::now(),
+            connection_id: conn.id,
+            peer: conn.remote,
+            path,
+            reason,
+        });
+        tracing::info!(conn = conn.id, peer = %conn.remote, abandoned, %reason, "client disconnected");
+    } else {
+        tracing::debug!(conn = conn.id, %reason, "connection closed");
     }
     conn.set_disconnected();
     // Remembered before the id leaves the registry: a waiter arriving in

@@ -72,6 +72,11 @@ impl RouteTable {
         Ok(())
     }
 
+    /// Every registration, as the table is now.
+    pub(crate) fn registrations(&self) -> Arc<Vec<Registration>> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Marks every remembered routing decision stale. Called after the change.
     pub(crate) fn changed(&self) {
         self.gen.fetch_add(1, Ordering::Release);

@@ -27,12 +27,13 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct SessionInner {
     pub id: u64,
-    site: Arc<Site>,
-    workers: Vec<Worker>,
+    pub(crate) site: Arc<Site>,
+    pub(crate) workers: Vec<Worker>,
     /// The listening sockets of each port, as the registrations on it need.
     listeners: Mutex<HashMap<u16, Vec<Listener>>>,
     conn_limit: Arc<Semaphore>,
     closed: AtomicBool,
+    pub(crate) started: std::time::Instant,
 }
 
 impl Registrar for SessionInner {
@@ -160,7 +161,7 @@ impl SessionInner {
     }
 
     /// Open connections of this session.
-    fn connections(&self) -> Vec<Arc<Conn>> {
+    pub(crate) fn connections(&self) -> Vec<Arc<Conn>> {
         registry::all()
             .into_iter()
             .filter(|c| c.env.session_id == self.id)
@@ -254,6 +255,8 @@ impl ServerSession {
             limits: props.limits,
             draining: AtomicBool::new(false),
             quiet: tokio::sync::Notify::new(),
+            access_log: RwLock::new(None),
+            disconnects: Default::default(),
         });
         let conn_limit = Arc::new(Semaphore::new(
             props.max_connections.clamp(1, Semaphore::MAX_PERMITS),
@@ -271,6 +274,7 @@ impl ServerSession {
                 listeners: Mutex::new(HashMap::new()),
                 conn_limit,
                 closed: AtomicBool::new(false),
+                started: std::time::Instant::now(),
             }),
         }
     }

@@ -18,7 +18,10 @@ use tokio::sync::Notify;
 
 use crate::counters::Counters;
 use crate::disconnect::DisconnectReason;
+use crate::record::{Entry, LogHead, LogSender};
 use crate::ServerError;
+use httpq_proto::server_conn::Done;
+use httpq_proto::MethodKind;
 
 /// Bytes a sender with more to come may have queued beyond what the
 /// stream's window lets out before it waits (as the HTTP/1.1 write budget).
@@ -48,6 +51,10 @@ struct Shared {
     counters: Arc<Counters>,
     /// Tells a draining session that an answer went out.
     answered: Box<dyn Fn() + Send + Sync>,
+    /// The access log, the connection's id and its peer (for log lines).
+    log: Option<LogSender>,
+    conn_id: u64,
+    peer: std::net::IpAddr,
 }
 
 impl Shared {
@@ -60,6 +67,29 @@ impl Shared {
         // Not counted when the connection's end took it first (abandoned).
         if self.map().remove(&stream.seq).is_some() {
             Counters::inc(&self.counters.responses_sent);
+            let (status, body_bytes) = {
+                let st = lock(&stream.state);
+                (st.status, st.body_bytes)
+            };
+            let info = &stream.info;
+            self.counters.metrics.record(&Done {
+                seq: stream.seq,
+                method: info.method,
+                status,
+                body_bytes,
+                elapsed: info
+                    .started
+                    .map_or(std::time::Duration::ZERO, |t| t.elapsed()),
+            });
+            if let Some(log) = &self.log {
+                log.send(Entry {
+                    peer: self.peer,
+                    head: info.log.lock().unwrap_or_else(|e| e.into_inner()).take(),
+                    status,
+                    body_bytes,
+                    request_id: crate::ids::request_id(self.conn_id, stream.seq),
+                });
+            }
             (self.answered)();
         }
     }
@@ -72,13 +102,29 @@ pub(crate) struct Stream {
     pub queue: u64,
     /// A HEAD request: the response carries no body.
     head_only: bool,
+    /// What metrics, logs and disconnect records say of its request.
+    pub info: StreamInfo,
     state: Mutex<StreamState>,
     /// Woken when the stream ends or its window opens for a held sender.
     pub changed: Notify,
 }
 
+/// A stream's request, as metrics, the access log and disconnect records need it.
+#[derive(Default)]
+pub(crate) struct StreamInfo {
+    pub method: MethodKind,
+    pub started: Option<std::time::Instant>,
+    /// The request's path, for disconnect records.
+    pub path: Option<String>,
+    /// Taken by the log line.
+    pub log: Mutex<Option<Box<LogHead>>>,
+}
+
 #[derive(Default)]
 struct StreamState {
+    /// The status sent (0 until the response begins) and body bytes queued.
+    status: u16,
+    body_bytes: u64,
     respond: Option<SendResponse<Bytes>>,
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
@@ -133,12 +179,14 @@ impl Stream {
         head_only: bool,
         respond: SendResponse<Bytes>,
         recv: RecvStream,
+        info: StreamInfo,
     ) -> Stream {
         let recv_done = recv.is_end_stream();
         Stream {
             seq,
             queue,
             head_only,
+            info,
             state: Mutex::new(StreamState {
                 respond: Some(respond),
                 recv: Some(recv),
@@ -263,6 +311,7 @@ impl H2Table {
         server_header: Option<&[u8]>,
         handle: tokio::runtime::Handle,
         answered: Box<dyn Fn() + Send + Sync>,
+        conn: (&Option<LogSender>, u64, std::net::IpAddr),
     ) -> H2Table {
         H2Table {
             shared: Arc::new(Shared {
@@ -270,6 +319,9 @@ impl H2Table {
                 held: AtomicUsize::new(0),
                 counters,
                 answered,
+                log: conn.0.clone(),
+                conn_id: conn.1,
+                peer: conn.2,
             }),
             goaway: AtomicBool::new(false),
             server_header: server_header.and_then(|s| http::HeaderValue::from_bytes(s).ok()),
@@ -288,6 +340,15 @@ impl H2Table {
 
     pub(crate) fn insert(&self, stream: Arc<Stream>) {
         self.map().insert(stream.seq, stream);
+    }
+
+    /// The queue of every stream the application holds unanswered.
+    pub(crate) fn for_each_in_flight(&self, mut f: impl FnMut(u64)) {
+        for s in self.map().values() {
+            if s.queue != 0 {
+                f(s.queue);
+            }
+        }
     }
 
     /// Requests the application holds unanswered.
@@ -358,6 +419,7 @@ impl H2Table {
         st.respond = None;
         st.send = Some(send);
         st.no_body = no_body;
+        st.status = resp.status.as_u16();
         if !body_follows {
             st.done = true;
             st.send = None;
@@ -428,6 +490,9 @@ impl H2Table {
         end: bool,
     ) -> Result<bool, ServerError> {
         let no_body = st.no_body;
+        if !no_body {
+            st.body_bytes += body.len() as u64 + file.as_ref().map_or(0, |f| f.len);
+        }
         let big_file = !no_body && file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
         if st.pump.is_some() || big_file {
             // Behind (or as) a file read piece by piece: the pump sends it.

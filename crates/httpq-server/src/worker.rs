@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::conn::Conn;
 use crate::counters::Counters;
+use crate::disconnect::TimeoutKind;
 use crate::driver;
 use crate::http2;
 use crate::registry;
@@ -310,7 +311,7 @@ async fn accept_tls(
             }
             Err(_) => {
                 Counters::inc(&counters.tls_handshake_failures);
-                Counters::inc(&counters.timeouts);
+                counters.timed_out(TimeoutKind::HeaderWait, 0);
                 Counters::dec(&counters.connections_open);
                 tracing::debug!(peer = %remote, "TLS handshake timed out (HeaderWait)");
                 return;

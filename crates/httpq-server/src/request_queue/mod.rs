@@ -172,6 +172,20 @@ impl QueueInner {
     }
 
     /// Body bytes that may travel with a request to this queue.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Requests waiting to be received.
+    pub(crate) fn len(&self) -> usize {
+        self.shares.len()
+    }
+
+    /// Consumers waiting in `receive` now.
+    pub(crate) fn consumers(&self) -> usize {
+        self.shares.consumers()
+    }
+
     pub(crate) fn copy_body(&self) -> usize {
         self.copy_body.load(Ordering::Relaxed)
     }

@@ -104,6 +104,11 @@ impl Shares {
         self.shares.len()
     }
 
+    /// Consumers asleep in `receive` now, on any share or none.
+    pub(crate) fn consumers(&self) -> usize {
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn len(&self) -> usize {
         // SeqCst: the sweeper parks on what this says (after marking itself
         // parked, which a push reads).

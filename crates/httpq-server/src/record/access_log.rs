@@ -1,0 +1,297 @@
+//! The access log: one line per response in nginx's Combined Log Format,
+//! with the request id appended, written by a thread of its own.
+//!
+//! The request path only moves a few owned fields into a channel; the
+//! writer thread stamps the time, formats, and writes through a buffer it
+//! flushes whenever the channel runs dry, so a `tail -f` sees each line
+//! as soon as the server is not busier than the disk.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::time::{Duration, SystemTime};
+
+/// What a line needs of its request head, taken when the head is parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct LogHead {
+    /// `METHOD target HTTP/x.y`, as received.
+    pub line: Box<[u8]>,
+    pub referer: Option<Box<[u8]>>,
+    pub user_agent: Option<Box<[u8]>>,
+}
+
+impl LogHead {
+    /// From a parsed head.
+    pub(crate) fn of(head: &httpq_proto::RequestHead, http2: bool) -> LogHead {
+        let version: &[u8] = match head.version() {
+            _ if http2 => b"HTTP/2.0",
+            httpq_proto::Version::Http10 => b"HTTP/1.0",
+            httpq_proto::Version::Http11 => b"HTTP/1.1",
+            httpq_proto::Version::Http2 => b"HTTP/2.0",
+        };
+        let mut line = Vec::with_capacity(head.method().len() + head.target().len() + 10);
+        line.extend_from_slice(head.method());
+        line.push(b' ');
+        line.extend_from_slice(head.target());
+        line.push(b' ');
+        line.extend_from_slice(version);
+        let field = |name: &str| head.header(name).map(Box::<[u8]>::from);
+        LogHead {
+            line: line.into(),
+            referer: field("referer"),
+            user_agent: field("user-agent"),
+        }
+    }
+}
+
+/// One response, as handed to the writer.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub peer: IpAddr,
+    /// `None`: a head that never parsed (its line shows `-`).
+    pub head: Option<Box<LogHead>>,
+    pub status: u16,
+    pub body_bytes: u64,
+    pub request_id: u64,
+}
+
+enum Msg {
+    Line(Entry),
+    /// Everything sent before it is written and flushed; then the ack.
+    Flush(SyncSender<()>),
+}
+
+/// An access log a session writes to (the HTTP Server API's logging
+/// property, in nginx's format):
+/// `127.0.0.1 - - [02/Dec/2026:07:30:00 +0000] "GET /x HTTP/1.1" 200 1234 "referer" "user-agent" 18374686479671623681`.
+///
+/// ```no_run
+/// # fn f(session: &httpq_server::ServerSession) -> std::io::Result<()> {
+/// let log = httpq_server::AccessLog::new(std::fs::File::create("access.log")?);
+/// session.set_access_log(Some(&log));
+/// // … serve …
+/// log.flush(); // every line of every response so far is in the file
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    tx: Sender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+impl AccessLog {
+    /// Starts the writer thread over `out`. The thread ends, having
+    /// written everything, once the last sender (this handle and every
+    /// connection that took a copy) is gone.
+    pub fn new(out: impl Write + Send + 'static) -> AccessLog {
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("httpq-access-log".into())
+            .spawn(move || write_loop(rx, out));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the access log writer; lines are dropped");
+        }
+        AccessLog { tx }
+    }
+
+    /// Blocks until every line handed over so far is written and flushed
+    /// (at most 10 s: a stuck disk does not hang a shutdown forever).
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Flush(ack)).is_ok() {
+            let _ = done.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
+    pub(crate) fn sender(&self) -> LogSender {
+        LogSender(self.tx.clone())
+    }
+}
+
+/// A connection's handle on the log.
+#[derive(Clone)]
+pub(crate) struct LogSender(Sender<Msg>);
+
+impl LogSender {
+    pub(crate) fn send(&self, e: Entry) {
+        // The writer is gone only if it could not start: nothing to do.
+        let _ = self.0.send(Msg::Line(e));
+    }
+}
+
+fn write_loop(rx: Receiver<Msg>, out: impl Write) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = Vec::with_capacity(256);
+    let mut stamp = Stamp::default();
+    let mut dirty = false;
+    loop {
+        // Drained: what was written becomes visible before waiting.
+        let msg = match rx.try_recv() {
+            Ok(m) => m,
+            Err(_) => {
+                if dirty {
+                    let _ = out.flush();
+                    dirty = false;
+                }
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        match msg {
+            Msg::Line(e) => {
+                line.clear();
+                format_line(&mut line, &e, stamp.now());
+                if let Err(err) = out.write_all(&line) {
+                    tracing::warn!(error = %err, "access log write failed");
+                }
+                dirty = true;
+            }
+            Msg::Flush(ack) => {
+                let _ = out.flush();
+                dirty = false;
+                let _ = ack.send(());
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The CLF time, formatted once per second.
+#[derive(Default)]
+struct Stamp {
+    secs: u64,
+    text: String,
+}
+
+impl Stamp {
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if secs != self.secs || self.text.is_empty() {
+            self.secs = secs;
+            self.text = clf_time(now);
+        }
+        &self.text
+    }
+}
+
+/// `02/Dec/2026:07:30:00 +0000` (always UTC), from the HTTP date's fields.
+fn clf_time(t: SystemTime) -> String {
+    // "Wed, 02 Dec 2026 07:30:00 GMT"
+    let http = httpdate::fmt_http_date(t);
+    let p: Vec<&str> = http.split(' ').collect();
+    match p.as_slice() {
+        [_, day, mon, year, time, _] => format!("{day}/{mon}/{year}:{time} +0000"),
+        _ => http,
+    }
+}
+
+fn format_line(buf: &mut Vec<u8>, e: &Entry, time: &str) {
+    use std::io::Write as _;
+    let _ = write!(buf, "{} - - [{time}] \"", e.peer);
+    match &e.head {
+        Some(h) => escape(buf, &h.line),
+        None => buf.push(b'-'),
+    }
+    let _ = write!(buf, "\" {} {} \"", e.status, e.body_bytes);
+    field(buf, e.head.as_ref().and_then(|h| h.referer.as_deref()));
+    buf.extend_from_slice(b"\" \"");
+    field(buf, e.head.as_ref().and_then(|h| h.user_agent.as_deref()));
+    let _ = writeln!(buf, "\" {}", e.request_id);
+}
+
+fn field(buf: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(v) if !v.is_empty() => escape(buf, v),
+        _ => buf.push(b'-'),
+    }
+}
+
+/// As nginx: `"`, `\` and bytes outside printable ASCII become `\xHH`, so
+/// a line is one line and its quoted fields cannot be forged.
+fn escape(buf: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(buf, "\\x{b:02X}");
+        } else {
+            buf.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_combined_format_with_the_id_last_and_quotes_escaped() {
+        let e = Entry {
+            peer: "127.0.0.1".parse().unwrap(),
+            head: Some(Box::new(LogHead {
+                line: (*b"GET /x?a=\"1\" HTTP/1.1").into(),
+                referer: None,
+                user_agent: Some((*b"curl/8\n").into()),
+            })),
+            status: 200,
+            body_bytes: 1234,
+            request_id: 18374686479671623681,
+        };
+        let mut buf = Vec::new();
+        format_line(&mut buf, &e, "02/Dec/2026:07:30:00 +0000");
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "127.0.0.1 - - [02/Dec/2026:07:30:00 +0000] \"GET /x?a=\\x221\\x22 HTTP/1.1\" 200 1234 \"-\" \"curl/8\\x0A\" 18374686479671623681\n"
+        );
+    }
+
+    #[test]
+    fn clf_time_is_utc_with_a_three_letter_month() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_196_600);
+        assert_eq!(clf_time(t), "02/Dec/2026:07:30:00 +0000");
+    }
+
+    #[test]
+    fn flush_returns_once_every_line_is_written() {
+        #[derive(Clone, Default)]
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = Shared::default();
+        let log = AccessLog::new(out.clone());
+        let tx = log.sender();
+        for i in 0..1000 {
+            tx.send(Entry {
+                peer: "::1".parse().unwrap(),
+                head: None,
+                status: 400,
+                body_bytes: 0,
+                request_id: i,
+            });
+        }
+        log.flush();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1000);
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with("\"-\" 400 0 \"-\" \"-\" 999"));
+    }
+}
