@@ -2,6 +2,7 @@
 //! `httpq serve` runs the request-queue server over a directory (or in echo mode);
 //! `httpq get` fetches a URL, curl-style, through the WinInet-model client.
 
+mod config;
 mod control;
 mod get;
 mod serve;
@@ -34,7 +35,7 @@ enum Command {
 
 /// The longest timeout the serve flags take (a year): beyond, a deadline
 /// would not fit in the clock.
-const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 /// Arguments of `httpq serve`.
 #[derive(clap::Args, Debug, Clone)]
@@ -95,6 +96,20 @@ pub struct ServeArgs {
     /// writes it to a file for `httpq get --cacert`.
     #[arg(long)]
     pub tls_self_signed: bool,
+    /// Serve the sites of a TOML file instead: each `[[site]]` is a URL
+    /// group with its own request queue, `prefixes`, `root = "DIR"` or
+    /// `echo = true`, `[site.timeouts]` and `tls` (see docs/CONFIG.md).
+    /// The prefixes say where to listen.
+    #[arg(
+        long,
+        value_name = "sites.toml",
+        conflicts_with_all = ["dir", "echo", "listen", "tls_cert", "tls_key", "tls_self_signed"]
+    )]
+    pub config: Option<PathBuf>,
+    /// Write a line per response to FILE (appended; `-` for standard
+    /// output) in nginx's combined format, with the request id last.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
     /// Milliseconds in-flight requests may run after Ctrl-C. Hidden: it
     /// exists so tests can check shutdown is bounded without waiting 10 s.
     #[arg(long, default_value_t = 10_000, hide = true)]

@@ -1,16 +1,22 @@
-//! `httpq serve`: a session with two URL groups — the site (static files or
-//! echo) and the `/_httpq/` control prefix — each with its own request queue.
+//! `httpq serve`: one URL group with its own request queue per site — the
+//! directory or echo of the flags, or every `[[site]]` of `--config` —
+//! and the `/_httpq/` control prefix with a queue of its own.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use httpq_server::tls::{CertBinding, Certificate};
+use httpq_server::url_group::HostSpec;
 use httpq_server::{
-    Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession, Timeouts,
+    AccessLog, Properties, Request, RequestQueue, Response, SendFlags, ServerError, ServerSession,
+    Timeouts, UrlGroup, UrlPrefix,
 };
 
+use crate::config::{Content, SitesConfig, TlsConfig};
 use crate::control::{control, CliCounters};
 use crate::static_files::StaticSite;
 use crate::ServeArgs;
@@ -27,7 +33,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
 /// The prefix for a listen address. An unspecified address stays an IP
 /// literal: `0.0.0.0` is every IPv4 address and no IPv6 (as nginx's
 /// `listen 80`), `[::]` every IPv6 address.
-fn prefix_for(scheme: &str, addr: std::net::SocketAddr, path: &str) -> String {
+fn prefix_for(scheme: &str, addr: SocketAddr, path: &str) -> String {
     let host = match addr.ip() {
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
@@ -35,47 +41,46 @@ fn prefix_for(scheme: &str, addr: std::net::SocketAddr, path: &str) -> String {
     format!("{scheme}://{host}:{}{path}", addr.port())
 }
 
-/// Where the TLS certificate comes from.
-enum TlsSource {
-    /// `--tls-cert`/`--tls-key`: read at start and on every SIGHUP.
-    Files(std::path::PathBuf, std::path::PathBuf),
-    /// `--tls-self-signed`: made once, at start.
-    SelfSigned,
-}
-
-impl TlsSource {
-    fn of(args: &ServeArgs) -> Option<TlsSource> {
-        match (&args.tls_cert, &args.tls_key) {
-            (Some(c), Some(k)) => Some(TlsSource::Files(c.clone(), k.clone())),
-            _ => args.tls_self_signed.then_some(TlsSource::SelfSigned),
+/// A site's certificate: made at start (self-signed, for these names) or
+/// read from files at start and on every SIGHUP.
+fn load_cert(tls: &TlsConfig, names: &[String]) -> Result<(Certificate, Option<String>), String> {
+    match tls {
+        TlsConfig::Files { cert, key } => Certificate::from_pem_files(cert, key)
+            .map(|c| (c, None))
+            .map_err(|e| e.to_string()),
+        TlsConfig::SelfSigned => {
+            let mut all: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+            all.extend(
+                names
+                    .iter()
+                    .filter(|n| !all.contains(n))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let made = rcgen::generate_simple_self_signed(all)
+                .map_err(|e| format!("cannot make a certificate: {e}"))?;
+            let pem = made.cert.pem();
+            let cert =
+                Certificate::from_pem(pem.as_bytes(), made.signing_key.serialize_pem().as_bytes())
+                    .map_err(|e| e.to_string())?;
+            Ok((cert, Some(pem)))
         }
     }
+}
 
-    /// The certificate, and its PEM when it was made here.
-    fn load(&self) -> Result<(Certificate, Option<String>), String> {
-        match self {
-            TlsSource::Files(c, k) => Certificate::from_pem_files(c, k)
-                .map(|c| (c, None))
-                .map_err(|e| e.to_string()),
-            TlsSource::SelfSigned => {
-                let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-                let made = rcgen::generate_simple_self_signed(names)
-                    .map_err(|e| format!("cannot make a certificate: {e}"))?;
-                let pem = made.cert.pem();
-                let cert = Certificate::from_pem(
-                    pem.as_bytes(),
-                    made.signing_key.serialize_pem().as_bytes(),
-                )
-                .map_err(|e| e.to_string())?;
-                Ok((cert, Some(pem)))
-            }
-        }
+/// Where a certificate for an https prefix is bound, as http.sys binds
+/// them: a host name by SNI, an IP literal by address, a wildcard by port.
+fn binding_for(prefix: &UrlPrefix) -> CertBinding {
+    match &prefix.host {
+        HostSpec::Explicit(h) => CertBinding::host(h, prefix.port),
+        HostSpec::IpBound(ip) => CertBinding::Addr(SocketAddr::new(*ip, prefix.port)),
+        HostSpec::StrongWildcard | HostSpec::WeakWildcard => CertBinding::any(prefix.port),
     }
 }
 
 /// `--listen` with port 0: a free port, found by binding one (a prefix
 /// names its port, as in the HTTP Server API).
-fn resolve_port(listen: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
+fn resolve_port(listen: SocketAddr) -> std::io::Result<SocketAddr> {
     if listen.port() != 0 {
         return Ok(listen);
     }
@@ -92,27 +97,203 @@ const QUEUE_LIMIT: usize = 16 * 1024;
 /// Content-Length; a longer one is echoed as it streams.
 const ECHO_GATHER: usize = 1 << 20;
 
-async fn serve(args: ServeArgs) -> ExitCode {
-    let tls = TlsSource::of(&args);
-    let cert = match tls.as_ref().map(TlsSource::load).transpose() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("httpq: {e}");
-            return ExitCode::FAILURE;
-        }
+/// One site to serve: a URL group with a request queue of its own.
+struct SitePlan {
+    /// The queue's name.
+    name: String,
+    /// Parsed prefixes; a request's URL context is its prefix's index.
+    prefixes: Vec<UrlPrefix>,
+    content: Content,
+    timeouts: Option<Timeouts>,
+    tls: Option<TlsConfig>,
+}
+
+/// The sites of `--config`, or the one site the flags describe (on a free
+/// port when `--listen` says port 0).
+fn plan(args: &ServeArgs) -> Result<Vec<SitePlan>, String> {
+    if let Some(path) = &args.config {
+        let c = SitesConfig::load(path).map_err(|e| e.to_string())?;
+        return Ok(c
+            .sites
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| SitePlan {
+                name: format!("site{}", i + 1),
+                prefixes: s
+                    .prefixes
+                    .iter()
+                    .map(|p| UrlPrefix::parse(p).expect("checked by the config"))
+                    .collect(),
+                content: s.content,
+                timeouts: s.timeouts,
+                tls: s.tls,
+            })
+            .collect());
+    }
+    let listen =
+        resolve_port(args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => args.tls_self_signed.then_some(TlsConfig::SelfSigned),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let site = if args.echo {
-        None
-    } else {
-        match StaticSite::new(&args.dir, args.file_cache) {
-            Ok(s) => Some(Arc::new(s)),
-            Err(e) => {
-                eprintln!("httpq: cannot serve {}: {e}", args.dir.display());
-                return ExitCode::FAILURE;
+    let prefix = UrlPrefix::parse(&prefix_for(scheme, listen, "/")).map_err(|e| e.to_string())?;
+    Ok(vec![SitePlan {
+        name: if args.echo { "echo" } else { "static" }.to_string(),
+        prefixes: vec![prefix],
+        content: if args.echo {
+            Content::Echo
+        } else {
+            Content::Root(args.dir.clone())
+        },
+        timeouts: None,
+        tls,
+    }])
+}
+
+/// A certificate in use, for SIGHUP: where it came from, what it is bound to.
+struct BoundCert {
+    source: TlsConfig,
+    names: Vec<String>,
+    bindings: Vec<CertBinding>,
+}
+
+/// A site's queue, its group (kept: dropping it removes the prefixes),
+/// its files (none: echo), and how much of each prefix's path to strip.
+type RunningSite = (
+    RequestQueue,
+    UrlGroup,
+    Option<Arc<StaticSite>>,
+    Arc<[usize]>,
+);
+
+/// The sites, registered and bound.
+struct Running {
+    sites: Vec<RunningSite>,
+    control: (RequestQueue, UrlGroup),
+    certs: Vec<BoundCert>,
+}
+
+enum StartError {
+    /// A prefix's port could not be listened on.
+    Listen(ServerError),
+    Other(String),
+}
+
+/// Makes each site's queue and group (with its timeouts and certificate)
+/// and registers its prefixes, then `/_httpq/` on every scheme, host and
+/// port the sites use.
+fn start(
+    session: &ServerSession,
+    plans: &[SitePlan],
+    args: &ServeArgs,
+) -> Result<Running, StartError> {
+    let mut sites = Vec::new();
+    let mut certs = Vec::new();
+    for plan in plans {
+        if let Some(tls) = &plan.tls {
+            let names: Vec<String> = plan
+                .prefixes
+                .iter()
+                .filter_map(|p| match &p.host {
+                    HostSpec::Explicit(h) => Some(h.clone()),
+                    _ => None,
+                })
+                .collect();
+            let (cert, pem) = load_cert(tls, &names).map_err(StartError::Other)?;
+            let bindings: Vec<CertBinding> = plan
+                .prefixes
+                .iter()
+                .filter(|p| p.scheme == "https")
+                .map(binding_for)
+                .collect();
+            // Bound before the prefixes: the first handshake finds it.
+            for b in &bindings {
+                session
+                    .set_certificate(b.clone(), &cert)
+                    .map_err(|e| StartError::Other(e.to_string()))?;
             }
+            eprintln!("httpq: certificate SHA-256 {}", cert.fingerprint());
+            if let Some(pem) = pem {
+                for port in plan.prefixes.iter().map(|p| p.port) {
+                    announce_self_signed(&pem, port);
+                }
+            }
+            certs.push(BoundCert {
+                source: tls.clone(),
+                names,
+                bindings,
+            });
         }
-    };
+        let queue = RequestQueue::new(&plan.name);
+        queue.set_copy_body(COPY_BODY);
+        // http.sys's default of 1000 waiting requests sheds load at 64
+        // clients pipelining 16 deep; a static server keeps up with far more.
+        queue.set_limit(QUEUE_LIMIT);
+        let group = session.create_url_group();
+        group.bind(&queue);
+        if let Some(t) = plan.timeouts {
+            group.set_timeouts(t);
+        }
+        let files = match &plan.content {
+            Content::Root(dir) => {
+                Some(Arc::new(StaticSite::new(dir, args.file_cache).map_err(
+                    |e| StartError::Other(format!("cannot serve {}: {e}", dir.display())),
+                )?))
+            }
+            Content::Echo => None,
+        };
+        // A file site serves the path below the prefix that matched.
+        let strips: Arc<[usize]> = plan.prefixes.iter().map(|p| p.path.len() - 1).collect();
+        for (i, p) in plan.prefixes.iter().enumerate() {
+            group
+                .add_url(&p.to_string(), i as u64)
+                .map_err(|e| match e {
+                    ServerError::Listen { .. } => StartError::Listen(e),
+                    e => StartError::Other(e.to_string()),
+                })?;
+        }
+        sites.push((queue, group, files, strips));
+    }
+    let control_queue = RequestQueue::new("control");
+    let control_group = session.create_url_group();
+    control_group.bind(&control_queue);
+    let taken: Vec<&UrlPrefix> = plans.iter().flat_map(|p| &p.prefixes).collect();
+    let mut added: Vec<UrlPrefix> = Vec::new();
+    for p in &taken {
+        let mut c = (*p).clone();
+        c.path = "/_httpq/".to_string();
+        if taken.contains(&&c) || added.contains(&c) {
+            continue;
+        }
+        control_group
+            .add_url(&c.to_string(), 0)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        added.push(c);
+    }
+    Ok(Running {
+        sites,
+        control: (control_queue, control_group),
+        certs,
+    })
+}
+
+/// Opens `--access-log`: `-` is standard output; a file is appended to.
+fn open_access_log(path: &std::path::Path) -> std::io::Result<AccessLog> {
+    if path == std::path::Path::new("-") {
+        return Ok(AccessLog::new(std::io::stdout()));
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    Ok(AccessLog::new(f))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
     // A connection is a descriptor: without this, the usual soft limit of
     // 1024 would refuse clients long before --max-connections (as Go's
     // runtime and nginx's worker_rlimit_nofile do, up to the hard limit).
@@ -137,103 +318,70 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let site_queue = RequestQueue::new(if args.echo { "echo" } else { "static" });
-    site_queue.set_copy_body(COPY_BODY);
-    // http.sys's default of 1000 waiting requests sheds load at 64
-    // clients pipelining 16 deep; a static server keeps up with far more.
-    site_queue.set_limit(QUEUE_LIMIT);
-    let control_queue = RequestQueue::new("control");
-    let site_group = session.create_url_group();
-    site_group.bind(&site_queue);
-    let control_group = session.create_url_group();
-    control_group.bind(&control_queue);
+    let access_log = match args.access_log.as_deref().map(open_access_log).transpose() {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("httpq: cannot open the access log: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before the prefixes: every connection logs.
+    session.set_access_log(access_log.as_ref());
     // Port 0: a free port, found then registered; were it taken in
     // between, another is found.
-    let mut listen = args.listen;
-    for attempt in 1..=3 {
-        listen = match resolve_port(args.listen) {
-            Ok(a) => a,
+    let mut attempt = 0;
+    let running = loop {
+        attempt += 1;
+        let plans = match plan(&args) {
+            Ok(p) => p,
             Err(e) => {
-                eprintln!("httpq: cannot listen on {}: {e}", args.listen);
+                eprintln!("httpq: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        if let Some((c, _)) = &cert {
-            // Bound before the prefixes: the first handshake finds it.
-            if let Err(e) = session.set_certificate(CertBinding::Addr(listen), c) {
+        match start(&session, &plans, &args) {
+            Ok(r) => break r,
+            Err(StartError::Listen(_))
+                if args.config.is_none() && args.listen.port() == 0 && attempt < 3 => {}
+            Err(StartError::Listen(e)) => {
+                eprintln!("httpq: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(StartError::Other(e)) => {
                 eprintln!("httpq: {e}");
                 return ExitCode::FAILURE;
             }
         }
-        let registered = site_group
-            .add_url(&prefix_for(scheme, listen, "/"), 1)
-            .and_then(|()| control_group.add_url(&prefix_for(scheme, listen, "/_httpq/"), 2));
-        match registered {
-            Ok(()) => break,
-            Err(httpq_server::ServerError::Listen { .. })
-                if args.listen.port() == 0 && attempt < 3 =>
-            {
-                let _ = site_group.remove_url(&prefix_for(scheme, listen, "/"));
-            }
-            Err(e) => {
-                eprintln!("httpq: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
+    };
     // Handlers first, so a Ctrl-C right after the announcement still shuts down cleanly.
-    let (mut interrupt, mut terminate) = match (
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-    ) {
-        (Ok(i), Ok(t)) => (i, t),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("httpq: cannot handle signals: {e}");
-            return ExitCode::FAILURE;
-        }
+    let signals = [
+        tokio::signal::unix::SignalKind::interrupt(),
+        tokio::signal::unix::SignalKind::terminate(),
+        tokio::signal::unix::SignalKind::hangup(),
+    ]
+    .map(tokio::signal::unix::signal);
+    let [Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)] = signals else {
+        eprintln!("httpq: cannot handle signals");
+        return ExitCode::FAILURE;
     };
-    let mut bound = session.listen_addrs();
-    bound.sort();
-    bound.dedup();
-    let urls: Vec<String> = bound.iter().map(|a| format!("{scheme}://{a}/")).collect();
-    println!("listening on {}", urls.join(" "));
-    if let Some((c, pem)) = &cert {
-        eprintln!("httpq: certificate SHA-256 {}", c.fingerprint());
-        if let Some(pem) = pem {
-            announce_self_signed(pem, listen);
-        }
-    }
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("httpq: cannot handle signals: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let extra: Vec<String> = bound
-        .iter()
-        .filter(|a| **a != listen)
-        .map(|a| a.to_string())
-        .collect();
-    if !extra.is_empty() {
-        eprintln!(
-            "httpq: note: also listening on {} (the server binds a wildcard for both IPv4 and IPv6)",
-            extra.join(" ")
-        );
-    }
+    announce(&session, &running);
 
-    // One consumer loop per worker. What can be answered in one call is
-    // answered inline (a final send never waits); what has to wait for
-    // the client or the disk goes to a task of its own.
-    {
-        let q = site_queue.clone();
+    // One consumer loop per worker and site. What can be answered in one
+    // call is answered inline (a final send never waits); what has to
+    // wait for the client or the disk goes to a task of its own.
+    for (q, _, files, strips) in &running.sites {
+        let (q, files, strips) = (q.clone(), files.clone(), strips.clone());
         session.spawn_on_workers(move |_| {
-            let (q, site) = (q.clone(), site.clone());
+            let (q, files, strips) = (q.clone(), files.clone(), strips.clone());
             async move {
-                let mut cache = site.as_ref().map(|s| s.cache());
+                let mut cache = files.as_ref().map(|s| s.cache());
                 while let Ok(req) = q.receive().await {
-                    let _ = match (&site, &mut cache) {
-                        (Some(site), Some(cache)) => site.handle(&q, req, cache).await,
+                    let _ = match (&files, &mut cache) {
+                        (Some(files), Some(cache)) => {
+                            let strip =
+                                strips.get(req.url_context() as usize).copied().unwrap_or(0);
+                            files.handle(&q, req, cache, strip).await
+                        }
                         _ => echo(&q, req).await,
                     };
                 }
@@ -241,7 +389,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         });
     }
     {
-        let q = control_queue.clone();
+        let q = running.control.0.clone();
         let session_for_stats = session.clone();
         let mine = Arc::new(CliCounters::default());
         session.spawn_on_workers(move |_| {
@@ -261,43 +409,91 @@ async fn serve(args: ServeArgs) -> ExitCode {
         tokio::select! {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            _ = hangup.recv() => reload(tls.as_ref(), &session, listen),
+            _ = hangup.recv() => reload(&running.certs, &session),
         }
     }
     let grace = Duration::from_millis(args.grace_ms);
     eprintln!("httpq: shutting down (in-flight requests have {grace:?})");
     session.shutdown(grace).await;
-    site_queue.shutdown();
-    control_queue.shutdown();
+    for (q, ..) in &running.sites {
+        q.shutdown();
+    }
+    running.control.0.shutdown();
+    if let Some(log) = &access_log {
+        // Every response's line is handed over by now: written before exit.
+        log.flush();
+    }
     ExitCode::SUCCESS
+}
+
+/// `listening on URL …`: a URL for every address listened on (with the
+/// scheme its prefixes use), on stdout, where scripts look for it.
+fn announce(session: &ServerSession, running: &Running) {
+    let mut bound = session.listen_addrs();
+    bound.sort();
+    bound.dedup();
+    let https_ports: Vec<u16> = running
+        .certs
+        .iter()
+        .flat_map(|c| c.bindings.iter())
+        .map(|b| match b {
+            CertBinding::Addr(a) => a.port(),
+            CertBinding::Host(_, port) => *port,
+        })
+        .collect();
+    let urls: Vec<String> = bound
+        .iter()
+        .map(|a| {
+            let scheme = if https_ports.contains(&a.port()) {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{a}/")
+        })
+        .collect();
+    println!("listening on {}", urls.join(" "));
 }
 
 /// SIGHUP: the certificate files are read again and rebound. New
 /// handshakes use the new certificate; open connections keep theirs. A
 /// file that does not load leaves the old certificate in place.
-fn reload(tls: Option<&TlsSource>, session: &ServerSession, listen: std::net::SocketAddr) {
-    let Some(source @ TlsSource::Files(..)) = tls else {
-        eprintln!("httpq: SIGHUP: no certificate files to reload");
-        return;
-    };
-    match source.load() {
-        Ok((c, _)) => match session.set_certificate(CertBinding::Addr(listen), &c) {
-            Ok(()) => eprintln!("httpq: certificate reloaded, SHA-256 {}", c.fingerprint()),
+fn reload(certs: &[BoundCert], session: &ServerSession) {
+    let mut any = false;
+    for c in certs {
+        if !matches!(c.source, TlsConfig::Files { .. }) {
+            continue;
+        }
+        any = true;
+        let loaded = load_cert(&c.source, &c.names).and_then(|(cert, _)| {
+            for b in &c.bindings {
+                session
+                    .set_certificate(b.clone(), &cert)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(cert)
+        });
+        match loaded {
+            Ok(cert) => eprintln!(
+                "httpq: certificate reloaded, SHA-256 {}",
+                cert.fingerprint()
+            ),
             Err(e) => eprintln!("httpq: reload failed, keeping the old certificate: {e}"),
-        },
-        Err(e) => eprintln!("httpq: reload failed, keeping the old certificate: {e}"),
+        }
+    }
+    if !any {
+        eprintln!("httpq: SIGHUP: no certificate files to reload");
     }
 }
 
 /// Writes a self-signed certificate where a client can be pointed at it.
-fn announce_self_signed(pem: &str, listen: std::net::SocketAddr) {
-    let path = std::env::temp_dir().join(format!("httpq-{}.crt", listen.port()));
+fn announce_self_signed(pem: &str, port: u16) {
+    let path: PathBuf = std::env::temp_dir().join(format!("httpq-{port}.crt"));
     match std::fs::write(&path, pem) {
         Ok(()) => eprintln!(
             "httpq: self-signed for localhost, 127.0.0.1 and ::1; trust it with \
-             httpq get --cacert {} https://localhost:{}/ (or curl --cacert)",
+             httpq get --cacert {} https://localhost:{port}/ (or curl --cacert)",
             path.display(),
-            listen.port()
         ),
         Err(e) => eprintln!("httpq: cannot write {}: {e}", path.display()),
     }

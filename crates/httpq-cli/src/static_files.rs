@@ -191,6 +191,7 @@ impl StaticSite {
         q: &RequestQueue,
         req: Request,
         cache: &mut FileCache,
+        strip: usize,
     ) -> Result<(), ServerError> {
         let id = req.id();
         let method = req.method();
@@ -199,7 +200,10 @@ impl StaticSite {
             return q.send_response(id, r, SendFlags::NONE).await;
         }
         let now = Instant::now();
-        let path = req.path();
+        // Under a prefix `/a/`, `/a/x` is the root's `/x` (`strip` is the
+        // prefix's length without its last slash).
+        let full = req.path();
+        let path = full.get(strip..).unwrap_or("");
         // A file that changes while it is read is looked at again; one
         // that keeps changing gets 503.
         for _ in 0..3 {
@@ -218,7 +222,7 @@ impl StaticSite {
                         .await
                 }
                 Target::AddSlash => {
-                    let location = format!("{}{}", redirect_path(path), req.url().query);
+                    let location = format!("{}{}", redirect_path(full), req.url().query);
                     let r = text(301, "moved\n").header("location", &location);
                     return q.send_response(id, r, SendFlags::NONE).await;
                 }
@@ -226,7 +230,7 @@ impl StaticSite {
                     // Reading a directory can take long (millions of
                     // entries, a slow disk): on the blocking pool, answered
                     // from a task.
-                    let (q, url_path) = (q.clone(), path.to_string());
+                    let (q, url_path) = (q.clone(), full.to_string());
                     tokio::spawn(async move {
                         let page =
                             tokio::task::spawn_blocking(move || listing(&dir, &url_path)).await;

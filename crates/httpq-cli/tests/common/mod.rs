@@ -126,10 +126,19 @@ impl Server {
             IpAddr::V6(v6) if v6.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, port).into(),
             _ => SocketAddr::new(ip, port),
         };
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--listen", &listen]);
+        Server::spawn(&all, addr, &listen)
+    }
+
+    /// Starts `httpq serve ARGS --threads 2`, to be reached at `addr`, and
+    /// waits for a "listening on" line that names `expect`.
+    pub fn spawn(args: &[&str], addr: SocketAddr, expect: &str) -> Server {
+        let (port, listen) = (addr.port(), expect.to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
             .arg("serve")
             .args(args)
-            .args(["--listen", &listen, "--threads", "2"])
+            .args(["--threads", "2"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
