@@ -4,6 +4,7 @@
 
 mod control;
 mod get;
+mod observe;
 mod serve;
 mod static_files;
 
