@@ -169,6 +169,15 @@ impl Conn {
         } = st;
         for d in engine.take_done() {
             self.counters.metrics.record(&d);
+            tracing::debug!(
+                conn = self.id,
+                request = crate::ids::request_id(self.id, d.seq),
+                method = d.method.as_str(),
+                status = d.status,
+                bytes = d.body_bytes,
+                micros = d.elapsed.as_micros() as u64,
+                "response"
+            );
             let Some(log) = &self.log else { continue };
             // In order; a head older than this answer was never answered
             // (its connection's requests were forgotten): dropped.

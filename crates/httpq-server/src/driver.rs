@@ -720,6 +720,13 @@ fn hand_over(
     // Refused requests are a suffix of the batch, so of the connection's
     // requests too.
     let mut closed = false;
+    tracing::warn!(
+        conn = conn.id,
+        queue = queue.name(),
+        requests = batch.len(),
+        why,
+        "request queue refused requests"
+    );
     for request in std::mem::take(batch) {
         Counters::inc(&conn.counters.queue_rejections);
         let (seq, has_body) = (request.seq(), request.has_body());

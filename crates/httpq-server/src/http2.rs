@@ -210,6 +210,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                     return DisconnectReason::Timeout(TimeoutKind::IdleConnection);
                 }
                 Event::Calm => {
+                    tracing::warn!(conn = self.conn.id, peer = %self.conn.remote, "HTTP/2 reset budget spent (rapid reset): GOAWAY ENHANCE_YOUR_CALM");
                     self.h2.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
                     self.flush_goaway().await;
                     return DisconnectReason::Http2Error(h2::Reason::ENHANCE_YOUR_CALM.into());

@@ -173,6 +173,8 @@ pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
             reason,
         });
         tracing::info!(conn = conn.id, peer = %conn.remote, abandoned, %reason, "client disconnected");
+    } else if let DisconnectReason::ProtocolError(e) = reason {
+        tracing::info!(conn = conn.id, peer = %conn.remote, status = e.status(), error = %e, "protocol error");
     } else {
         tracing::debug!(conn = conn.id, %reason, "connection closed");
     }
