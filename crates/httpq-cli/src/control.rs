@@ -1,11 +1,27 @@
-//! The `/_httpq/` control prefix: the server's own pages (stats, and a
-//! delay that shows disconnect handling), answered from their own queue.
+//! The `/_httpq/` control prefix: the server's own pages (stats, metrics,
+//! state, the dashboard and its events, and a delay that shows disconnect
+//! handling), answered from their own queue.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use httpq_server::{Request, RequestQueue, Response, SendFlags, ServerError, ServerSession};
+
+use crate::observe;
+
+/// How often the dashboard's event stream sends an update.
+const EVENT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether `state()` walks the connections. Without the walk the server
+/// reports every queue's in-flight count as 0 (it counts them from the
+/// connections), so the metrics and the dashboard take the walk too.
+const QUEUE_IN_FLIGHT: bool = true;
+
+/// Where the dashboard's page may load from: itself only. Everything it
+/// needs is compiled into the binary, so anything else is a mistake.
+const DASHBOARD_CSP: &str =
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Counters of the CLI's own handlers, beside the server's in the stats.
 /// The server counts a request as abandoned when its connection ends with
@@ -36,7 +52,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The `/_httpq/` control prefix: `stats` and `delay`.
+/// The `/_httpq/` control prefix: `stats`, `metrics`, `state`, the
+/// dashboard (`/_httpq/`, its script, style and `events`) and `delay`.
 pub(crate) async fn control(
     q: &RequestQueue,
     session: &ServerSession,
@@ -76,6 +93,42 @@ pub(crate) async fn control(
                 .body(body.freeze());
             q.send_response(id, r, SendFlags::NONE).await
         }
+        "/_httpq/metrics" => {
+            // The snapshot is taken while this request is still unanswered,
+            // and the server counts a request when its response completes:
+            // the scrape is not in its own numbers.
+            let metrics = session.metrics();
+            let queues = session.state(QUEUE_IN_FLIGHT).request_queues;
+            let r = Response::new(200)
+                .header("content-type", observe::METRICS_CONTENT_TYPE)
+                .header("cache-control", "no-store")
+                .body(observe::metrics_text(metrics, queues));
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/state" => {
+            let connections = !req.url().query.contains("connections=0");
+            let state = session.state(connections);
+            let mut body = serde_json::to_vec(&observe::state_json(&state)).unwrap_or_default();
+            body.push(b'\n');
+            let r = Response::new(200)
+                .header("content-type", "application/json")
+                .header("cache-control", "no-store")
+                .body(body);
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/" | "/_httpq/index.html" => {
+            let r = asset(DASHBOARD_HTML, "text/html; charset=utf-8");
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/dashboard.js" => {
+            let r = asset(DASHBOARD_JS, "text/javascript; charset=utf-8");
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/dashboard.css" => {
+            let r = asset(DASHBOARD_CSS, "text/css; charset=utf-8");
+            q.send_response(id, r, SendFlags::NONE).await
+        }
+        "/_httpq/events" => events(q, session, req).await,
         "/_httpq/delay" => {
             let ms = req
                 .url()
@@ -112,6 +165,55 @@ pub(crate) async fn control(
                 SendFlags::NONE,
             )
             .await
+        }
+    }
+}
+
+/// The dashboard page, its script and its style, compiled in: the page
+/// makes no request beyond its own origin.
+const DASHBOARD_HTML: &str = include_str!("dashboard/index.html");
+const DASHBOARD_JS: &str = include_str!("dashboard/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard/dashboard.css");
+
+/// A dashboard file, with the policy that keeps the page to its own origin.
+fn asset(body: &'static str, content_type: &str) -> Response {
+    Response::new(200)
+        .header("content-type", content_type)
+        .header("content-security-policy", DASHBOARD_CSP)
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "no-cache")
+        .body(Bytes::from_static(body.as_bytes()))
+}
+
+/// `/_httpq/events`: server-sent events, one `data:` line of JSON now and
+/// then every [`EVENT_INTERVAL`], until the client goes. The response
+/// never completes, so it is never counted in the totals it reports.
+async fn events(
+    q: &RequestQueue,
+    session: &ServerSession,
+    req: Request,
+) -> Result<(), ServerError> {
+    let id = req.id();
+    let head = Response::new(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-store");
+    if req.method() == http::Method::HEAD {
+        return q.send_response(id, head, SendFlags::NONE).await;
+    }
+    q.send_response(id, head, SendFlags::MORE_DATA).await?;
+    let mut tick = tokio::time::interval(EVENT_INTERVAL);
+    // A stalled client makes ticks pile up; one update when it drains is enough.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = req.disconnected() => return Ok(()),
+        }
+        let event = observe::event_json(&session.metrics(), &session.state(QUEUE_IN_FLIGHT));
+        let message = format!("data: {event}\n\n");
+        tokio::select! {
+            sent = q.send_body(id, message, SendFlags::MORE_DATA) => sent?,
+            _ = req.disconnected() => return Ok(()),
         }
     }
 }

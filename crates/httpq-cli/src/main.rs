@@ -5,7 +5,9 @@
 mod config;
 mod control;
 mod get;
+mod observe;
 mod serve;
+mod state_cmd;
 mod static_files;
 
 use std::net::SocketAddr;
@@ -31,6 +33,8 @@ enum Command {
     Serve(ServeArgs),
     /// Fetch a URL (curl-like flags and exit codes), with status notifications on request.
     Get(get::GetArgs),
+    /// Show a running httpq's state (session, URL groups, queues, connections), as netsh http show servicestate.
+    State(state_cmd::StateArgs),
 }
 
 /// The longest timeout the serve flags take (a year): beyond, a deadline
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),
+        Command::State(args) => state_cmd::run(args),
     }
 }
 
