@@ -1,16 +1,18 @@
 //! `httpq`: the command-line face of httpq.
 //! `httpq serve` runs the request-queue server over a directory (or in echo mode);
-//! `httpq get` fetches a URL, curl-style, through the WinInet-model client.
+//! `httpq get` fetches a URL, curl-style, through the WinInet-model client;
+//! `httpq completions` and `httpq man` describe the tool to shells and man.
 
 mod get;
 mod serve;
 mod static_files;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,14 @@ enum Command {
     Serve(ServeArgs),
     /// Fetch a URL (curl-like flags and exit codes), with status notifications on request.
     Get(get::GetArgs),
+    /// Print a completion script for a shell, e.g. `httpq completions bash > /etc/bash_completion.d/httpq`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `httpq man | man -l -`.
+    Man,
 }
 
 /// The longest timeout the serve flags take (a year): beyond, a deadline
@@ -105,7 +115,41 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "httpq", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => match man_page().and_then(|p| std::io::stdout().write_all(&p)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("httpq: cannot write the man page: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The man page in roff, `.TH` first: clap_mangen puts its definition of
+/// the `Aq` string before the title, which man(7) tools that look for the
+/// title on the first line (whatis, lintian) do not expect. The definition
+/// works as well after it.
+fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    let text = String::from_utf8_lossy(&page);
+    let Some(title) = text.lines().position(|l| l.starts_with(".TH ")) else {
+        return Ok(page);
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    for line in std::iter::once(lines[title])
+        .chain(lines[..title].iter().copied())
+        .chain(lines[title + 1..].iter().copied())
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out.into_bytes())
 }
 
 /// Builds a runtime for a subcommand, or says why it cannot.
