@@ -2,8 +2,10 @@
 //! `httpq serve` runs the request-queue server over a directory (or in echo mode);
 //! `httpq get` fetches a URL, curl-style, through the WinInet-model client;
 //! `httpq completions` and `httpq man` describe the tool to shells and man.
+//! Every subcommand logs through `logging` (`--log-level`, `--log-format`).
 
 mod get;
+mod logging;
 mod serve;
 mod static_files;
 
@@ -23,6 +25,14 @@ use clap::{CommandFactory, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log level: error, warn, info, debug, trace or off [default: warn for
+    /// get, info for serve]. RUST_LOG, when set, wins (with its
+    /// `target=level` directives).
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = logging::LEVELS)]
+    log_level: Option<String>,
+    /// Log lines on stderr as text or as JSON objects.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +122,13 @@ pub struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server's lifecycle is worth seeing by default; a curl-like client
+    // should stay quiet unless something is wrong.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_level.as_deref(), cli.log_format, default_level);
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),

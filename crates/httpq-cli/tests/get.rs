@@ -117,7 +117,15 @@ fn close_mid_body_exits_18_as_curl_and_leaves_no_file() {
     let file = dest.path().join("out.bin");
     let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
     assert_code(&out, 18);
-    assert!(out.stderr.starts_with("httpq: "), "stderr: {}", out.stderr);
+    // The message comes last; before it, at the default level (warn), the
+    // client's event for the protocol violation, with its handle.
+    let (log, message) = out.stderr.trim_end().rsplit_once('\n').unwrap_or(("", ""));
+    assert!(message.starts_with("httpq: "), "stderr: {}", out.stderr);
+    assert!(
+        log.contains("WARN") && log.contains("protocol violation") && log.contains("handle="),
+        "stderr: {}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("1000"),
         "names the bytes received: {}",
@@ -608,4 +616,52 @@ fn max_filesize_exits_63_and_leaves_no_file() {
         assert_code(&out, 0);
         assert!(std::fs::read(&file).unwrap() == body);
     }
+}
+
+// ---------------------------------------------------------------- logs
+
+#[test]
+fn debug_json_logs_carry_the_handle_context_and_notification_numbers() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let url = server.url("/hello.txt");
+    let out = httpq(
+        &["get", "--log-level", "debug", "--log-format", "json", &url],
+        &[],
+    );
+    assert_code(&out, 0);
+    assert_eq!(out.stdout_text(), "hello, httpq\n");
+    let lines = parse_events(&out.stderr);
+    // The request handle's notifications: context 1 (the CLI's), in order.
+    let numbers: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["fields"]["context"] == 1 && l["fields"]["n"].is_u64())
+        .map(|l| l["fields"]["n"].as_u64().unwrap())
+        .collect();
+    let expected = [60, 20, 21, 151, 30, 31, 140, 70];
+    let mut rest = numbers.iter();
+    for n in expected {
+        assert!(
+            rest.any(|&m| m == n),
+            "notification {n} in order in {numbers:?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l["fields"]["n"] == 140
+            && l["fields"]["handle"].is_u64()
+            && l["span"]["url"] == url.as_str()),
+        "FIRST_BYTE inside the request's span: {}",
+        out.stderr
+    );
+
+    // Off: nothing at all on stderr for a transfer that went well.
+    let out = httpq(&["get", &url], &[("RUST_LOG", "off")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stderr, "");
+    // RUST_LOG wins over the flag.
+    let out = httpq(
+        &["get", "--log-level", "trace", &url],
+        &[("RUST_LOG", "off")],
+    );
+    assert_eq!(out.stderr, "");
 }
