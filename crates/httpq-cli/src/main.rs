@@ -8,6 +8,7 @@ mod get;
 mod logging;
 mod serve;
 mod static_files;
+mod write_out;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
