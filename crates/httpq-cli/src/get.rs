@@ -24,6 +24,9 @@
 //! over `--max-filesize` or over a decoding limit (a decompression bomb),
 //! 130 interrupted, 1 anything else.
 //!
+//! `-w/--write-out FORMAT` prints curl's transfer variables to stdout after
+//! the body (also after a failure, as curl), expanded by `write_out`.
+//!
 //! Not as curl: `-s` silences the progress bar but not error messages
 //! (curl's `-sS`). As curl: `-H 'Name:'` removes a header the client would
 //! send by default; `-i -L` prints every response head on the way.
@@ -42,6 +45,8 @@ use httpq_client::{
     Violation,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::write_out::Transfer;
 
 /// The body read buffer, reused for every read.
 const READ_BUF: usize = 256 * 1024;
@@ -131,6 +136,14 @@ pub struct GetArgs {
     /// Accept any server certificate (no authentication; encryption only).
     #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
+    /// After the transfer, print FORMAT to stdout with curl's variables
+    /// expanded: %{http_code} %{time_namelookup} %{time_connect}
+    /// %{time_appconnect} %{time_starttransfer} %{time_total}
+    /// %{size_download} %{speed_download} %{num_redirects}
+    /// %{url_effective}, %{json} for all of them; \n \t \r and %%.
+    /// `@FILE` reads FORMAT from FILE (`@-` stdin).
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
 }
 
 /// Parses a non-negative number of seconds (fractions allowed).
@@ -194,13 +207,35 @@ pub fn run(args: GetArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    let write_out = match args.write_out.as_deref().map(write_out_format).transpose() {
+        Ok(w) => w,
+        Err(f) => {
+            eprintln!("httpq: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    };
+    let mut transfer = Transfer::new(&with_scheme(&args.url));
     let result = rt.block_on(async {
         // Ctrl-C drops the transfer: the handle closes and the partial file goes.
         tokio::select! {
-            r = get(&args) => r,
+            r = get(&args, &mut transfer) => r,
             _ = tokio::signal::ctrl_c() => Err(Failure::new(130, "interrupted")),
         }
     });
+    if let Some(format) = write_out {
+        let text = crate::write_out::render(&format, &transfer, &mut |w| eprintln!("httpq: {w}"));
+        // After the body (already flushed through its own descriptor).
+        let mut stdout = io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            if result.is_ok() {
+                eprintln!("httpq: cannot write the output: {e}");
+                return ExitCode::from(23);
+            }
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -210,7 +245,31 @@ pub fn run(args: GetArgs) -> ExitCode {
     }
 }
 
-async fn get(args: &GetArgs) -> Result<(), Failure> {
+/// The `-w` format: the text itself, or a file's (`@FILE`, `@-` stdin) as curl reads it.
+fn write_out_format(arg: &str) -> Result<String, Failure> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(arg.to_string());
+    };
+    let mut text = String::new();
+    let read = if path == "-" {
+        io::stdin().lock().read_to_string(&mut text)
+    } else {
+        File::open(path).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| Failure::new(26, format!("cannot read {path}: {e}")))?;
+    Ok(text)
+}
+
+/// The URL as given, with `http://` when it names no scheme.
+fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+async fn get(args: &GetArgs, transfer: &mut Transfer) -> Result<(), Failure> {
     let body = request_body(args)?;
     let headers = parse_headers(&args.headers)?;
     let mut config = config(args)?;
@@ -219,11 +278,7 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
     }
     let session = Session::new(config).map_err(|e| Failure::client(e, false))?;
 
-    let url = if args.url.contains("://") {
-        args.url.clone()
-    } else {
-        format!("http://{}", args.url)
-    };
+    let url = with_scheme(&args.url);
     let method = match (&args.method, args.head, body.is_some()) {
         (Some(m), _, _) => m.as_str(),
         (None, true, _) => "HEAD",
@@ -249,9 +304,9 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
             .map_err(|e| Failure::client(e, false))?;
     }
-    req.send(body)
-        .await
-        .map_err(|e| Failure::client(e, false))?;
+    let sent = req.send(body).await;
+    transfer.note(&req);
+    sent.map_err(|e| Failure::client(e, false))?;
 
     let status = req.status();
     if args.fail && status >= 400 {
@@ -279,7 +334,15 @@ async fn get(args: &GetArgs) -> Result<(), Failure> {
     }
     if !args.head {
         let progress = progress_bar(args, &sink, req.content_length());
-        let copied = copy_body(&mut req, &mut sink, progress.as_ref(), args.max_filesize).await;
+        let copied = copy_body(
+            &mut req,
+            &mut sink,
+            progress.as_ref(),
+            args.max_filesize,
+            &mut transfer.size_download,
+        )
+        .await;
+        transfer.note(&req);
         if let Some(pb) = &progress {
             match copied {
                 Ok(()) => pb.finish(),
@@ -306,6 +369,7 @@ async fn copy_body(
     sink: &mut Sink,
     progress: Option<&ProgressBar>,
     max: Option<u64>,
+    copied: &mut u64,
 ) -> Result<(), Failure> {
     let mut buf = vec![0u8; READ_BUF];
     let mut left = max.unwrap_or(u64::MAX);
@@ -322,6 +386,7 @@ async fn copy_body(
             None => return Err(too_big(max.unwrap_or(0))),
         };
         sink.out.write_all(&buf[..n]).map_err(Failure::write)?;
+        *copied += n as u64;
         if let Some(pb) = progress {
             pb.inc(n as u64);
         }

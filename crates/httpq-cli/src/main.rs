@@ -1,20 +1,25 @@
 //! `httpq`: the command-line face of httpq.
 //! `httpq serve` runs the request-queue server over a directory (or in echo mode);
-//! `httpq get` fetches a URL, curl-style, through the WinInet-model client.
+//! `httpq get` fetches a URL, curl-style, through the WinInet-model client;
+//! `httpq completions` and `httpq man` describe the tool to shells and man.
+//! Every subcommand logs through `logging` (`--log-level`, `--log-format`).
 
 mod config;
 mod control;
 mod get;
+mod logging;
 mod observe;
 mod serve;
 mod state_cmd;
 mod static_files;
+mod write_out;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +30,14 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log level: error, warn, info, debug, trace or off [default: warn for
+    /// get, info for serve]. RUST_LOG, when set, wins (with its
+    /// `target=level` directives).
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = logging::LEVELS)]
+    log_level: Option<String>,
+    /// Log lines on stderr as text or as JSON objects.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -35,6 +48,14 @@ enum Command {
     Get(get::GetArgs),
     /// Show a running httpq's state (session, URL groups, queues, connections), as netsh http show servicestate.
     State(state_cmd::StateArgs),
+    /// Print a completion script for a shell, e.g. `httpq completions bash > /etc/bash_completion.d/httpq`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `httpq man | man -l -`.
+    Man,
 }
 
 /// The longest timeout the serve flags take (a year): beyond, a deadline
@@ -122,11 +143,52 @@ pub struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server's lifecycle is worth seeing by default; a curl-like client
+    // should stay quiet unless something is wrong.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_level.as_deref(), cli.log_format, default_level);
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),
         Command::State(args) => state_cmd::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "httpq", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => match man_page().and_then(|p| std::io::stdout().write_all(&p)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("httpq: cannot write the man page: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The man page in roff, `.TH` first: clap_mangen puts its definition of
+/// the `Aq` string before the title, which man(7) tools that look for the
+/// title on the first line (whatis, lintian) do not expect. The definition
+/// works as well after it.
+fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    let text = String::from_utf8_lossy(&page);
+    let Some(title) = text.lines().position(|l| l.starts_with(".TH ")) else {
+        return Ok(page);
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    for line in std::iter::once(lines[title])
+        .chain(lines[..title].iter().copied())
+        .chain(lines[title + 1..].iter().copied())
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out.into_bytes())
 }
 
 /// Builds a runtime for a subcommand, or says why it cannot.

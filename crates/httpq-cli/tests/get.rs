@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::raw::*;
-use common::{Server, LIMIT};
+use common::{free_port, Server, LIMIT};
 
 fn parse_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
@@ -117,7 +117,15 @@ fn close_mid_body_exits_18_as_curl_and_leaves_no_file() {
     let file = dest.path().join("out.bin");
     let out = httpq_get(&["-o", file.to_str().unwrap(), &server.url("/")]);
     assert_code(&out, 18);
-    assert!(out.stderr.starts_with("httpq: "), "stderr: {}", out.stderr);
+    // The message comes last; before it, at the default level (warn), the
+    // client's event for the protocol violation, with its handle.
+    let (log, message) = out.stderr.trim_end().rsplit_once('\n').unwrap_or(("", ""));
+    assert!(message.starts_with("httpq: "), "stderr: {}", out.stderr);
+    assert!(
+        log.contains("WARN") && log.contains("protocol violation") && log.contains("handle="),
+        "stderr: {}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("1000"),
         "names the bytes received: {}",
@@ -608,4 +616,221 @@ fn max_filesize_exits_63_and_leaves_no_file() {
         assert_code(&out, 0);
         assert!(std::fs::read(&file).unwrap() == body);
     }
+}
+
+// ---------------------------------------------------------------- -w, IDN, logs
+
+/// The -w format both tools run with: the fields compared exactly, then
+/// the times, which can only be checked for form and order.
+const SIDE_BY_SIDE: &str = "%{http_code} %{size_download} %{num_redirects} %{url_effective} \
+     %{time_namelookup} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total}\\n";
+
+/// Whether curl can be run; says so on the test's output when it cannot.
+fn have_curl() -> bool {
+    let ok = Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: curl is not installed (apt-get install curl), nothing to compare with");
+    }
+    ok
+}
+
+/// Runs curl with `args` (bounded by --max-time); its stdout.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    out.stdout
+}
+
+/// Splits the write-out after `body` into the exactly compared fields and
+/// checks the five times: seconds with six decimals, in curl's order.
+fn exact_fields(tool: &str, stdout: &[u8], body: &[u8]) -> String {
+    assert!(
+        stdout.starts_with(body),
+        "{tool}: the body comes first: {:?}",
+        String::from_utf8_lossy(stdout)
+    );
+    let text = String::from_utf8(stdout[body.len()..].to_vec()).unwrap();
+    assert!(text.ends_with('\n'), "{tool}: {text:?}");
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.len(), 9, "{tool}: {text:?}");
+    let times: Vec<f64> = fields[4..]
+        .iter()
+        .map(|t| {
+            let (secs, frac) = t.split_once('.').unwrap_or_else(|| panic!("{tool}: {t}"));
+            assert!(
+                secs.bytes().all(|b| b.is_ascii_digit())
+                    && frac.len() == 6
+                    && frac.bytes().all(|b| b.is_ascii_digit()),
+                "{tool}: {t} is not seconds with six decimals"
+            );
+            t.parse().unwrap()
+        })
+        .collect();
+    let [namelookup, connect, appconnect, starttransfer, total] = times[..] else {
+        unreachable!()
+    };
+    let after_connect = if appconnect > 0.0 {
+        appconnect
+    } else {
+        connect
+    };
+    assert!(
+        namelookup <= connect
+            && connect <= after_connect
+            && after_connect <= starttransfer
+            && starttransfer <= total,
+        "{tool}: times out of order: {text:?}"
+    );
+    fields[..4].join(" ")
+}
+
+#[test]
+fn write_out_prints_what_curl_prints() {
+    if !have_curl() {
+        return;
+    }
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let redirects = redirecting_server();
+    let hello = server.url("/hello.txt");
+    let missing = server.url("/missing.txt");
+    let start = redirects.url("/start");
+    let cases: [(&[&str], &[u8]); 4] = [
+        (&[&hello], b"hello, httpq\n"),
+        (&[&missing], b"not found\n"),
+        (&["-L", &start], b"final body"),
+        (&[&start], b"moved"),
+    ];
+    for (args, body) in cases {
+        let mut ours = vec!["-s", "-w", SIDE_BY_SIDE];
+        ours.extend_from_slice(args);
+        let out = httpq_get(&ours);
+        assert_code(&out, 0);
+        let mut theirs = vec!["-w", SIDE_BY_SIDE];
+        theirs.extend_from_slice(args);
+        let reference = curl(&theirs);
+        let ours = exact_fields("httpq", &out.stdout, body);
+        let theirs = exact_fields("curl", &reference, body);
+        assert_eq!(ours, theirs, "httpq get {args:?}");
+    }
+}
+
+#[test]
+fn write_out_reads_a_format_file_and_prints_json_even_after_a_failure() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let tmp = TempDir::new();
+    let format = tmp.path().join("format.txt");
+    std::fs::write(&format, "%{json}\\n100%% %{nonsense}\\t!").unwrap();
+    let at = format!("@{}", format.display());
+    let out = httpq_get(&["-w", &at, &server.url("/hello.txt")]);
+    assert_code(&out, 0);
+    let text = out.stdout_text();
+    let (json, rest) = text
+        .strip_prefix("hello, httpq\n")
+        .and_then(|t| t.split_once('\n'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(rest, "100% \t!");
+    assert!(out
+        .stderr
+        .contains("unknown --write-out variable: 'nonsense'"));
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["http_code"], 200);
+    assert_eq!(v["size_download"], 13);
+    assert_eq!(v["url_effective"], server.url("/hello.txt"));
+    assert!(v["time_total"].as_f64().unwrap() >= v["time_connect"].as_f64().unwrap());
+
+    // As curl: a failed transfer still reports, with 000 for no response.
+    let port = free_port(std::net::Ipv4Addr::LOCALHOST.into());
+    let out = httpq_get(&["-w", "[%{http_code}]", &format!("http://127.0.0.1:{port}/")]);
+    assert_code(&out, 7);
+    assert_eq!(out.stdout_text(), "[000]");
+}
+
+#[test]
+fn an_idn_url_goes_to_the_proxy_with_a_punycode_host() {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let proxy = RawServer::start(move |stream| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        let Some(req) = read_request(&mut r) else {
+            return;
+        };
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send((req.request_line().to_string(), req.header_values("host")));
+        let mut w = stream;
+        let _ = w.write_all(&response("200 OK", &[], b"via the proxy"));
+    });
+    let out = httpq_get(&[
+        "-x",
+        &format!("http://127.0.0.1:{}", proxy.port),
+        "-w",
+        " %{url_effective}",
+        "http://bücher.example/straße",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(
+        out.stdout_text(),
+        "via the proxy http://xn--bcher-kva.example/stra%C3%9Fe"
+    );
+    let (line, host) = rx.recv_timeout(LIMIT).expect("the proxy saw the request");
+    assert_eq!(
+        line,
+        "GET http://xn--bcher-kva.example/stra%C3%9Fe HTTP/1.1"
+    );
+    assert_eq!(host, ["xn--bcher-kva.example"]);
+}
+
+#[test]
+fn debug_json_logs_carry_the_handle_context_and_notification_numbers() {
+    let (dir, _) = site();
+    let server = Server::start(&[dir.path().to_str().unwrap()]);
+    let url = server.url("/hello.txt");
+    let out = httpq(
+        &["get", "--log-level", "debug", "--log-format", "json", &url],
+        &[],
+    );
+    assert_code(&out, 0);
+    assert_eq!(out.stdout_text(), "hello, httpq\n");
+    let lines = parse_events(&out.stderr);
+    // The request handle's notifications: context 1 (the CLI's), in order.
+    let numbers: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["fields"]["context"] == 1 && l["fields"]["n"].is_u64())
+        .map(|l| l["fields"]["n"].as_u64().unwrap())
+        .collect();
+    let expected = [60, 20, 21, 151, 30, 31, 140, 70];
+    let mut rest = numbers.iter();
+    for n in expected {
+        assert!(
+            rest.any(|&m| m == n),
+            "notification {n} in order in {numbers:?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l["fields"]["n"] == 140
+            && l["fields"]["handle"].is_u64()
+            && l["span"]["url"] == url.as_str()),
+        "FIRST_BYTE inside the request's span: {}",
+        out.stderr
+    );
+
+    // Off: nothing at all on stderr for a transfer that went well.
+    let out = httpq(&["get", &url], &[("RUST_LOG", "off")]);
+    assert_code(&out, 0);
+    assert_eq!(out.stderr, "");
+    // RUST_LOG wins over the flag.
+    let out = httpq(
+        &["get", "--log-level", "trace", &url],
+        &[("RUST_LOG", "off")],
+    );
+    assert_eq!(out.stderr, "");
 }

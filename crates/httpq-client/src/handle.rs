@@ -86,6 +86,15 @@ impl HandleCore {
         if status == Status::HandleClosing {
             st.closing_sent = true;
         }
+        // Lazy: with the level off this is one comparison, nothing formatted.
+        tracing::debug!(
+            handle = self.id,
+            context = self.context,
+            n = status.number(),
+            name = status.name(),
+            payload = ?payload,
+            "status notification"
+        );
         let n = Notification {
             handle: self.id,
             context: self.context,
@@ -204,6 +213,9 @@ impl Op {
     }
 
     fn end(&self, result: Result<(), ClientError>) {
+        if let Err(e) = &result {
+            trace_failure(&self.core, e);
+        }
         if self.pending {
             self.core
                 .emit(Status::RequestComplete, Payload::Complete(result));
@@ -225,6 +237,31 @@ impl Drop for Op {
             self.pending = true;
             self.end(Err(ClientError::Cancelled));
         }
+    }
+}
+
+/// One event for an operation that failed, at a level that says who
+/// should care: a server breaking the protocol is a warning; a host that
+/// cannot be reached or a timeout is the caller's to report (info); a
+/// cancellation is what the caller asked for (debug).
+fn trace_failure(core: &HandleCore, e: &ClientError) {
+    let (handle, context) = (core.id, core.context);
+    match e {
+        ClientError::Protocol(v) => {
+            tracing::warn!(handle, context, violation = %v, "protocol violation")
+        }
+        ClientError::Timeout(kind) => {
+            tracing::info!(handle, context, timeout = kind.name(), "timed out")
+        }
+        ClientError::CannotResolve { .. } => {
+            tracing::info!(handle, context, error = %e, "cannot resolve")
+        }
+        ClientError::CannotConnect { .. } | ClientError::Proxy(_) => {
+            tracing::info!(handle, context, error = %e, "cannot connect")
+        }
+        ClientError::Tls(_) => tracing::info!(handle, context, error = %e, "TLS failed"),
+        ClientError::Cancelled => tracing::debug!(handle, context, "cancelled"),
+        _ => tracing::debug!(handle, context, error = %e, "operation failed"),
     }
 }
 

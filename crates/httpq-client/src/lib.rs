@@ -19,6 +19,11 @@
 //! | gzip / deflate / br | `decode` |
 //! | blocking facade | [`blocking`] |
 //!
+//! The client logs through `tracing`: a debug event per notification
+//! (handle, context, number, name), one event per failed operation (warn
+//! for a protocol violation), debug events for redirects, and a debug
+//! span around each send; nothing is formatted when the level is off.
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), httpq_client::ClientError> {
 //! use std::sync::Arc;

@@ -1,5 +1,10 @@
-//! Absolute http/https URLs as the client needs them: scheme, host, port,
-//! path and query, credentials; and resolving a redirect's Location.
+//! Absolute http/https URLs as the client needs them, parsed by the `url`
+//! crate (WHATWG: IDNA to punycode, dot segments, relative references).
+//!
+//! The wrapper keeps what the client asks of a URL — host without brackets,
+//! the port always known, the origin-form target — and holds credentials
+//! apart, decoded, so that neither `Display` nor a REDIRECT notification
+//! ever shows a password.
 
 use std::fmt;
 
@@ -16,6 +21,10 @@ pub enum Scheme {
 
 impl Scheme {
     /// The scheme's default port.
+    ///
+    /// ```
+    /// assert_eq!(httpq_client::Scheme::Https.default_port(), 443);
+    /// ```
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
@@ -24,6 +33,10 @@ impl Scheme {
     }
 
     /// `"http"` or `"https"`.
+    ///
+    /// ```
+    /// assert_eq!(httpq_client::Scheme::Http.as_str(), "http");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
@@ -39,91 +52,115 @@ impl Scheme {
 /// let u = Url::parse("http://user:pw@example.com:8080/a/b?q=1#frag").unwrap();
 /// assert_eq!((u.host(), u.port(), u.path_and_query()), ("example.com", 8080, "/a/b?q=1"));
 /// assert_eq!(u.join("../c").unwrap().to_string(), "http://example.com:8080/c");
+/// // International names travel as punycode (IDNA).
+/// assert_eq!(Url::parse("http://bücher.example/").unwrap().host(), "xn--bcher-kva.example");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// No credentials and no fragment: those never go on the wire in it.
+    inner: url::Url,
     scheme: Scheme,
+    /// Without brackets for IPv6 (the form resolvers and TLS names take).
     host: String,
     port: u16,
-    path_and_query: String,
     credentials: Option<(String, String)>,
 }
 
 impl Url {
     /// Parses an absolute `http://` or `https://` URL (a fragment is dropped).
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("HTTP://[::1]:8080/x y").unwrap();
+    /// assert_eq!((u.host(), u.authority(), u.path_and_query()), ("::1", "[::1]:8080".into(), "/x%20y"));
+    /// assert!(httpq_client::Url::parse("ftp://example.com/").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Url, ClientError> {
-        let bad = || ClientError::InvalidUrl(s.to_string());
-        let s = s.trim();
-        let (scheme, rest) = if let Some(r) = strip_prefix_ci(s, "http://") {
-            (Scheme::Http, r)
-        } else if let Some(r) = strip_prefix_ci(s, "https://") {
-            (Scheme::Https, r)
+        let parsed = url::Url::parse(s).map_err(|_| ClientError::InvalidUrl(s.to_string()))?;
+        Url::from_parsed(parsed, s)
+    }
+
+    fn from_parsed(mut inner: url::Url, original: &str) -> Result<Url, ClientError> {
+        let bad = || ClientError::InvalidUrl(original.trim().to_string());
+        let scheme = match inner.scheme() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return Err(bad()),
+        };
+        let host = match inner.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            _ => return Err(bad()),
+        };
+        let port = inner.port().unwrap_or(scheme.default_port());
+        let credentials = if inner.username().is_empty() && inner.password().is_none() {
+            None
         } else {
-            return Err(bad());
+            Some((
+                decode(inner.username()),
+                decode(inner.password().unwrap_or("")),
+            ))
         };
-        let rest = rest.split('#').next().unwrap_or("");
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let (credentials, hostport) = match authority.rfind('@') {
-            Some(at) => {
-                let (user, pass) = authority[..at]
-                    .split_once(':')
-                    .unwrap_or((&authority[..at], ""));
-                (
-                    Some((percent_decode(user), percent_decode(pass))),
-                    &authority[at + 1..],
-                )
-            }
-            None => (None, authority),
-        };
-        let (host, port) = split_host_port(hostport).ok_or_else(bad)?;
-        let port = port.unwrap_or(scheme.default_port());
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~:%!$&'()*+,;=".contains(&b))
-        {
-            return Err(bad());
-        }
-        let mut path_and_query = if tail.starts_with('/') {
-            tail.to_string()
-        } else {
-            format!("/{tail}")
-        };
-        if !path_and_query.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-            // Spaces and non-ASCII are sent percent-encoded, as browsers do.
-            path_and_query = encode_unsafe(&path_and_query);
-        }
+        // Both setters fail only for URLs that cannot have credentials,
+        // which an http(s) URL with a host always can.
+        let _ = inner.set_username("");
+        let _ = inner.set_password(None);
+        inner.set_fragment(None);
         Ok(Url {
+            inner,
             scheme,
-            host: host.to_ascii_lowercase(),
+            host,
             port,
-            path_and_query,
             credentials,
         })
     }
 
     /// The scheme.
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("https://example.com/").unwrap();
+    /// assert_eq!(u.scheme(), httpq_client::Scheme::Https);
+    /// ```
     pub fn scheme(&self) -> Scheme {
         self.scheme
     }
 
-    /// The host, without brackets for IPv6 literals.
+    /// The host, without brackets for IPv6 literals; an international name
+    /// in its punycode (`xn--`) form.
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("http://Example.COM/").unwrap();
+    /// assert_eq!(u.host(), "example.com");
+    /// ```
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// The port (the scheme's default when the URL has none).
+    ///
+    /// ```
+    /// assert_eq!(httpq_client::Url::parse("https://example.com/").unwrap().port(), 443);
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The request target in origin form.
+    /// The request target in origin form: path and query, percent-encoded.
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("http://h/a/./b/../c?q=1#f").unwrap();
+    /// assert_eq!(u.path_and_query(), "/a/c?q=1");
+    /// ```
     pub fn path_and_query(&self) -> &str {
-        &self.path_and_query
+        &self.inner[url::Position::BeforePath..url::Position::AfterQuery]
     }
 
-    /// User name and password from the URL, if any.
+    /// User name and password from the URL, if any (percent-decoded).
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("http://a:b%40c@h/").unwrap();
+    /// assert_eq!(u.credentials(), Some(("a", "b@c")));
+    /// ```
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.credentials
             .as_ref()
@@ -131,16 +168,18 @@ impl Url {
     }
 
     /// The Host header value: host, plus the port when it is not the default.
+    ///
+    /// ```
+    /// let u = httpq_client::Url::parse("http://bücher.example:8080/").unwrap();
+    /// assert_eq!(u.authority(), "xn--bcher-kva.example:8080");
+    /// ```
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == self.scheme.default_port() {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+        // `url` serializes the host as it goes on the wire (IPv6 bracketed)
+        // and leaves a default port out.
+        let host = self.inner.host_str().unwrap_or(&self.host);
+        match self.inner.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
         }
     }
 
@@ -150,169 +189,44 @@ impl Url {
     }
 
     /// Scheme, host and port: what decides whether credentials may follow a redirect.
+    ///
+    /// ```
+    /// use httpq_client::Url;
+    /// let a = Url::parse("http://h/a").unwrap();
+    /// assert!(a.same_origin(&Url::parse("http://h:80/b").unwrap()));
+    /// assert!(!a.same_origin(&Url::parse("https://h/a").unwrap()));
+    /// ```
     pub fn same_origin(&self, other: &Url) -> bool {
         self.scheme == other.scheme && self.host == other.host && self.port == other.port
     }
 
-    /// Resolves a redirect's Location against this URL (RFC 3986 §5.2).
+    /// Resolves a redirect's Location against this URL (RFC 3986 §5.2, as
+    /// the WHATWG URL standard does it); only http and https results are URLs here.
+    ///
+    /// ```
+    /// let base = httpq_client::Url::parse("http://h:81/a/b/c?q").unwrap();
+    /// assert_eq!(base.join("../x").unwrap().to_string(), "http://h:81/a/x");
+    /// assert!(base.join("mailto:someone@h").is_err());
+    /// ```
     pub fn join(&self, location: &str) -> Result<Url, ClientError> {
-        // The fragment is the client's own: never part of the path or query.
-        let loc = location.trim();
-        let loc = loc.split('#').next().unwrap_or("");
-        if strip_prefix_ci(loc, "http://").is_some() || strip_prefix_ci(loc, "https://").is_some() {
-            return Url::parse(loc);
-        }
-        // Another scheme; a "://" later on (in a query, say) is just data.
-        if has_scheme(loc) {
-            return Err(ClientError::InvalidUrl(location.trim().to_string()));
-        }
-        if let Some(rest) = loc.strip_prefix("//") {
-            return Url::parse(&format!("{}://{rest}", self.scheme.as_str()));
-        }
-        let base = format!("{}://{}", self.scheme.as_str(), self.authority());
-        let current_path = self
-            .path_and_query
-            .split('?')
-            .next()
-            .unwrap_or("/")
-            .to_string();
-        let target = if loc.starts_with('/') {
-            loc.to_string()
-        } else if loc.starts_with('?') {
-            format!("{current_path}{loc}")
-        } else if loc.is_empty() {
-            self.path_and_query.clone()
-        } else {
-            let dir = &current_path[..current_path.rfind('/').map_or(0, |i| i + 1)];
-            format!("{dir}{loc}")
-        };
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (target, None),
-        };
-        let path = remove_dot_segments(&path);
-        let full = match query {
-            Some(q) => format!("{base}{path}?{q}"),
-            None => format!("{base}{path}"),
-        };
-        Url::parse(&full)
+        let joined = self
+            .inner
+            .join(location)
+            .map_err(|_| ClientError::InvalidUrl(location.trim().to_string()))?;
+        Url::from_parsed(joined, location)
     }
 }
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}://{}{}",
-            self.scheme.as_str(),
-            self.authority(),
-            self.path_and_query
-        )
+        f.write_str(self.inner.as_str())
     }
 }
 
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    // `get`: `s` may have a multi-byte character across the prefix's end.
-    s.get(..prefix.len())
-        .filter(|head| head.eq_ignore_ascii_case(prefix))
-        .map(|_| &s[prefix.len()..])
-}
-
-/// Whether a reference starts with a scheme (RFC 3986 §3.1: `ALPHA *(ALPHA
-/// / DIGIT / "+" / "-" / ".") ":"`), so is absolute, not relative.
-fn has_scheme(s: &str) -> bool {
-    match s.split_once(':') {
-        Some((scheme, _)) => {
-            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        }
-        None => false,
-    }
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let close = rest.find(']')?;
-        let host = &rest[..close];
-        let after = &rest[close + 1..];
-        let port = if after.is_empty() || after == ":" {
-            None
-        } else {
-            Some(after.strip_prefix(':')?.parse().ok()?)
-        };
-        return Some((host, port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, "")) => Some((h, None)),
-        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
-        None => Some((s, None)),
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            // On bytes: a multi-byte character may follow the '%'.
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn encode_unsafe(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if (0x21..0x7f).contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// RFC 3986 §5.2.4.
-fn remove_dot_segments(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." => {
-                if i == last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if i == last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let joined = out.join("/");
-    if joined.starts_with('/') {
-        joined
-    } else {
-        format!("/{joined}")
-    }
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -330,6 +244,7 @@ mod tests {
         );
         let u = Url::parse("http://a:b%40c@h/").unwrap();
         assert_eq!(u.credentials(), Some(("a", "b@c")));
+        assert_eq!(u.to_string(), "http://h/", "no credentials when shown");
         let u = Url::parse("http://h/a b").unwrap();
         assert_eq!(u.path_and_query(), "/a%20b");
         for bad in [
@@ -344,6 +259,28 @@ mod tests {
     }
 
     #[test]
+    fn international_hosts_become_punycode() {
+        let u = Url::parse("http://bücher.example/straße?ö").unwrap();
+        assert_eq!(u.host(), "xn--bcher-kva.example");
+        assert_eq!(u.authority(), "xn--bcher-kva.example");
+        assert_eq!(u.path_and_query(), "/stra%C3%9Fe?%C3%B6");
+        assert_eq!(
+            u.to_string(),
+            "http://xn--bcher-kva.example/stra%C3%9Fe?%C3%B6"
+        );
+        // Upper case folds before the encoding, as IDNA maps it.
+        let v = Url::parse("http://BÜCHER.example:8080/").unwrap();
+        assert_eq!(v.authority(), "xn--bcher-kva.example:8080");
+        assert!(u.same_origin(&Url::parse("http://xn--bcher-kva.example/").unwrap()));
+        // A Location may name an IDN host as well.
+        let base = Url::parse("http://h/").unwrap();
+        assert_eq!(
+            base.join("//bücher.example/x").unwrap().host(),
+            "xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
     fn joins_locations() {
         let base = Url::parse("http://h:81/a/b/c?q").unwrap();
         let cases = [
@@ -355,9 +292,24 @@ mod tests {
             ("//other/p", "http://other/p"),
             ("https://s/", "https://s/"),
             ("./", "http://h:81/a/b/"),
+            ("", "http://h:81/a/b/c?q"),
+            ("#frag", "http://h:81/a/b/c?q"),
+            ("x?u=http://y/", "http://h:81/a/b/x?u=http://y/"),
         ];
         for (loc, want) in cases {
             assert_eq!(base.join(loc).unwrap().to_string(), want, "{loc}");
         }
+        for bad in ["ftp://s/", "javascript:alert(1)", "http://"] {
+            assert!(base.join(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_join_keeps_no_credentials_of_its_own_base() {
+        let base = Url::parse("http://u:p@h/a").unwrap();
+        let next = base.join("/b").unwrap();
+        assert_eq!(next.credentials(), None, "carry_credentials decides that");
+        let next = base.join("http://v:q@h/c").unwrap();
+        assert_eq!(next.credentials(), Some(("v", "q")));
     }
 }

@@ -1215,3 +1215,57 @@ async fn large_uploads_arrive_intact() {
     chunked_upload(&session(), &server.url("/up"), &pattern(1_000_003), &sizes).await;
     length_uploads(&session(), &server.url("/up"), &pattern(777_777), &sizes).await;
 }
+
+/// Answers every name with the loopback, and remembers the names asked.
+#[derive(Default)]
+struct NamesAsked(std::sync::Mutex<Vec<String>>);
+
+impl httpq_client::Resolver for NamesAsked {
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send>,
+    > {
+        self.0.lock().unwrap().push(host.to_string());
+        Box::pin(async move { Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))]) })
+    }
+}
+
+/// An international host name goes out as punycode everywhere: to the
+/// resolver, in Host, and in a redirect's Location resolved against it.
+#[tokio::test]
+async fn an_idn_host_is_resolved_and_sent_as_punycode() {
+    let server = ScriptServer::start(|r: &Received| match r.target.as_str() {
+        "/start" => vec![Action::Write(redirect(302, "/b%C3%BCcher"))],
+        _ => vec![Action::Write(response(200, &[], b"ok"))],
+    })
+    .await;
+    let names = Arc::new(NamesAsked::default());
+    let s = session_with(|c| {
+        c.resolver = Some(names.clone());
+        c.follow_redirects = true;
+    });
+    let url = format!("http://Bücher.example:{}/start", server.port);
+    let mut r = s.request("GET", &url, 3).unwrap();
+    within(r.send(None)).await.unwrap();
+    assert_eq!(&within(r.bytes()).await.unwrap()[..], b"ok");
+    let punycode = format!("xn--bcher-kva.example:{}", server.port);
+    assert_eq!(
+        r.url().to_string(),
+        format!("http://{punycode}/b%C3%BCcher")
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    for req in &got {
+        let host: Vec<_> = req.headers.iter().filter(|(k, _)| k == "host").collect();
+        assert_eq!(
+            host,
+            [&("host".to_string(), punycode.clone())],
+            "{}",
+            req.head
+        );
+    }
+    assert_eq!(names.0.lock().unwrap()[0], "xn--bcher-kva.example");
+}

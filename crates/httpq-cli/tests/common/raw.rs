@@ -209,10 +209,20 @@ impl Out {
 /// Runs `httpq get ARGS` (stdin closed) to its end. The end is seen as EOF
 /// on both pipes; past [`LIMIT`] the process is killed and the test fails.
 pub fn httpq_get(args: &[&str]) -> Out {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    httpq(&all, &[])
+}
+
+/// Runs `httpq ARGS` as [`httpq_get`] does, with `env` added to an
+/// environment that has no `RUST_LOG` of its own (so the caller's shell
+/// cannot add log lines to what a test reads).
+pub fn httpq(args: &[&str], env: &[(&str, &str)]) -> Out {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_httpq"))
-        .arg("get")
         .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -241,7 +251,7 @@ pub fn httpq_get(args: &[&str]) -> Out {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("httpq get {args:?} did not finish within {LIMIT:?}");
+                panic!("httpq {args:?} did not finish within {LIMIT:?}");
             }
         }
     }

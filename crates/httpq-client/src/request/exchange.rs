@@ -234,6 +234,7 @@ impl RequestHandle {
                         self.drop_body_headers();
                     }
                     self.method = method;
+                    self.trace_redirect(&next, head.status());
                     self.core
                         .emit(Status::Redirect, Payload::Url(next.to_string()));
                     self.url = carry_credentials(&self.url, next);
@@ -246,6 +247,19 @@ impl RequestHandle {
                 }
             }
         }
+    }
+
+    /// A redirect followed (URLs as shown: never with credentials).
+    fn trace_redirect(&self, next: &Url, status: u16) {
+        tracing::debug!(
+            handle = self.core.id,
+            context = self.core.context,
+            status,
+            from = %self.url,
+            to = %next,
+            redirects = self.redirects,
+            "redirect"
+        );
     }
 
     /// Where a 3xx leads, with the method and whether the body goes too;
@@ -537,6 +551,7 @@ impl RequestHandle {
             }
             self.drop_body_headers();
             self.method = method;
+            self.trace_redirect(&next, head.status());
             self.core
                 .emit(Status::Redirect, Payload::Url(next.to_string()));
             self.url = carry_credentials(&self.url, next);

@@ -257,7 +257,15 @@ impl RequestHandle {
     ) -> Result<T, ClientError> {
         let mut op = self.core.begin()?;
         op.set_pending();
-        let r = f(self).await;
+        // The send side only: reads (the hot loop) enter no span.
+        let span = tracing::debug_span!(
+            "request",
+            handle = self.core.id,
+            context = self.core.context,
+            method = %self.method,
+            url = %self.url,
+        );
+        let r = tracing::Instrument::instrument(f(self), span).await;
         if r.is_err() {
             self.state = State::Failed;
         }
