@@ -125,17 +125,27 @@ impl SitesConfig {
 
     /// Checks `text` (named `file` in errors); relative paths are under `base`.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<SitesConfig, ConfigError> {
+        // Bytes, not chars: a span never splits a character this way.
+        let line_of = |at: usize| {
+            let at = at.min(text.len());
+            text.as_bytes()[..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        };
         let at = |span: Range<usize>, key: &str, why: &str| {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            ConfigError(format!("{file}:{line}: {key}: {why}"))
+            ConfigError(format!("{file}:{}: {key}: {why}", line_of(span.start)))
         };
         let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().trim_end();
-            match line {
-                Some(l) => ConfigError(format!("{file}:{l}: {msg}")),
+            match e.span() {
+                // The line itself names the key (toml's message may not).
+                Some(s) => {
+                    let n = line_of(s.start);
+                    let source = text.lines().nth(n - 1).unwrap_or("").trim();
+                    ConfigError(format!("{file}:{n}: {msg} (in `{source}`)"))
+                }
                 None => ConfigError(format!("{file}: {msg}")),
             }
         })?;
@@ -146,6 +156,8 @@ impl SitesConfig {
         }
         let mut sites = Vec::new();
         let mut seen: Vec<(UrlPrefix, String)> = Vec::new();
+        // Certificate bindings taken so far: (scheme-less host spec, port) → its site and source.
+        let mut bound: Vec<(String, u16, usize, TlsConfig)> = Vec::new();
         for (i, site) in raw.site.into_iter().enumerate() {
             let n = i + 1;
             let span = site.span();
@@ -162,6 +174,15 @@ impl SitesConfig {
             for p in site.prefixes.into_inner() {
                 let parsed = UrlPrefix::parse(p.get_ref())
                     .map_err(|e| at(p.span(), &key("prefixes"), &e.to_string()))?;
+                // A request one slash short of a prefix matches it, so
+                // `/_httpq/x/` would take `/_httpq/x` as well.
+                if parsed.path.starts_with("/_httpq/") || parsed.path == "/_httpq/" {
+                    return Err(at(
+                        p.span(),
+                        &key("prefixes"),
+                        "/_httpq/ and what is under it belong to the server",
+                    ));
+                }
                 if let Some((_, other)) = seen.iter().find(|(q, _)| *q == parsed) {
                     return Err(at(
                         p.span(),
@@ -241,8 +262,35 @@ impl SitesConfig {
                 .iter()
                 .filter(|p| p.starts_with("https://"))
                 .count();
-            if let (Some(s), 0) = (tls_span, https) {
+            if let (Some(s), 0) = (tls_span.clone(), https) {
                 return Err(at(s, &key("tls"), "a certificate needs https:// prefixes"));
+            }
+            if let Some(t) = &tls {
+                for p in &prefixes {
+                    let Ok(u) = UrlPrefix::parse(p) else { continue };
+                    if u.scheme != "https" {
+                        continue;
+                    }
+                    let host = match &u.host {
+                        httpq_server::url_group::HostSpec::Explicit(h) => h.to_ascii_lowercase(),
+                        httpq_server::url_group::HostSpec::IpBound(ip) => ip.to_string(),
+                        _ => "*".to_string(),
+                    };
+                    let clash = bound
+                        .iter()
+                        .find(|(h, port, _, src)| *h == host && *port == u.port && src != t);
+                    if let Some((_, _, other, _)) = clash {
+                        return Err(at(
+                            tls_span.unwrap_or(span.clone()),
+                            &key("tls"),
+                            &format!(
+                                "{p} needs the certificate binding of {host}:{}, which site[{other}] binds to another certificate",
+                                u.port
+                            ),
+                        ));
+                    }
+                    bound.push((host, u.port, n, t.clone()));
+                }
             }
             if tls.is_none() && https > 0 {
                 return Err(at(
@@ -384,6 +432,22 @@ echo = true
             (
                 "[[site]]\nprefixes = [\"http://127.0.0.1:8080/a/\"]\necho = true\ntls = { self_signed = true }\n",
                 "sites.toml:4: site[1].tls: a certificate needs https:// prefixes",
+            ),
+            (
+                "[[site]]\nprefixes = [\"http://127.0.0.1:8080/_httpq/x/\"]\necho = true\n",
+                "sites.toml:2: site[1].prefixes: /_httpq/ and what is under it belong to the server",
+            ),
+            (
+                "[[site]]\nprefixes = [\"https://+:8443/a/\"]\necho = true\ntls = { self_signed = true }\n[[site]]\nprefixes = [\"https://+:8443/b/\"]\necho = true\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n",
+                "sites.toml:8: site[2].tls: https://+:8443/b/ needs the certificate binding of *:8443, which site[1] binds",
+            ),
+            (
+                "[[site]]\nprefixes = [\"https://+:8443/a/\"]\necho = true\n",
+                "sites.toml:1: site[1].tls: https:// prefixes need a certificate",
+            ),
+            (
+                "[[site]]\nprefixes = [\"http://127.0.0.1:8080/a/\"]\necho = true\n[site.timeouts]\nentity_body = 2\n",
+                "sites.toml:5: invalid type: integer `2`, expected a string (in `entity_body = 2`)",
             ),
             ("", "sites.toml: no [[site]]"),
             ("[[site]\n", "sites.toml:1: "),

@@ -33,6 +33,43 @@ pub(crate) struct CliCounters {
     delays_in_flight: AtomicU64,
     /// Delays that stopped early because their connection ended.
     delays_abandoned: AtomicU64,
+    /// The server is shutting down: event streams end (they would
+    /// otherwise hold the shutdown for its whole grace).
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// `--control-remote`: the pages that show other clients (state,
+    /// events) answer any client, not only the loopback.
+    remote: bool,
+}
+
+impl CliCounters {
+    pub(crate) fn new(remote: bool) -> CliCounters {
+        CliCounters {
+            remote,
+            ..CliCounters::default()
+        }
+    }
+
+    /// May this client see other clients' addresses and paths?
+    fn may_see_clients(&self, peer: std::net::SocketAddr) -> bool {
+        let ip = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.remote || ip.is_loopback()
+    }
+
+    /// Ends every event stream, now and from now on.
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Completes once [`stop`](Self::stop) has been called.
+    async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|&s| s).await;
+    }
 }
 
 /// Holds one count of `delays_in_flight`; dropping it (however the handler
@@ -69,6 +106,16 @@ pub(crate) async fn control(
     };
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         let r = plain(405, "only GET and HEAD\n".into()).header("allow", "GET, HEAD");
+        return q.send_response(id, r, SendFlags::NONE).await;
+    }
+    let shows_clients = matches!(path.as_str(), "/_httpq/state" | "/_httpq/events");
+    if shows_clients && !mine.may_see_clients(req.remote_addr()) {
+        let r = plain(
+            403,
+            "this page shows other clients' addresses: only for the loopback, \
+             unless the server runs with --control-remote\n"
+                .into(),
+        );
         return q.send_response(id, r, SendFlags::NONE).await;
     }
     match path.as_str() {
@@ -128,7 +175,7 @@ pub(crate) async fn control(
             let r = asset(DASHBOARD_CSS, "text/css; charset=utf-8");
             q.send_response(id, r, SendFlags::NONE).await
         }
-        "/_httpq/events" => events(q, session, req).await,
+        "/_httpq/events" => events(q, session, mine, req).await,
         "/_httpq/delay" => {
             let ms = req
                 .url()
@@ -191,6 +238,7 @@ fn asset(body: &'static str, content_type: &str) -> Response {
 async fn events(
     q: &RequestQueue,
     session: &ServerSession,
+    mine: &CliCounters,
     req: Request,
 ) -> Result<(), ServerError> {
     let id = req.id();
@@ -208,6 +256,8 @@ async fn events(
         tokio::select! {
             _ = tick.tick() => {}
             _ = req.disconnected() => return Ok(()),
+            // The stream ends, properly, so the shutdown need not wait for it.
+            _ = mine.stopped() => return q.send_body(id, Bytes::new(), SendFlags::NONE).await,
         }
         let event = observe::event_json(&session.metrics(), &session.state(QUEUE_IN_FLIGHT));
         let message = format!("data: {event}\n\n");

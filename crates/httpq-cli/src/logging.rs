@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written (`--log-format`).
@@ -21,11 +22,22 @@ pub const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"]
 /// Installs the subscriber: `RUST_LOG` when it is set (the usual
 /// `target=level` directives), else `level`, else `default`.
 ///
+/// With `background` (the server), lines go to stderr from a thread of
+/// their own: a worker never waits for a slow terminal or pipe, and when
+/// that thread falls far behind, lines are dropped rather than queued
+/// without end. Keep the returned guard until exit: dropping it writes
+/// what is still queued.
+///
 /// ```ignore
-/// logging::init(Some("debug"), LogFormat::Json, "warn");
+/// let _guard = logging::init(Some("debug"), LogFormat::Json, "warn", false);
 /// tracing::debug!(handle = 2, "shows as a JSON line on stderr");
 /// ```
-pub fn init(level: Option<&str>, format: LogFormat, default: &str) {
+pub fn init(
+    level: Option<&str>,
+    format: LogFormat,
+    default: &str,
+    background: bool,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
             .unwrap_or_else(|e| {
@@ -34,9 +46,15 @@ pub fn init(level: Option<&str>, format: LogFormat, default: &str) {
             }),
         _ => EnvFilter::new(level.unwrap_or(default)),
     };
+    let (writer, guard) = if background {
+        let (w, g) = tracing_appender::non_blocking(std::io::stderr());
+        (BoxMakeWriter::new(w), Some(g))
+    } else {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second subscriber (a test that set one) is not an error worth a panic.
     let _ = match format {
         LogFormat::Text => builder
@@ -44,4 +62,5 @@ pub fn init(level: Option<&str>, format: LogFormat, default: &str) {
             .try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
+    guard
 }

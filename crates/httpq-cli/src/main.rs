@@ -131,6 +131,11 @@ pub struct ServeArgs {
         conflicts_with_all = ["dir", "echo", "listen", "tls_cert", "tls_key", "tls_self_signed"]
     )]
     pub config: Option<PathBuf>,
+    /// Answer /_httpq/state and /_httpq/events (which show every client's
+    /// address and request path) to any client; without it, only to the
+    /// loopback (they answer 403 to others).
+    #[arg(long)]
+    pub control_remote: bool,
     /// Write a line per response to FILE (appended; `-` for standard
     /// output) in nginx's combined format, with the request id last.
     #[arg(long, value_name = "FILE")]
@@ -149,7 +154,13 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    logging::init(cli.log_level.as_deref(), cli.log_format, default_level);
+    let background = matches!(cli.command, Command::Serve(_));
+    let _log = logging::init(
+        cli.log_level.as_deref(),
+        cli.log_format,
+        default_level,
+        background,
+    );
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Get(args) => get::run(args),

@@ -118,7 +118,7 @@ impl Collector for Scrape {
         let count = buckets.iter().map(|&(_, n)| n).sum();
         let mut duration = enc.encode_descriptor(
             "httpq_request_duration_seconds",
-            "Time from a request's parsed head to its response fully written",
+            "Time from a request's parsed head to its response's last byte written (HTTP/2: handed to its stream)",
             None,
             MetricType::Histogram,
         )?;
@@ -129,7 +129,7 @@ impl Collector for Scrape {
             None,
         )?;
 
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "httpq_response_bytes",
                 "Body bytes of completed responses",
@@ -193,8 +193,13 @@ impl Collector for Scrape {
             ),
             (
                 "httpq_responses_sent",
-                "Responses whose head was sent",
+                "Responses completed",
                 c.responses_sent,
+            ),
+            (
+                "httpq_access_log_dropped",
+                "Access log lines dropped because the log's writer fell behind",
+                c.access_log_dropped,
             ),
         ];
         for (name, help, v) in counters {

@@ -388,10 +388,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         });
     }
+    let mine = Arc::new(CliCounters::new(args.control_remote));
     {
         let q = running.control.0.clone();
         let session_for_stats = session.clone();
-        let mine = Arc::new(CliCounters::default());
+        let mine = mine.clone();
         session.spawn_on_workers(move |_| {
             let (q, session, mine) = (q.clone(), session_for_stats.clone(), mine.clone());
             async move {
@@ -414,6 +415,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     let grace = Duration::from_millis(args.grace_ms);
     eprintln!("httpq: shutting down (in-flight requests have {grace:?})");
+    mine.stop();
     session.shutdown(grace).await;
     for (q, ..) in &running.sites {
         q.shutdown();

@@ -261,3 +261,95 @@ fn serve_logs_protocol_errors_and_disconnects_with_their_ids() {
     assert_eq!(e["fields"]["reason"], "client closed the connection");
     assert_eq!(e["fields"]["abandoned"], 1);
 }
+
+#[test]
+fn an_open_dashboard_stream_does_not_hold_up_ctrl_c() {
+    // The default grace (10 s) would be spent waiting for the stream.
+    let mut s = Server::start(&["--echo"]);
+    let mut c = s.connect();
+    c.send(b"GET /_httpq/events HTTP/1.1\r\nHost: h\r\n\r\n");
+    while !String::from_utf8_lossy(&c.buf).contains("data: ") {
+        assert!(c.fill(), "the stream's first event");
+    }
+    let signalled = Instant::now();
+    sigint(&s.pid());
+    let mut rest = Vec::new();
+    let _ = c.stream.read_to_end(&mut rest);
+    c.buf.extend_from_slice(&rest);
+    assert!(
+        String::from_utf8_lossy(&c.buf).ends_with("0\r\n\r\n"),
+        "the stream ends with its last chunk, not cut"
+    );
+    assert_eq!(s.exit_status().code(), Some(0));
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+}
+
+/// An address of this machine that is not the loopback, if it has one
+/// (connecting a UDP socket sends nothing; it only picks the route).
+fn non_loopback_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn pages_that_show_other_clients_answer_only_the_loopback_unless_asked() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("skipped: this machine has no address but the loopback");
+        return;
+    };
+    let ask = |s: &Server, from: IpAddr, path: &str| {
+        let mut c = common::Conn::open(SocketAddr::new(from, s.port));
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        c.response("GET").unwrap().status
+    };
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let s = Server::start_on(any, &["--echo"]);
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    assert_eq!(ask(&s, lo, "/_httpq/state"), 200);
+    assert_eq!(ask(&s, ip, "/_httpq/state"), 403);
+    assert_eq!(ask(&s, ip, "/_httpq/events"), 403);
+    assert_eq!(
+        ask(&s, ip, "/_httpq/metrics"),
+        200,
+        "no client details there"
+    );
+    assert_eq!(ask(&s, ip, "/_httpq/stats"), 200);
+    drop(s);
+    let s = Server::start_on(any, &["--echo", "--control-remote"]);
+    assert_eq!(ask(&s, ip, "/_httpq/state"), 200);
+}
+
+#[test]
+fn a_site_with_https_prefixes_serves_tls_with_its_own_certificate() {
+    let dir = TempDir::new();
+    let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    std::fs::create_dir_all(dir.0.join("www")).unwrap();
+    std::fs::write(dir.0.join("www/t.txt"), "over tls").unwrap();
+    let config = dir.0.join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[site]]\nprefixes = [\"https://localhost:{port}/s/\"]\nroot = \"www\"\ntls = {{ self_signed = true }}\n"
+        ),
+    )
+    .unwrap();
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    // A named host listens on every address (as http.sys does).
+    let s = start_tls(&config, addr, &format!("https://0.0.0.0:{port}/"));
+    let ca = std::env::temp_dir().join(format!("httpq-{port}.crt"));
+    let url = format!("https://localhost:{port}/s/t.txt");
+    let out = common::raw::httpq(&["get", "--cacert", ca.to_str().unwrap(), &url], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, b"over tls");
+    // Without trusting it: curl's 60.
+    let out = common::raw::httpq(&["get", &url], &[]);
+    assert_eq!(out.code, Some(60));
+    drop(s);
+}
+
+fn start_tls(config: &std::path::Path, addr: SocketAddr, listening: &str) -> Server {
+    Server::spawn(&["--config", config.to_str().unwrap()], addr, listening)
+}

@@ -805,7 +805,10 @@ fn a_head_answer_without_a_body_says_no_length() {
 
 #[test]
 fn retired_responses_are_reported_with_method_status_bytes_and_time() {
-    let mut h = H::new();
+    let mut h = H::with(ConnConfig {
+        report_done: true,
+        ..ConnConfig::default()
+    });
     h.feed(b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\nBREW / HTTP/1.1\r\nHost: a\r\n\r\n");
     let seqs: Vec<u32> = std::iter::from_fn(|| h.next()).collect();
     assert_eq!(seqs, [1, 2, 3]);
@@ -840,7 +843,10 @@ fn retired_responses_are_reported_with_method_status_bytes_and_time() {
 
 #[test]
 fn a_malformed_heads_answer_is_reported_too() {
-    let mut h = H::new();
+    let mut h = H::with(ConnConfig {
+        report_done: true,
+        ..ConnConfig::default()
+    });
     h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n");
     assert_eq!(h.next(), None);
     h.wire();
@@ -849,4 +855,17 @@ fn a_malformed_heads_answer_is_reported_too() {
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].status, 400);
     assert!(done[0].body_bytes > 0, "the reason is in the body");
+}
+
+#[test]
+fn without_report_done_nothing_is_kept() {
+    let mut h = H::new();
+    for _ in 0..3 {
+        h.feed(GET);
+        let seq = h.next().unwrap();
+        h.answer(seq, "x");
+        h.wire();
+        assert_eq!(h.conn.retire(h.now).responses, 1);
+    }
+    assert_eq!(h.conn.take_done().count(), 0);
 }

@@ -85,6 +85,8 @@ counters! {
     tls_handshakes,
     /// TLS handshakes that failed or timed out.
     tls_handshake_failures,
+    /// Access log lines dropped because the log's writer was too far behind.
+    access_log_dropped,
 }
 
 impl Counters {
@@ -105,6 +107,12 @@ impl Counters {
     pub(crate) fn timed_out(&self, kind: TimeoutKind, conn: u64) {
         Self::inc(&self.timeouts);
         self.metrics.timeout(kind);
+        // An idle keep-alive connection closing, or a connection that never
+        // sent a head (scanners, browsers' spare sockets), is routine.
+        if matches!(kind, TimeoutKind::IdleConnection | TimeoutKind::HeaderWait) {
+            tracing::debug!(conn, timeout = crate::record::timeout_name(kind), "timeout");
+            return;
+        }
         tracing::info!(conn, timeout = crate::record::timeout_name(kind), "timeout");
     }
 }

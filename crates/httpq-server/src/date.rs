@@ -39,7 +39,7 @@ fn unix_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     TICKER.call_once(|| {
         NOW_SECS.store(unix_secs(), Ordering::Relaxed);
         let started = std::thread::Builder::new()

@@ -663,12 +663,14 @@ impl Driver {
         let now = Instant::now();
         let mut st = self.conn.lock();
         let reason = st.engine.on_timeout(now)?;
-        if let DisconnectReason::Timeout(kind) = reason {
-            self.conn.counters.timed_out(kind, self.conn.id);
-        }
         if st.engine.has_answers() {
             self.conn.with_fixed_lines(|f| st.engine.flush_answers(f));
             let _ = transmit(&mut st, &self.stream, self.single_thread);
+        }
+        drop(st);
+        // Counted (and logged) outside the connection's lock.
+        if let DisconnectReason::Timeout(kind) = reason {
+            self.conn.counters.timed_out(kind, self.conn.id);
         }
         Some((reason, false))
     }

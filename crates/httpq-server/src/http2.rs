@@ -285,12 +285,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                     let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
                     counters.metrics.disconnect(reason);
                     let conn = &self.conn;
-                    tracing::info!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
+                    tracing::debug!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
                     conn.env.disconnects.push(DisconnectRecord {
                         at: std::time::SystemTime::now(),
                         connection_id: conn.id,
                         peer: conn.remote,
-                        path: s.info.path.clone(),
+                        path: s.info.path(),
                         reason,
                     });
                 }
@@ -335,11 +335,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         }
         let scheme = self.conn.scheme();
         let head = request.head();
-        {
-            let mut st = self.conn.lock();
-            st.current.set(seq, head);
-            info.path = st.current.path();
-        }
+        info.uri = Some(parts.uri.clone());
         if self.conn.log.is_some() {
             info.log = std::sync::Mutex::new(Some(Box::new(LogHead::of(head, true))));
         }

@@ -144,16 +144,6 @@ pub(crate) fn all() -> Vec<Arc<Conn>> {
 /// The connection has ended (`abandoned`: requests it took with it):
 /// counts it, records why, wakes every kind of waiter, frees the id.
 pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
-    let (posted, path) = {
-        let mut st = conn.lock();
-        st.reason = Some(reason);
-        st.io = None;
-        (std::mem::take(&mut st.posted), st.current.path())
-    };
-    // Counters first: a woken waiter reading them sees this end counted.
-    let counters = &conn.counters;
-    Counters::dec(&counters.connections_open);
-    Counters::add(&counters.requests_abandoned, abandoned);
     let client_broke = matches!(
         reason,
         DisconnectReason::ClientClosed
@@ -162,7 +152,20 @@ pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
             | DisconnectReason::Timeout(_)
             | DisconnectReason::Http2Error(_)
     );
-    if abandoned > 0 && client_broke {
+    let recorded = abandoned > 0 && client_broke;
+    let (posted, path) = {
+        let mut st = conn.lock();
+        st.reason = Some(reason);
+        st.io = None;
+        // Only a recorded disconnect needs the path (no allocation otherwise).
+        let path = if recorded { st.current.path() } else { None };
+        (std::mem::take(&mut st.posted), path)
+    };
+    // Counters first: a woken waiter reading them sees this end counted.
+    let counters = &conn.counters;
+    Counters::dec(&counters.connections_open);
+    Counters::add(&counters.requests_abandoned, abandoned);
+    if recorded {
         Counters::inc(&counters.disconnects);
         counters.metrics.disconnect(reason);
         conn.env.disconnects.push(DisconnectRecord {

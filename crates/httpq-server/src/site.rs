@@ -32,6 +32,7 @@ impl Site {
             timeouts: p.timeouts.normalized(),
             half_close: p.half_close,
             max_pipelined: p.max_pipelined.max(1),
+            report_done: true,
         }
     }
 }

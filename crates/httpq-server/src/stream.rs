@@ -62,36 +62,46 @@ impl Shared {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The response of `stream` is complete.
+    /// The response of `stream` is complete. Recorded (and its log line
+    /// handed over) before the stream leaves the table: a shutdown that
+    /// sees the table empty finds every line already sent.
     fn completed(&self, stream: &Stream) {
+        let mut map = self.map();
         // Not counted when the connection's end took it first (abandoned).
-        if self.map().remove(&stream.seq).is_some() {
-            Counters::inc(&self.counters.responses_sent);
-            let (status, body_bytes) = {
-                let st = lock(&stream.state);
-                (st.status, st.body_bytes)
-            };
-            let info = &stream.info;
-            self.counters.metrics.record(&Done {
-                seq: stream.seq,
-                method: info.method,
+        if !map.contains_key(&stream.seq) {
+            return;
+        }
+        Counters::inc(&self.counters.responses_sent);
+        let (status, body_bytes) = {
+            let st = lock(&stream.state);
+            (st.status, st.body_bytes)
+        };
+        let info = &stream.info;
+        self.counters.metrics.record(&Done {
+            seq: stream.seq,
+            method: info.method,
+            status,
+            body_bytes,
+            elapsed: info
+                .started
+                .map_or(std::time::Duration::ZERO, |t| t.elapsed()),
+        });
+        if let Some(log) = &self.log {
+            let sent = log.send(Entry {
+                peer: self.peer,
+                head: info.log.lock().unwrap_or_else(|e| e.into_inner()).take(),
                 status,
                 body_bytes,
-                elapsed: info
-                    .started
-                    .map_or(std::time::Duration::ZERO, |t| t.elapsed()),
+                request_id: crate::ids::request_id(self.conn_id, stream.seq),
+                secs: crate::date::now_secs(),
             });
-            if let Some(log) = &self.log {
-                log.send(Entry {
-                    peer: self.peer,
-                    head: info.log.lock().unwrap_or_else(|e| e.into_inner()).take(),
-                    status,
-                    body_bytes,
-                    request_id: crate::ids::request_id(self.conn_id, stream.seq),
-                });
+            if !sent {
+                Counters::inc(&self.counters.access_log_dropped);
             }
-            (self.answered)();
         }
+        map.remove(&stream.seq);
+        drop(map);
+        (self.answered)();
     }
 }
 
@@ -114,10 +124,18 @@ pub(crate) struct Stream {
 pub(crate) struct StreamInfo {
     pub method: MethodKind,
     pub started: Option<std::time::Instant>,
-    /// The request's path, for disconnect records.
-    pub path: Option<String>,
+    /// The request's target (a reference count, not a copy), for the
+    /// state view and disconnect records.
+    pub uri: Option<http::Uri>,
     /// Taken by the log line.
     pub log: Mutex<Option<Box<LogHead>>>,
+}
+
+impl StreamInfo {
+    /// The request's path (no query).
+    pub(crate) fn path(&self) -> Option<String> {
+        self.uri.as_ref().map(|u| u.path().to_string())
+    }
 }
 
 #[derive(Default)]
@@ -340,6 +358,17 @@ impl H2Table {
 
     pub(crate) fn insert(&self, stream: Arc<Stream>) {
         self.map().insert(stream.seq, stream);
+    }
+
+    /// The newest stream the application holds: its sequence number,
+    /// method and path (the connection's current request).
+    pub(crate) fn current(&self) -> Option<(u32, MethodKind, String)> {
+        let map = self.map();
+        let s = map
+            .values()
+            .filter(|s| s.queue != 0)
+            .max_by_key(|s| s.seq)?;
+        Some((s.seq, s.info.method, s.info.path()?))
     }
 
     /// The queue of every stream the application holds unanswered.

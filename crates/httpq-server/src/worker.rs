@@ -306,14 +306,14 @@ async fn accept_tls(
             Ok(Err(e)) => {
                 Counters::inc(&counters.tls_handshake_failures);
                 Counters::dec(&counters.connections_open);
-                tracing::info!(peer = %remote, error = %e, "TLS handshake failed");
+                tracing::debug!(peer = %remote, error = %e, "TLS handshake failed");
                 return;
             }
             Err(_) => {
                 Counters::inc(&counters.tls_handshake_failures);
                 counters.timed_out(TimeoutKind::HeaderWait, 0);
                 Counters::dec(&counters.connections_open);
-                tracing::info!(peer = %remote, "TLS handshake timed out (HeaderWait)");
+                tracing::debug!(peer = %remote, "TLS handshake timed out (HeaderWait)");
                 return;
             }
         };

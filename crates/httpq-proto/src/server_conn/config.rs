@@ -192,6 +192,10 @@ pub struct ConnConfig {
     pub half_close: HalfClosePolicy,
     /// Requests parsed ahead and not yet fully answered, at most.
     pub max_pipelined: usize,
+    /// Keep a [`Done`](super::Done) record of every retired response for
+    /// [`ServerConn::take_done`](super::ServerConn::take_done) (metrics,
+    /// access logs). Off, nothing is kept.
+    pub report_done: bool,
 }
 
 impl Default for ConnConfig {
@@ -201,6 +205,7 @@ impl Default for ConnConfig {
             timeouts: Timeouts::default(),
             half_close: HalfClosePolicy::Disconnect,
             max_pipelined: 32,
+            report_done: false,
         }
     }
 }

@@ -428,7 +428,8 @@ impl ServerConn {
     }
 
     /// The responses [`retire`](Self::retire) forgot since the last call,
-    /// oldest first. Take them after every `retire`: they pile up otherwise.
+    /// oldest first, when [`ConnConfig::report_done`] is on. Take them after
+    /// every `retire`: they pile up otherwise.
     pub fn take_done(&mut self) -> std::vec::Drain<'_, Done> {
         self.done.drain(..)
     }

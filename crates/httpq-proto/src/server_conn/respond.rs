@@ -492,13 +492,15 @@ impl ServerConn {
         {
             let slot = self.slots.pop_front().expect("front");
             r.responses += 1;
-            self.done.push(Done {
-                seq: slot.seq,
-                method: slot.method,
-                status: slot.status,
-                body_bytes: slot.body_bytes,
-                elapsed: now.saturating_duration_since(slot.started),
-            });
+            if self.cfg.report_done {
+                self.done.push(Done {
+                    seq: slot.seq,
+                    method: slot.method,
+                    status: slot.status,
+                    body_bytes: slot.body_bytes,
+                    elapsed: now.saturating_duration_since(slot.started),
+                });
+            }
             r.close |= slot.close_after;
             if let Some(reader) = self.reading.as_mut() {
                 if reader.seq == slot.seq && reader.draining.is_none() {

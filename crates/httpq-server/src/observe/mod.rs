@@ -1,7 +1,7 @@
 //! What a running session shows of itself: metrics summed from every
 //! worker, the `netsh http show servicestate` view, recent disconnects, and the access log.
 //!
-//! Nothing here adds a lock or a shared atomic to the request path: each
+//! Counting adds no lock and no shared atomic to the request path: each
 //! worker counts in its own counters block, and a snapshot reads them all. The state view walks the session's URL groups
 //! and connections when asked, taking each connection's lock briefly.
 
@@ -32,7 +32,8 @@ pub struct MetricsSnapshot {
     pub counters: CounterSnapshot,
     /// Responses completed, by method and status class; non-zero entries only.
     pub requests: Vec<RequestCount>,
-    /// Request duration: from the parsed head to the response's last byte written.
+    /// Request duration: from the parsed head to the response's last byte
+    /// written (HTTP/1.1) or handed to its stream (HTTP/2).
     pub duration: Histogram,
     /// Requests that lost their client, by reason; every reason present.
     pub disconnects: Vec<(&'static str, u64)>,
@@ -116,7 +117,8 @@ pub struct QueueState {
     pub length: usize,
     /// `receive` calls waiting now.
     pub consumers: usize,
-    /// Received and not yet answered.
+    /// Received by a consumer and not yet answered (with `connections`
+    /// only: they are counted on the walk over the connections).
     pub in_flight: usize,
 }
 

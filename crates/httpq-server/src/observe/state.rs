@@ -22,9 +22,9 @@ impl Conn {
 }
 
 impl ServerSession {
-    /// Every worker's counters and metrics, summed. Reading them takes no
-    /// lock any request takes; requests in flight are counted by visiting
-    /// each connection.
+    /// Every worker's counters and metrics, summed. The counters are read
+    /// without a lock; requests in flight are counted by visiting each
+    /// connection, taking its lock for a moment.
     ///
     /// ```no_run
     /// # fn f(session: &httpq_server::ServerSession) {
@@ -76,16 +76,23 @@ impl ServerSession {
                 if !c.is_connected() {
                     continue;
                 }
-                let current = if n > 0 {
-                    let st = c.lock();
-                    st.current.path().map(|path| CurrentRequest {
-                        id: crate::ids::request_id(c.id, st.current.seq),
-                        method: st.current.method.as_str().to_string(),
-                        path,
-                    })
-                } else {
-                    None
+                let current = match c.h2.get() {
+                    _ if n == 0 => None,
+                    Some(t) => t
+                        .current()
+                        .map(|(seq, method, path)| (seq, method, Some(path))),
+                    None => {
+                        let st = c.lock();
+                        Some((st.current.seq, st.current.method, st.current.path()))
+                    }
                 };
+                let current = current.and_then(|(seq, method, path)| {
+                    Some(CurrentRequest {
+                        id: crate::ids::request_id(c.id, seq),
+                        method: method.as_str().to_string(),
+                        path: path?,
+                    })
+                });
                 conns.push(ConnectionState {
                     id: c.id,
                     peer: c.remote,
@@ -111,12 +118,18 @@ impl ServerSession {
                 let own = g.timeouts();
                 let queue = g.queue();
                 if let Some(q) = &queue {
-                    queues.entry(q.id).or_insert_with(|| QueueState {
-                        id: q.id,
-                        name: q.name().to_string(),
-                        length: q.len(),
-                        consumers: q.consumers(),
-                        in_flight: per_queue.get(&q.id).copied().unwrap_or(0),
+                    queues.entry(q.id).or_insert_with(|| {
+                        let length = q.len();
+                        // Connections count a request from routing on; the
+                        // ones still waiting in the queue are its length.
+                        let routed = per_queue.get(&q.id).copied().unwrap_or(0);
+                        QueueState {
+                            id: q.id,
+                            name: q.name().to_string(),
+                            length,
+                            consumers: q.consumers(),
+                            in_flight: routed.saturating_sub(length),
+                        }
                     });
                 }
                 UrlGroupState {

@@ -1,23 +1,36 @@
 //! The access log: one line per response in nginx's Combined Log Format,
 //! with the request id appended, written by a thread of its own.
 //!
-//! The request path only moves a few owned fields into a channel; the
-//! writer thread stamps the time, formats, and writes through a buffer it
-//! flushes whenever the channel runs dry, so a `tail -f` sees each line
-//! as soon as the server is not busier than the disk.
+//! The request path moves one allocation (the head's fields) and a few
+//! numbers into a bounded channel; the writer thread formats and writes
+//! through a buffer. While lines keep coming it looks every few
+//! milliseconds and flushes each time (so senders never wake it: waking a
+//! thread per response cost more than the rest of the log); idle, it sleeps
+//! until the next line. A `tail -f` sees a line within those milliseconds.
+//! A writer that cannot keep up (a stalled pipe, a slow disk) does not make
+//! the server hold lines in memory without end: once the channel is full,
+//! lines are dropped and counted.
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, SystemTime};
 
-/// What a line needs of its request head, taken when the head is parsed.
+/// Lines that may wait for the writer; beyond, they are dropped (counted).
+const CAPACITY: usize = 64 * 1024;
+
+/// How often a busy writer looks for lines (and flushes).
+const BUSY_POLL: Duration = Duration::from_millis(5);
+
+/// What a line needs of its request head, taken when the head is parsed:
+/// `METHOD target HTTP/x.y`, the Referer and the User-Agent, in one
+/// allocation.
 #[derive(Debug, Clone)]
 pub(crate) struct LogHead {
-    /// `METHOD target HTTP/x.y`, as received.
-    pub line: Box<[u8]>,
-    pub referer: Option<Box<[u8]>>,
-    pub user_agent: Option<Box<[u8]>>,
+    bytes: Box<[u8]>,
+    /// Where the request line ends and the Referer begins.
+    line_end: u32,
+    referer_end: u32,
 }
 
 impl LogHead {
@@ -29,18 +42,42 @@ impl LogHead {
             httpq_proto::Version::Http11 => b"HTTP/1.1",
             httpq_proto::Version::Http2 => b"HTTP/2.0",
         };
-        let mut line = Vec::with_capacity(head.method().len() + head.target().len() + 10);
-        line.extend_from_slice(head.method());
-        line.push(b' ');
-        line.extend_from_slice(head.target());
-        line.push(b' ');
-        line.extend_from_slice(version);
-        let field = |name: &str| head.header(name).map(Box::<[u8]>::from);
-        LogHead {
-            line: line.into(),
-            referer: field("referer"),
-            user_agent: field("user-agent"),
+        let referer = head.header("referer").unwrap_or_default();
+        let agent = head.header("user-agent").unwrap_or_default();
+        LogHead::new(
+            &[head.method(), b" ", head.target(), b" ", version],
+            referer,
+            agent,
+        )
+    }
+
+    fn new(line: &[&[u8]], referer: &[u8], agent: &[u8]) -> LogHead {
+        let line_len: usize = line.iter().map(|p| p.len()).sum();
+        let mut bytes = Vec::with_capacity(line_len + referer.len() + agent.len());
+        for p in line {
+            bytes.extend_from_slice(p);
         }
+        bytes.extend_from_slice(referer);
+        let referer_end = bytes.len();
+        bytes.extend_from_slice(agent);
+        // A head is at most 64 KiB (the parser's limit), so offsets fit.
+        LogHead {
+            bytes: bytes.into(),
+            line_end: line_len as u32,
+            referer_end: referer_end as u32,
+        }
+    }
+
+    fn line(&self) -> &[u8] {
+        &self.bytes[..self.line_end as usize]
+    }
+
+    fn referer(&self) -> &[u8] {
+        &self.bytes[self.line_end as usize..self.referer_end as usize]
+    }
+
+    fn user_agent(&self) -> &[u8] {
+        &self.bytes[self.referer_end as usize..]
     }
 }
 
@@ -53,6 +90,9 @@ pub(crate) struct Entry {
     pub status: u16,
     pub body_bytes: u64,
     pub request_id: u64,
+    /// When the response completed (seconds since the epoch, from the
+    /// server's once-a-second clock, not a clock read per line).
+    pub secs: u64,
 }
 
 enum Msg {
@@ -75,7 +115,7 @@ enum Msg {
 /// ```
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -89,7 +129,7 @@ impl AccessLog {
     /// written everything, once the last sender (this handle and every
     /// connection that took a copy) is gone.
     pub fn new(out: impl Write + Send + 'static) -> AccessLog {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(CAPACITY);
         let spawned = std::thread::Builder::new()
             .name("httpq-access-log".into())
             .spawn(move || write_loop(rx, out));
@@ -115,12 +155,16 @@ impl AccessLog {
 
 /// A connection's handle on the log.
 #[derive(Clone)]
-pub(crate) struct LogSender(Sender<Msg>);
+pub(crate) struct LogSender(SyncSender<Msg>);
 
 impl LogSender {
-    pub(crate) fn send(&self, e: Entry) {
-        // The writer is gone only if it could not start: nothing to do.
-        let _ = self.0.send(Msg::Line(e));
+    /// Hands a line to the writer; false when it was dropped (the writer
+    /// is that far behind, or could not start).
+    pub(crate) fn send(&self, e: Entry) -> bool {
+        match self.0.try_send(Msg::Line(e)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
     }
 }
 
@@ -128,40 +172,54 @@ fn write_loop(rx: Receiver<Msg>, out: impl Write) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = Vec::with_capacity(256);
     let mut stamp = Stamp::default();
-    let mut dirty = false;
     loop {
-        // Drained: what was written becomes visible before waiting.
-        let msg = match rx.try_recv() {
-            Ok(m) => m,
-            Err(_) => {
-                if dirty {
-                    let _ = out.flush();
-                    dirty = false;
+        let mut got = 0usize;
+        let mut ended = false;
+        loop {
+            match rx.try_recv() {
+                Ok(m) => {
+                    got += 1;
+                    write_msg(&mut out, &mut line, &mut stamp, m);
                 }
-                match rx.recv_timeout(Duration::from_secs(1)) {
-                    Ok(m) => m,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    ended = true;
+                    break;
                 }
-            }
-        };
-        match msg {
-            Msg::Line(e) => {
-                line.clear();
-                format_line(&mut line, &e, stamp.now());
-                if let Err(err) = out.write_all(&line) {
-                    tracing::warn!(error = %err, "access log write failed");
-                }
-                dirty = true;
-            }
-            Msg::Flush(ack) => {
-                let _ = out.flush();
-                dirty = false;
-                let _ = ack.send(());
             }
         }
+        let _ = out.flush();
+        if ended {
+            return;
+        }
+        if got > 0 {
+            // Busy: look again soon, without asking anyone to wake us.
+            std::thread::sleep(BUSY_POLL);
+            continue;
+        }
+        // Idle: sleep until a line comes (one wake per busy spell).
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(m) => write_msg(&mut out, &mut line, &mut stamp, m),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
-    let _ = out.flush();
+}
+
+fn write_msg(out: &mut impl Write, line: &mut Vec<u8>, stamp: &mut Stamp, m: Msg) {
+    match m {
+        Msg::Line(e) => {
+            line.clear();
+            format_line(line, &e, stamp.at(e.secs));
+            if let Err(err) = out.write_all(line) {
+                tracing::warn!(error = %err, "access log write failed");
+            }
+        }
+        Msg::Flush(ack) => {
+            let _ = out.flush();
+            let _ = ack.send(());
+        }
+    }
 }
 
 /// The CLF time, formatted once per second.
@@ -172,14 +230,10 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn now(&mut self) -> &str {
-        let now = SystemTime::now();
-        let secs = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+    fn at(&mut self, secs: u64) -> &str {
         if secs != self.secs || self.text.is_empty() {
             self.secs = secs;
-            self.text = clf_time(now);
+            self.text = clf_time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
         }
         &self.text
     }
@@ -200,13 +254,13 @@ fn format_line(buf: &mut Vec<u8>, e: &Entry, time: &str) {
     use std::io::Write as _;
     let _ = write!(buf, "{} - - [{time}] \"", e.peer);
     match &e.head {
-        Some(h) => escape(buf, &h.line),
+        Some(h) => escape(buf, h.line()),
         None => buf.push(b'-'),
     }
     let _ = write!(buf, "\" {} {} \"", e.status, e.body_bytes);
-    field(buf, e.head.as_ref().and_then(|h| h.referer.as_deref()));
+    field(buf, e.head.as_ref().map(|h| h.referer()));
     buf.extend_from_slice(b"\" \"");
-    field(buf, e.head.as_ref().and_then(|h| h.user_agent.as_deref()));
+    field(buf, e.head.as_ref().map(|h| h.user_agent()));
     let _ = writeln!(buf, "\" {}", e.request_id);
 }
 
@@ -237,14 +291,15 @@ mod tests {
     fn a_line_is_combined_format_with_the_id_last_and_quotes_escaped() {
         let e = Entry {
             peer: "127.0.0.1".parse().unwrap(),
-            head: Some(Box::new(LogHead {
-                line: (*b"GET /x?a=\"1\" HTTP/1.1").into(),
-                referer: None,
-                user_agent: Some((*b"curl/8\n").into()),
-            })),
+            head: Some(Box::new(LogHead::new(
+                &[b"GET /x?a=\"1\" HTTP/1.1"],
+                b"",
+                b"curl/8\n",
+            ))),
             status: 200,
             body_bytes: 1234,
             request_id: 18374686479671623681,
+            secs: 0,
         };
         let mut buf = Vec::new();
         format_line(&mut buf, &e, "02/Dec/2026:07:30:00 +0000");
@@ -283,6 +338,7 @@ mod tests {
                 status: 400,
                 body_bytes: 0,
                 request_id: i,
+                secs: 1_796_196_600,
             });
         }
         log.flush();
