@@ -167,8 +167,9 @@ impl Conn {
         let ConnShared {
             engine, log_heads, ..
         } = st;
+        let mut batch = self.counters.metrics.batch();
         for d in engine.take_done() {
-            self.counters.metrics.record(&d);
+            batch.add(&d);
             tracing::debug!(
                 conn = self.id,
                 request = crate::ids::request_id(self.id, d.seq),

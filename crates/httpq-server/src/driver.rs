@@ -558,7 +558,8 @@ impl Driver {
         let mut request = self.next.take().expect("parsed into");
         let env = &*self.conn.env;
         let head = request.head();
-        st.current.set(seq, head);
+        let method = st.engine.parsed_method();
+        st.current.set(seq, method, head.target());
         if self.conn.log.is_some() {
             st.log_heads
                 .push_back((seq, Box::new(LogHead::of(head, false))));

@@ -137,13 +137,14 @@ impl ServerConn {
                     // or its sequence number is the last one there is.
                     let last = !head.keep_alive() || seq >= self.last_seq;
                     self.last_request = last;
+                    let method = MethodKind::from_bytes(head.method());
                     self.routing = Some(Routing {
                         seq,
-                        method: MethodKind::from_bytes(head.method()),
+                        method,
                         started: now,
                         version: head.version(),
-                        head_request: head.method() == b"HEAD",
-                        connect: head.method() == b"CONNECT",
+                        head_request: method == MethodKind::Head,
+                        connect: method == MethodKind::Connect,
                         keep_alive: !last,
                         body: head.body(),
                         expect_continue: head.expects_continue(),
@@ -158,6 +159,12 @@ impl ServerConn {
                 }
             }
         }
+    }
+
+    /// The method of the request just handed out by
+    /// [`poll_input`](Self::poll_input) and not yet accepted.
+    pub fn parsed_method(&self) -> MethodKind {
+        self.routing.map_or(MethodKind::Other, |r| r.method)
     }
 
     /// Takes on request `seq` (just handed out by [`poll_input`](Self::poll_input)):
@@ -308,6 +315,7 @@ impl ServerConn {
         status: u16,
         why: &'static str,
     ) {
+        let started = self.last_activity;
         self.push_slot(Slot {
             seq,
             version,
@@ -322,7 +330,7 @@ impl ServerConn {
             method: MethodKind::Other,
             status: 0,
             body_bytes: 0,
-            started: self.last_activity,
+            started,
         });
         self.answers.push(SelfAnswer {
             seq,

@@ -485,6 +485,7 @@ impl ServerConn {
             return r;
         }
         let was_full = self.pipeline_full();
+
         while self
             .slots
             .front()
@@ -493,12 +494,13 @@ impl ServerConn {
             let slot = self.slots.pop_front().expect("front");
             r.responses += 1;
             if self.cfg.report_done {
+                let elapsed = self.elapsed(slot.started, now);
                 self.done.push(Done {
                     seq: slot.seq,
                     method: slot.method,
                     status: slot.status,
                     body_bytes: slot.body_bytes,
-                    elapsed: now.saturating_duration_since(slot.started),
+                    elapsed,
                 });
             }
             r.close |= slot.close_after;

@@ -83,7 +83,7 @@ impl ServerSession {
                         .map(|(seq, method, path)| (seq, method, Some(path))),
                     None => {
                         let st = c.lock();
-                        Some((st.current.seq, st.current.method, st.current.path()))
+                        Some((st.current.seq, st.current.method(), st.current.path()))
                     }
                 };
                 let current = current.and_then(|(seq, method, path)| {

@@ -90,14 +90,18 @@ impl Metrics {
     /// A response was written out completely.
     #[inline]
     pub(crate) fn record(&self, d: &Done) {
-        let class = usize::from(d.status / 100).clamp(1, 5) - 1;
-        self.requests[d.method.index()][class].fetch_add(1, Relaxed);
-        let ns = u64::try_from(d.elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let bucket = BOUNDS_NS.iter().position(|&b| ns <= b).unwrap_or(16);
-        self.duration[bucket].fetch_add(1, Relaxed);
-        self.duration_sum_ns.fetch_add(ns, Relaxed);
-        if d.body_bytes > 0 {
-            self.body_bytes.fetch_add(d.body_bytes, Relaxed);
+        self.batch().add(d);
+    }
+
+    /// Records responses in a batch: the atomic adds of a run of alike
+    /// responses (a pipelined burst) are made once, when the run ends.
+    pub(crate) fn batch(&self) -> Batch<'_> {
+        Batch {
+            m: self,
+            request: (usize::MAX, 0),
+            bucket: (usize::MAX, 0),
+            sum_ns: 0,
+            body_bytes: 0,
         }
     }
 
@@ -114,6 +118,67 @@ impl Metrics {
     pub(crate) fn disconnect(&self, reason: DisconnectReason) {
         if let Some(i) = disconnect_index(reason) {
             self.disconnects[i].fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Responses being recorded; see [`Metrics::batch`]. Dropping it makes the adds.
+pub(crate) struct Batch<'a> {
+    m: &'a Metrics,
+    /// A (method, class) cell and how many responses of it are pending.
+    request: (usize, u64),
+    /// A duration bucket and its pending count.
+    bucket: (usize, u64),
+    sum_ns: u64,
+    body_bytes: u64,
+}
+
+impl Batch<'_> {
+    #[inline]
+    pub(crate) fn add(&mut self, d: &Done) {
+        let class = usize::from(d.status / 100).clamp(1, 5) - 1;
+        let cell = d.method.index() * 5 + class;
+        if cell != self.request.0 {
+            self.flush_request();
+            self.request.0 = cell;
+        }
+        self.request.1 += 1;
+        let ns = u64::try_from(d.elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = BOUNDS_NS.iter().position(|&b| ns <= b).unwrap_or(16);
+        if bucket != self.bucket.0 {
+            self.flush_bucket();
+            self.bucket.0 = bucket;
+        }
+        self.bucket.1 += 1;
+        self.sum_ns = self.sum_ns.saturating_add(ns);
+        self.body_bytes += d.body_bytes;
+    }
+
+    fn flush_request(&mut self) {
+        if self.request.1 > 0 {
+            let (m, c) = (self.request.0 / 5, self.request.0 % 5);
+            self.m.requests[m][c].fetch_add(self.request.1, Relaxed);
+            self.request.1 = 0;
+        }
+    }
+
+    fn flush_bucket(&mut self) {
+        if self.bucket.1 > 0 {
+            self.m.duration[self.bucket.0].fetch_add(self.bucket.1, Relaxed);
+            self.bucket.1 = 0;
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.flush_request();
+        self.flush_bucket();
+        if self.sum_ns > 0 {
+            self.m.duration_sum_ns.fetch_add(self.sum_ns, Relaxed);
+        }
+        if self.body_bytes > 0 {
+            self.m.body_bytes.fetch_add(self.body_bytes, Relaxed);
         }
     }
 }
@@ -186,5 +251,34 @@ mod tests {
         assert_eq!(s.timeouts[5], 2);
         assert_eq!(timeout_name(TimeoutKind::MinSendRate), "min_send_rate");
         assert_eq!(s.disconnects, [0, 0, 0, 0, 0, 2]);
+    }
+
+    #[test]
+    fn a_batch_adds_what_single_records_add() {
+        let (one, many) = (Metrics::default(), Metrics::default());
+        let all = [
+            done(MethodKind::Get, 200, 0),
+            done(MethodKind::Get, 200, 0),
+            done(MethodKind::Post, 200, 7),
+            done(MethodKind::Get, 200, 0),
+            done(MethodKind::Get, 500, 7),
+        ];
+        for d in &all {
+            one.record(d);
+        }
+        {
+            let mut b = many.batch();
+            for d in &all {
+                b.add(d);
+            }
+        }
+        let (mut a, mut b) = (Summed::default(), Summed::default());
+        a.add(&one);
+        b.add(&many);
+        assert_eq!(
+            (a.requests, a.duration, a.duration_sum, a.body_bytes),
+            (b.requests, b.duration, b.duration_sum, b.body_bytes)
+        );
+        assert_eq!(b.requests[MethodKind::Get.index()], [0, 3, 0, 0, 1]);
     }
 }

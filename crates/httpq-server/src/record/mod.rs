@@ -57,20 +57,45 @@ impl DisconnectLog {
 }
 
 /// The request a connection read last: its sequence number, method and
-/// target, kept in a buffer reused from request to request.
-#[derive(Default)]
+/// the start of its target, copied into fixed room (no allocation, no
+/// capacity checks: this runs for every request; a longer target shows
+/// cut, with `…`).
 pub(crate) struct Current {
     pub seq: u32,
-    pub method: httpq_proto::MethodKind,
-    pub target: Vec<u8>,
+    method: httpq_proto::MethodKind,
+    target_len: u16,
+    cut: bool,
+    target: [u8; CURRENT_TARGET],
+}
+
+/// How much of a target the state view and disconnect records show.
+const CURRENT_TARGET: usize = 120;
+
+impl Default for Current {
+    fn default() -> Current {
+        Current {
+            seq: 0,
+            method: httpq_proto::MethodKind::Other,
+            target_len: 0,
+            cut: false,
+            target: [0; CURRENT_TARGET],
+        }
+    }
 }
 
 impl Current {
-    pub(crate) fn set(&mut self, seq: u32, head: &httpq_proto::RequestHead) {
+    pub(crate) fn set(&mut self, seq: u32, method: httpq_proto::MethodKind, target: &[u8]) {
         self.seq = seq;
-        self.method = httpq_proto::MethodKind::from_bytes(head.method());
-        self.target.clear();
-        self.target.extend_from_slice(head.target());
+        self.method = method;
+        let n = target.len().min(CURRENT_TARGET);
+        self.target[..n].copy_from_slice(&target[..n]);
+        self.target_len = n as u16;
+        self.cut = target.len() > n;
+    }
+
+    /// The method of the request read last.
+    pub(crate) fn method(&self) -> httpq_proto::MethodKind {
+        self.method
     }
 
     /// The path of the target (no query), if a request was read.
@@ -78,11 +103,32 @@ impl Current {
         if self.seq == 0 {
             return None;
         }
-        let end = self
-            .target
-            .iter()
-            .position(|&b| b == b'?')
-            .unwrap_or(self.target.len());
-        Some(String::from_utf8_lossy(&self.target[..end]).into_owned())
+        let target = &self.target[..usize::from(self.target_len)];
+        let end = target.iter().position(|&b| b == b'?');
+        let mut path = String::from_utf8_lossy(&target[..end.unwrap_or(target.len())]).into_owned();
+        if self.cut && end.is_none() {
+            path.push('…');
+        }
+        Some(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_path_drops_the_query_and_marks_a_cut() {
+        let mut c = Current::default();
+        assert_eq!(c.path(), None, "nothing read yet");
+        c.set(3, httpq_proto::MethodKind::Get, b"/a/b?x=1");
+        assert_eq!(
+            (c.path().as_deref(), c.method()),
+            (Some("/a/b"), httpq_proto::MethodKind::Get)
+        );
+        let long = format!("/{}", "x".repeat(300));
+        c.set(4, httpq_proto::MethodKind::Post, long.as_bytes());
+        let p = c.path().unwrap();
+        assert!(p.ends_with('…') && p.len() < 200, "{p}");
     }
 }
