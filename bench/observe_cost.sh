@@ -61,18 +61,26 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-echo "== callgrind: instructions per request (whole run / requests)"
-for mode in static echo; do
-  for b in base head head-log; do
-    port=$(free_port)
-    serve "$b" "$mode" "$port" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$mode.$b"
+echo "== callgrind: instructions per request, net of start-up (a run with no requests is subtracted)"
+# cg_run BUILD MODE SECS: prints "requests instructions".
+cg_run() {
+  local b=$1 mode=$2 secs=$3 port n=0 path rest res
+  port=$(free_port)
+  serve "$b" "$mode" "$port" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$mode.$b.$secs"
+  if [ "$secs" != 0 ]; then
     read -r path rest <<<"$(wrk_args $mode)"
     # shellcheck disable=SC2086
-    res=$(wrk -t1 -c16 -d5s "http://127.0.0.1:$port$path" $rest)
+    res=$(wrk -t1 -c16 -d"${secs}"s "http://127.0.0.1:$port$path" $rest)
     n=$(awk '/requests in/ {print $1}' <<<"$res")
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-    ir=$(awk '/^summary:/ {print $2} /^totals:/ {print $2}' "$work/cg.$mode.$b" | head -1)
-    per=$(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }')
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$n $(awk '/^summary:/ {print $2} /^totals:/ {print $2}' "$work/cg.$mode.$b.$secs" | head -1)"
+}
+for mode in static echo; do
+  for b in base head head-log; do
+    read -r _ idle < <(cg_run "$b" "$mode" 0)
+    read -r n ir < <(cg_run "$b" "$mode" 5)
+    per=$(awk -v i="$ir" -v z="$idle" -v n="$n" 'BEGIN { printf "%.0f", (i - z) / n }')
     echo "  $mode $b: $n requests, $per instructions per request"
     echo "cg $mode $b $per" >>"$out"
   done
