@@ -252,16 +252,39 @@ fn clf_time(t: SystemTime) -> String {
 
 fn format_line(buf: &mut Vec<u8>, e: &Entry, time: &str) {
     use std::io::Write as _;
-    let _ = write!(buf, "{} - - [{time}] \"", e.peer);
+    let mut num = itoa::Buffer::new();
+    match e.peer {
+        // The common case without `fmt`: this runs for every response.
+        IpAddr::V4(ip) => {
+            for (i, o) in ip.octets().iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                buf.extend_from_slice(num.format(*o).as_bytes());
+            }
+        }
+        IpAddr::V6(ip) => {
+            let _ = write!(buf, "{ip}");
+        }
+    }
+    buf.extend_from_slice(b" - - [");
+    buf.extend_from_slice(time.as_bytes());
+    buf.extend_from_slice(b"] \"");
     match &e.head {
         Some(h) => escape(buf, h.line()),
         None => buf.push(b'-'),
     }
-    let _ = write!(buf, "\" {} {} \"", e.status, e.body_bytes);
+    buf.extend_from_slice(b"\" ");
+    buf.extend_from_slice(num.format(e.status).as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(num.format(e.body_bytes).as_bytes());
+    buf.extend_from_slice(b" \"");
     field(buf, e.head.as_ref().map(|h| h.referer()));
     buf.extend_from_slice(b"\" \"");
     field(buf, e.head.as_ref().map(|h| h.user_agent()));
-    let _ = writeln!(buf, "\" {}", e.request_id);
+    buf.extend_from_slice(b"\" ");
+    buf.extend_from_slice(num.format(e.request_id).as_bytes());
+    buf.push(b'\n');
 }
 
 fn field(buf: &mut Vec<u8>, v: Option<&[u8]>) {
@@ -274,6 +297,11 @@ fn field(buf: &mut Vec<u8>, v: Option<&[u8]>) {
 /// As nginx: `"`, `\` and bytes outside printable ASCII become `\xHH`, so
 /// a line is one line and its quoted fields cannot be forged.
 fn escape(buf: &mut Vec<u8>, v: &[u8]) {
+    let plain = |b: &u8| *b != b'"' && *b != b'\\' && (0x20..0x7f).contains(b);
+    if v.iter().all(plain) {
+        buf.extend_from_slice(v);
+        return;
+    }
     for &b in v {
         if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
             let _ = write!(buf, "\\x{b:02X}");
