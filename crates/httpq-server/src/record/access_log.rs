@@ -377,5 +377,9 @@ mod tests {
             .last()
             .unwrap()
             .ends_with("\"-\" 400 0 \"-\" \"-\" 999"));
+        assert!(
+            text.starts_with("::1 - - [02/Dec/2026:07:30:00 +0000] \"-\" 400 0 "),
+            "{text}"
+        );
     }
 }
