@@ -143,6 +143,8 @@ struct StreamState {
     /// The status sent (0 until the response begins) and body bytes queued.
     status: u16,
     body_bytes: u64,
+    /// Body bytes the application's Content-Length still promises.
+    promised: Option<u64>,
     respond: Option<SendResponse<Bytes>>,
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
@@ -323,6 +325,24 @@ impl Stream {
     }
 }
 
+/// The Content-Length the application set, if any: every copy must be a
+/// number, and the same one.
+fn app_length(headers: &http::HeaderMap) -> Result<Option<u64>, ServerError> {
+    let mut length = None;
+    for v in headers.get_all(header::CONTENT_LENGTH) {
+        let n = std::str::from_utf8(v.as_bytes())
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(ServerError::InvalidResponse("invalid Content-Length"))?;
+        if length.is_some_and(|m| m != n) {
+            return Err(ServerError::InvalidResponse("conflicting Content-Length"));
+        }
+        length = Some(n);
+    }
+    Ok(length)
+}
+
 impl H2Table {
     pub(crate) fn new(
         counters: Arc<Counters>,
@@ -440,6 +460,21 @@ impl H2Table {
         let length = (!more)
             .then(|| resp.body.len() as u64 + file_len)
             .filter(|&n| !(stream.head_only && n == 0));
+        // The application's own Content-Length must be what it sends (as
+        // over HTTP/1.1): a client would otherwise see a malformed stream.
+        let promised = if no_body {
+            None
+        } else {
+            app_length(&resp.headers)?
+        };
+        if let Some(n) = promised {
+            let first = resp.body.len() as u64 + file_len;
+            if first > n || (!more && first != n) {
+                return Err(ServerError::InvalidResponse(
+                    "body length differs from Content-Length",
+                ));
+            }
+        }
         let head = self.head(resp, length)?;
         let body_follows = more || (!no_body && (!resp.body.is_empty() || file_len > 0));
         let send = respond
@@ -449,6 +484,7 @@ impl H2Table {
         st.send = Some(send);
         st.no_body = no_body;
         st.status = resp.status.as_u16();
+        st.promised = promised;
         if !body_follows {
             st.done = true;
             st.send = None;
@@ -519,8 +555,17 @@ impl H2Table {
         end: bool,
     ) -> Result<bool, ServerError> {
         let no_body = st.no_body;
+        let n = body.len() as u64 + file.as_ref().map_or(0, |f| f.len);
+        if let Some(rest) = st.promised {
+            if n > rest || (end && n != rest) {
+                return Err(ServerError::InvalidResponse(
+                    "body length differs from Content-Length",
+                ));
+            }
+            st.promised = Some(rest - n);
+        }
         if !no_body {
-            st.body_bytes += body.len() as u64 + file.as_ref().map_or(0, |f| f.len);
+            st.body_bytes += n;
         }
         let big_file = !no_body && file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
         if st.pump.is_some() || big_file {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{counters_when, Server, LIMIT};
 use httpq_proto::Version;
-use httpq_server::{DisconnectReason, Properties, Request, Response, SendFlags};
+use httpq_server::{DisconnectReason, Properties, Request, Response, SendFlags, ServerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -563,4 +563,72 @@ async fn a_stream_that_waits_too_long_in_its_queue_alone_gets_503() {
             .status(),
         204
     );
+}
+
+#[tokio::test]
+async fn an_applications_content_length_must_match_its_body_as_over_http11() {
+    let s = Server::start(Properties::default());
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let whole = start_get(&mut send, s.port, "/whole");
+    let parts = start_get(&mut send, s.port, "/parts");
+    let (a, b) = (receive(&s).await, receive(&s).await);
+    let (whole_req, parts_req) = if a.path() == "/whole" { (a, b) } else { (b, a) };
+    let q = &s.queue;
+    let promise = |n: &str| Response::new(200).header("content-length", n);
+    // One send that says 10 and carries 5: refused, nothing sent; a
+    // correct one still goes.
+    let short = q
+        .send_response(whole_req.id(), promise("10").body("short"), SendFlags::NONE)
+        .await;
+    assert!(
+        matches!(short, Err(ServerError::InvalidResponse(_))),
+        "{short:?}"
+    );
+    let bad = q
+        .send_response(whole_req.id(), promise("x").body("x"), SendFlags::NONE)
+        .await;
+    assert!(
+        matches!(bad, Err(ServerError::InvalidResponse(_))),
+        "{bad:?}"
+    );
+    q.send_response(whole_req.id(), promise("5").body("right"), SendFlags::NONE)
+        .await
+        .unwrap();
+    // In pieces: a piece past the promise, or an end short of it, is refused.
+    q.send_response(
+        parts_req.id(),
+        promise("10").body("12345"),
+        SendFlags::MORE_DATA,
+    )
+    .await
+    .unwrap();
+    let over = q
+        .send_body(
+            parts_req.id(),
+            Bytes::from_static(b"123456"),
+            SendFlags::MORE_DATA,
+        )
+        .await;
+    assert!(
+        matches!(over, Err(ServerError::InvalidResponse(_))),
+        "{over:?}"
+    );
+    let early = q
+        .send_body(parts_req.id(), Bytes::from_static(b"67"), SendFlags::NONE)
+        .await;
+    assert!(
+        matches!(early, Err(ServerError::InvalidResponse(_))),
+        "{early:?}"
+    );
+    q.send_body(
+        parts_req.id(),
+        Bytes::from_static(b"67890"),
+        SendFlags::NONE,
+    )
+    .await
+    .unwrap();
+    let whole = tokio::time::timeout(LIMIT, whole).await.unwrap().unwrap();
+    assert_eq!(body_of(whole).await, (200, b"right".to_vec()));
+    let parts = tokio::time::timeout(LIMIT, parts).await.unwrap().unwrap();
+    assert_eq!(body_of(parts).await, (200, b"1234567890".to_vec()));
 }
