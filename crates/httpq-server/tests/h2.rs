@@ -632,3 +632,43 @@ async fn an_applications_content_length_must_match_its_body_as_over_http11() {
     let parts = tokio::time::timeout(LIMIT, parts).await.unwrap().unwrap();
     assert_eq!(body_of(parts).await, (200, b"1234567890".to_vec()));
 }
+
+#[tokio::test]
+async fn shutting_a_queue_down_refuses_its_streams_and_spares_the_connections_others() {
+    let s = Server::start(Properties::default());
+    let other = httpq_server::RequestQueue::new("other");
+    let group = s.session.create_url_group();
+    group.bind(&other);
+    group
+        .add_url(&format!("http://127.0.0.1:{}/other/", s.port), 2)
+        .unwrap();
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let to_test = start_get(&mut send, s.port, "/waits");
+    let to_other = start_get(&mut send, s.port, "/other/goes-on");
+    // Both wait in their queues; "test" shuts down.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while s.queue.len() + other.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "both queued");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    s.queue.shutdown();
+    let refused = tokio::time::timeout(LIMIT, to_test).await.unwrap().unwrap();
+    assert_eq!(refused.status(), 503);
+    let req = tokio::time::timeout(LIMIT, other.receive())
+        .await
+        .unwrap()
+        .unwrap();
+    other
+        .send_response(
+            req.id(),
+            Response::new(200).body("still here"),
+            SendFlags::NONE,
+        )
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, to_other)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body_of(resp).await, (200, b"still here".to_vec()));
+}

@@ -628,7 +628,9 @@ impl RequestQueue {
 
     /// Stops the queue: pending and later receives and disconnect waits fail
     /// with [`ServerError::Aborted`]; new requests are refused (503); the
-    /// connections of requests still waiting in the queue are closed.
+    /// connections of requests still waiting in the queue are closed (an
+    /// HTTP/2 request's stream alone is answered 503: its connection may
+    /// carry other queues' requests).
     pub fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
         let waiting = self.inner.shares.drain();
@@ -653,7 +655,14 @@ impl RequestQueue {
             }
         }
         for r in waiting {
-            r.conn().abort(DisconnectReason::QueueShutdown, false);
+            let conn = r.conn();
+            if conn.h2.get().is_some() {
+                // One stream of a connection that may carry others, for
+                // other queues: only it is refused.
+                conn.server_answer(r.seq(), 503, "request queue is shut down", false);
+            } else {
+                conn.abort(DisconnectReason::QueueShutdown, false);
+            }
         }
     }
 
