@@ -450,7 +450,12 @@ impl Conn {
         sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
     ) -> Poll<Result<usize, ServerError>> {
         if let Some(t) = self.h2.get() {
-            return t.poll_body(seq, cx, sink);
+            let (poll, began) = t.poll_body(seq, cx, sink);
+            if began {
+                // The connection task arms the stream's EntityBody timer.
+                self.wake.wake();
+            }
+            return poll;
         }
         let mut st = self.lock();
         let (poll, wake) = st.engine.poll_body(seq, cx.waker(), sink);

@@ -133,6 +133,7 @@ pub(crate) async fn serve<T>(
         next_seq: 1,
         resets: ResetBudget::new(h.max_client_resets_per_second),
         goaway_sent: false,
+        body_timer: None,
     };
     let reason = c.run().await;
     let active = std::mem::take(&mut c.active);
@@ -157,6 +158,9 @@ struct H2Conn<T: AsyncRead + AsyncWrite + Unpin> {
     next_seq: u32,
     resets: ResetBudget,
     goaway_sent: bool,
+    /// The earliest EntityBody deadline of a stream whose body the
+    /// application waits for.
+    body_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 // The big variant is the common one: boxing it would cost an allocation
@@ -247,6 +251,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         if self.look() {
             return Poll::Ready(Event::Calm);
         }
+        self.entity_body(cx);
         // IdleConnection runs while no stream is held: looked at after
         // every poll, since a stream's last answer wakes this task (to send
         // it) without an event of its own.
@@ -264,6 +269,44 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         Poll::Pending
     }
 
+    /// EntityBody on HTTP/2: a stream whose body the application has
+    /// waited for longer than its group's EntityBody is reset (CANCEL) and
+    /// its request ends with that timeout; the connection and its other
+    /// streams go on. Deadlines are worked out again only when a wait
+    /// begins or the timer fires.
+    fn entity_body(&mut self, cx: &mut Context<'_>) {
+        let fired = self
+            .body_timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        let began = self.table().shared_body_waits();
+        if !fired && !began {
+            return;
+        }
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let table = self.conn.h2.get().expect("set before the connection runs");
+        let counters = &self.conn.counters;
+        for s in &self.active {
+            match s.body_deadline() {
+                Some(d) if d <= now => {
+                    let reason = DisconnectReason::Timeout(TimeoutKind::EntityBody);
+                    if s.body_timed_out() && table.forget(s.seq, reason).is_some() {
+                        Counters::inc(&counters.requests_abandoned);
+                        counters.timed_out(TimeoutKind::EntityBody, self.conn.id);
+                    }
+                }
+                Some(d) => next = Some(next.map_or(d, |n| n.min(d))),
+                None => {}
+            }
+        }
+        self.body_timer = next.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
+        if let Some(t) = self.body_timer.as_mut() {
+            // Registers the waker for the new deadline.
+            let _ = t.as_mut().poll(cx);
+        }
+    }
+
     /// Looks at the streams in flight; true when the client has reset more
     /// than its budget allows.
     fn look(&mut self) -> bool {
@@ -279,10 +322,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             Look::Open => true,
             Look::Done => false,
             Look::Reset => {
-                if table.remove(s.seq).is_some() {
+                let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
+                if table.forget(s.seq, reason).is_some() {
                     Counters::inc(&counters.h2_resets);
                     Counters::inc(&counters.requests_abandoned);
-                    let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
                     counters.metrics.disconnect(reason);
                     let conn = &self.conn;
                     tracing::debug!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
@@ -375,6 +418,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             self.answer(seq, respond, body, status, why, info);
             return;
         };
+        info.entity_body = timeouts.entity_body;
         let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body, info));
         let more_body = stream.has_body();
         self.table().insert(stream.clone());

@@ -17,7 +17,7 @@ use httpq_proto::server_conn::{FileChunk, Response, SendFlags};
 use tokio::sync::Notify;
 
 use crate::counters::Counters;
-use crate::disconnect::DisconnectReason;
+use crate::disconnect::{DisconnectReason, TimeoutKind};
 use crate::record::{Entry, LogHead, LogSender};
 use crate::ServerError;
 use httpq_proto::server_conn::Done;
@@ -40,7 +40,14 @@ pub(crate) struct H2Table {
     server_header: Option<http::HeaderValue>,
     /// The connection's runtime, for file pumps.
     handle: tokio::runtime::Handle,
+    /// The last streams that ended under the application (reset, timed
+    /// out), with why: a body read or send that comes after learns the
+    /// reason rather than "invalid" (bounded: the oldest are forgotten).
+    gone: Mutex<VecDeque<(u32, DisconnectReason)>>,
 }
+
+/// How many ended streams a table remembers the reason of.
+const GONE: usize = 64;
 
 /// What file pumps share with their table.
 struct Shared {
@@ -48,6 +55,9 @@ struct Shared {
     /// Senders waiting for a stream's window (the connection task looks
     /// for open windows only while this is non-zero).
     held: AtomicUsize,
+    /// An application began waiting for a request body: the connection
+    /// task works out its EntityBody deadlines again.
+    pub body_waits: AtomicBool,
     counters: Arc<Counters>,
     /// Tells a draining session that an answer went out.
     answered: Box<dyn Fn() + Send + Sync>,
@@ -129,6 +139,8 @@ pub(crate) struct StreamInfo {
     pub uri: Option<http::Uri>,
     /// Taken by the log line.
     pub log: Mutex<Option<Box<LogHead>>>,
+    /// The EntityBody timeout of the request's URL group (zero: none).
+    pub entity_body: std::time::Duration,
 }
 
 impl StreamInfo {
@@ -145,6 +157,9 @@ struct StreamState {
     body_bytes: u64,
     /// Body bytes the application's Content-Length still promises.
     promised: Option<u64>,
+    /// Since when the application has been waiting for more request body
+    /// (EntityBody counts from here).
+    body_wait: Option<std::time::Instant>,
     respond: Option<SendResponse<Bytes>>,
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
@@ -238,6 +253,38 @@ impl Stream {
             }
             notified.await;
         }
+    }
+
+    /// When the application's wait for more body times out, if it waits.
+    pub(crate) fn body_deadline(&self) -> Option<std::time::Instant> {
+        if self.info.entity_body.is_zero() {
+            return None;
+        }
+        let st = lock(&self.state);
+        if st.ended.is_some() || st.recv_done {
+            return None;
+        }
+        st.body_wait.map(|t| t + self.info.entity_body)
+    }
+
+    /// The body stalled past EntityBody: the stream is reset (CANCEL) and
+    /// its request ends with that timeout. False if it had ended already.
+    pub(crate) fn body_timed_out(&self) -> bool {
+        let mut st = lock(&self.state);
+        if st.ended.is_some() {
+            return false;
+        }
+        if let Some(r) = st.respond.as_mut() {
+            r.send_reset(h2::Reason::CANCEL);
+        } else if let Some(s) = st.send.as_mut() {
+            s.send_reset(h2::Reason::CANCEL);
+        }
+        st.ended = Some(DisconnectReason::Timeout(TimeoutKind::EntityBody));
+        st.pump = None;
+        st.held = false;
+        drop(st);
+        self.changed.notify_waiters();
+        true
     }
 
     /// Marks the stream ended (its connection went, or it was reset).
@@ -355,6 +402,7 @@ impl H2Table {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
                 held: AtomicUsize::new(0),
+                body_waits: AtomicBool::new(false),
                 counters,
                 answered,
                 log: conn.0.clone(),
@@ -362,6 +410,7 @@ impl H2Table {
                 peer: conn.2,
             }),
             goaway: AtomicBool::new(false),
+            gone: Mutex::new(VecDeque::new()),
             server_header: server_header.and_then(|s| http::HeaderValue::from_bytes(s).ok()),
             handle,
         }
@@ -369,6 +418,11 @@ impl H2Table {
 
     fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
         self.shared.map()
+    }
+
+    /// Whether an application began waiting for a body since the last call.
+    pub(crate) fn shared_body_waits(&self) -> bool {
+        self.shared.body_waits.swap(false, Ordering::AcqRel)
     }
 
     /// True while a sender waits for a stream's window.
@@ -414,8 +468,30 @@ impl H2Table {
     fn of(&self, seq: u32, queue: u64) -> Result<Arc<Stream>, ServerError> {
         match self.get(seq) {
             Some(s) if s.queue == queue || queue == 0 => Ok(s),
-            _ => Err(ServerError::ConnectionInvalid),
+            Some(_) => Err(ServerError::ConnectionInvalid),
+            None => Err(self.missing(seq)),
         }
+    }
+
+    /// Why `seq` is not in the table: its end, if remembered.
+    fn missing(&self, seq: u32) -> ServerError {
+        let gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
+        match gone.iter().find(|(s, _)| *s == seq) {
+            Some((_, r)) => ServerError::Disconnected(*r),
+            None => ServerError::ConnectionInvalid,
+        }
+    }
+
+    /// Forgets `seq`, which ended under the application for `reason`;
+    /// `None` if it was no longer held.
+    pub(crate) fn forget(&self, seq: u32, reason: DisconnectReason) -> Option<Arc<Stream>> {
+        let s = self.remove(seq)?;
+        let mut gone = self.gone.lock().unwrap_or_else(|e| e.into_inner());
+        if gone.len() == GONE {
+            gone.pop_front();
+        }
+        gone.push_back((seq, reason));
+        Some(s)
     }
 
     /// Forgets `seq` (answered, reset, or its connection gone).
@@ -676,16 +752,38 @@ impl H2Table {
     }
 
     /// Polls for stream `seq`'s request body: `sink` takes buffered pieces.
+    /// Also says whether the application just began waiting for the body
+    /// (the connection task must then arm its EntityBody timer).
     pub(crate) fn poll_body(
         &self,
         seq: u32,
         cx: &mut Context<'_>,
         sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
-    ) -> Poll<Result<usize, ServerError>> {
+    ) -> (Poll<Result<usize, ServerError>>, bool) {
         let Some(stream) = self.get(seq) else {
-            return Poll::Ready(Err(ServerError::ConnectionInvalid));
+            return (Poll::Ready(Err(self.missing(seq))), false);
         };
         let mut st = lock(&stream.state);
+        let poll = Self::poll_body_locked(&mut st, cx, sink);
+        let began = poll.is_pending() && st.body_wait.is_none();
+        if poll.is_pending() {
+            st.body_wait.get_or_insert_with(std::time::Instant::now);
+        } else {
+            st.body_wait = None;
+        }
+        drop(st);
+        if began && !stream.info.entity_body.is_zero() {
+            self.shared.body_waits.store(true, Ordering::Release);
+            return (poll, true);
+        }
+        (poll, false)
+    }
+
+    fn poll_body_locked(
+        st: &mut StreamState,
+        cx: &mut Context<'_>,
+        sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
+    ) -> Poll<Result<usize, ServerError>> {
         loop {
             if !st.chunks.is_empty() {
                 return Poll::Ready(Ok(sink(&mut st.chunks)));

@@ -187,12 +187,18 @@ async fn a_stream_reset_is_its_request_disconnect_and_the_connection_serves_on()
         .expect("the reset is seen");
     assert_eq!(reason, DisconnectReason::StreamReset(8));
     assert!(!held.is_connected());
-    // The request is gone; answering it fails.
+    // The request is gone; answering it fails, saying why.
     let late = s
         .queue
         .send_response(held.id(), Response::new(200), SendFlags::NONE)
         .await;
-    assert!(late.is_err());
+    assert!(
+        matches!(
+            late,
+            Err(ServerError::Disconnected(DisconnectReason::StreamReset(8)))
+        ),
+        "{late:?}"
+    );
     // The connection serves new streams.
     let next = start_get(&mut send, s.port, "/next");
     let r = receive(&s).await;
@@ -671,4 +677,59 @@ async fn shutting_a_queue_down_refuses_its_streams_and_spares_the_connections_ot
         .unwrap()
         .unwrap();
     assert_eq!(body_of(resp).await, (200, b"still here".to_vec()));
+}
+
+#[tokio::test]
+async fn a_stalled_body_times_out_its_stream_alone_after_entity_body() {
+    let s = Server::start(with_timeouts(httpq_server::Timeouts {
+        entity_body: Duration::from_millis(300),
+        ..httpq_server::Timeouts::default()
+    }));
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let post = http::Request::post(format!("http://127.0.0.1:{}/upload", s.port))
+        .body(())
+        .unwrap();
+    let (resp, mut body) = send.send_request(post, false).unwrap();
+    body.send_data(Bytes::from_static(b"first"), false).unwrap();
+    let req = receive(&s).await;
+    let first = s.queue.receive_body_chunk(req.id()).await.unwrap();
+    assert_eq!(first.as_deref(), Some(&b"first"[..]));
+    // The client sends nothing more: the application's wait times out.
+    let waited = std::time::Instant::now();
+    let stalled = tokio::time::timeout(LIMIT, s.queue.receive_body_chunk(req.id()))
+        .await
+        .expect("the wait ends");
+    let took = waited.elapsed();
+    let err = stalled.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServerError::Disconnected(DisconnectReason::Timeout(
+                httpq_server::TimeoutKind::EntityBody
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let reset = tokio::time::timeout(LIMIT, resp)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(reset.reason(), Some(h2::Reason::CANCEL));
+    // The connection serves on.
+    let next = start_get(&mut send, s.port, "/after");
+    let req = receive(&s).await;
+    s.queue
+        .send_response(req.id(), Response::new(200).body("on"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, next).await.unwrap().unwrap();
+    assert_eq!(body_of(resp).await, (200, b"on".to_vec()));
+    let m = s.session.metrics();
+    let eb = m.timeouts.iter().find(|t| t.0 == "entity_body").unwrap().1;
+    assert_eq!(eb, 1);
+    assert_eq!(m.counters.requests_abandoned, 1);
 }
