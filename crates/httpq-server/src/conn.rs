@@ -450,12 +450,7 @@ impl Conn {
         sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
     ) -> Poll<Result<usize, ServerError>> {
         if let Some(t) = self.h2.get() {
-            let (poll, began) = t.poll_body(seq, cx, sink);
-            if began {
-                // The connection task arms the stream's EntityBody timer.
-                self.wake.wake();
-            }
-            return poll;
+            return t.poll_body(seq, cx, sink);
         }
         let mut st = self.lock();
         let (poll, wake) = st.engine.poll_body(seq, cx.waker(), sink);

@@ -70,6 +70,15 @@ pub(crate) async fn serve<T>(
         conn.env.server_header.as_deref(),
         tokio::runtime::Handle::current(),
         Box::new(move || env.answered()),
+        {
+            // Weak: the table lives in the connection.
+            let conn = Arc::downgrade(&conn);
+            Box::new(move || {
+                if let Some(c) = conn.upgrade() {
+                    c.wake.wake();
+                }
+            })
+        },
         (&conn.log, conn.id, conn.remote.ip()),
     );
     // Dropped unfinished (its runtime shut down with its session), the
@@ -158,8 +167,7 @@ struct H2Conn<T: AsyncRead + AsyncWrite + Unpin> {
     next_seq: u32,
     resets: ResetBudget,
     goaway_sent: bool,
-    /// The earliest EntityBody deadline of a stream whose body the
-    /// application waits for.
+    /// The earliest EntityBody or MinSendRate deadline of a stream.
     body_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -251,7 +259,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         if self.look() {
             return Poll::Ready(Event::Calm);
         }
-        self.entity_body(cx);
+        self.stream_timeouts(cx);
         // IdleConnection runs while no stream is held: looked at after
         // every poll, since a stream's last answer wakes this task (to send
         // it) without an event of its own.
@@ -269,17 +277,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         Poll::Pending
     }
 
-    /// EntityBody on HTTP/2: a stream whose body the application has
-    /// waited for longer than its group's EntityBody is reset (CANCEL) and
-    /// its request ends with that timeout; the connection and its other
-    /// streams go on. Deadlines are worked out again only when a wait
-    /// begins or the timer fires.
-    fn entity_body(&mut self, cx: &mut Context<'_>) {
+    /// EntityBody and MinSendRate on HTTP/2, per stream: a stream whose
+    /// body the application has waited for past its group's EntityBody,
+    /// or whose sender a closed window has held past what MinSendRate
+    /// allows, is reset (CANCEL) and its request ends with that timeout;
+    /// the connection and its other streams go on. Deadlines are worked
+    /// out again only when a wait begins or the timer fires.
+    fn stream_timeouts(&mut self, cx: &mut Context<'_>) {
         let fired = self
             .body_timer
             .as_mut()
             .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-        let began = self.table().shared_body_waits();
+        let began = self.table().take_rescan();
         if !fired && !began {
             return;
         }
@@ -288,15 +297,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         let table = self.conn.h2.get().expect("set before the connection runs");
         let counters = &self.conn.counters;
         for s in &self.active {
-            match s.body_deadline() {
-                Some(d) if d <= now => {
-                    let reason = DisconnectReason::Timeout(TimeoutKind::EntityBody);
-                    if s.body_timed_out() && table.forget(s.seq, reason).is_some() {
+            match s.deadline() {
+                Some((d, kind)) if d <= now => {
+                    let reason = DisconnectReason::Timeout(kind);
+                    if s.timed_out(kind) && table.forget(s.seq, reason).is_some() {
                         Counters::inc(&counters.requests_abandoned);
-                        counters.timed_out(TimeoutKind::EntityBody, self.conn.id);
+                        counters.timed_out(kind, self.conn.id);
                     }
                 }
-                Some(d) => next = Some(next.map_or(d, |n| n.min(d))),
+                Some((d, _)) => next = Some(next.map_or(d, |n| n.min(d))),
                 None => {}
             }
         }
@@ -419,6 +428,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             return;
         };
         info.entity_body = timeouts.entity_body;
+        info.min_send_rate = timeouts.min_send_rate;
         let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body, info));
         let more_body = stream.has_body();
         self.table().insert(stream.clone());

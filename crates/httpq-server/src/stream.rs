@@ -55,9 +55,12 @@ struct Shared {
     /// Senders waiting for a stream's window (the connection task looks
     /// for open windows only while this is non-zero).
     held: AtomicUsize,
-    /// An application began waiting for a request body: the connection
-    /// task works out its EntityBody deadlines again.
-    pub body_waits: AtomicBool,
+    /// An application began waiting for a request body, or a sender
+    /// began waiting for a window: the connection task works out its
+    /// EntityBody and MinSendRate deadlines again.
+    rescan: AtomicBool,
+    /// Wakes the connection task.
+    wake: Box<dyn Fn() + Send + Sync>,
     counters: Arc<Counters>,
     /// Tells a draining session that an answer went out.
     answered: Box<dyn Fn() + Send + Sync>,
@@ -68,6 +71,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// A wait began: the connection task looks at the deadlines again.
+    fn rescan_soon(&self) {
+        self.rescan.store(true, Ordering::Release);
+        (self.wake)();
+    }
+
     fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -141,6 +150,8 @@ pub(crate) struct StreamInfo {
     pub log: Mutex<Option<Box<LogHead>>>,
     /// The EntityBody timeout of the request's URL group (zero: none).
     pub entity_body: std::time::Duration,
+    /// The MinSendRate of the request's URL group, bytes/s (0: none).
+    pub min_send_rate: u32,
 }
 
 impl StreamInfo {
@@ -160,6 +171,9 @@ struct StreamState {
     /// Since when the application has been waiting for more request body
     /// (EntityBody counts from here).
     body_wait: Option<std::time::Instant>,
+    /// Since when a sender has been held by a closed window, the window
+    /// not having opened since (MinSendRate counts from here).
+    held_since: Option<std::time::Instant>,
     respond: Option<SendResponse<Bytes>>,
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
@@ -255,21 +269,36 @@ impl Stream {
         }
     }
 
-    /// When the application's wait for more body times out, if it waits.
-    pub(crate) fn body_deadline(&self) -> Option<std::time::Instant> {
-        if self.info.entity_body.is_zero() {
-            return None;
-        }
+    /// The stream's next timeout, if a wait runs: EntityBody while the
+    /// application waits for body, MinSendRate while a sender is held by
+    /// a closed window (the bytes it may queue, at the minimum rate, and at
+    /// least a second, as over HTTP/1.1).
+    pub(crate) fn deadline(&self) -> Option<(std::time::Instant, TimeoutKind)> {
         let st = lock(&self.state);
-        if st.ended.is_some() || st.recv_done {
+        if st.ended.is_some() || st.done {
             return None;
         }
-        st.body_wait.map(|t| t + self.info.entity_body)
+        let body = (!self.info.entity_body.is_zero() && !st.recv_done)
+            .then_some(st.body_wait)
+            .flatten()
+            .map(|t| (t + self.info.entity_body, TimeoutKind::EntityBody));
+        let rate = u64::from(self.info.min_send_rate);
+        let send = st.held_since.filter(|_| rate > 0).map(|t| {
+            let grace = std::time::Duration::from_secs((SEND_BUDGET as u64).div_ceil(rate.max(1)));
+            (
+                t + grace.max(std::time::Duration::from_secs(1)),
+                TimeoutKind::MinSendRate,
+            )
+        });
+        match (body, send) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// The body stalled past EntityBody: the stream is reset (CANCEL) and
-    /// its request ends with that timeout. False if it had ended already.
-    pub(crate) fn body_timed_out(&self) -> bool {
+    /// A wait ran past its timeout: the stream is reset (CANCEL) and its
+    /// request ends with that timeout. False if it had ended already.
+    pub(crate) fn timed_out(&self, kind: TimeoutKind) -> bool {
         let mut st = lock(&self.state);
         if st.ended.is_some() {
             return false;
@@ -279,7 +308,7 @@ impl Stream {
         } else if let Some(s) = st.send.as_mut() {
             s.send_reset(h2::Reason::CANCEL);
         }
-        st.ended = Some(DisconnectReason::Timeout(TimeoutKind::EntityBody));
+        st.ended = Some(DisconnectReason::Timeout(kind));
         st.pump = None;
         st.held = false;
         drop(st);
@@ -330,6 +359,7 @@ impl Stream {
         }
         if st.held && st.send.as_ref().is_some_and(|s| s.capacity() > 0) {
             st.held = false;
+            st.held_since = None;
             drop(st);
             self.changed.notify_waiters();
         }
@@ -358,14 +388,21 @@ impl Stream {
                     return;
                 }
                 let Some(send) = st.send.as_mut() else { return };
-                if send.capacity() > 0 {
-                    return;
+                if send.capacity() == 0 {
+                    send.reserve_capacity(SEND_BUDGET);
                 }
-                send.reserve_capacity(SEND_BUDGET);
                 if send.capacity() > 0 {
+                    // Not held (any more): MinSendRate stops counting.
+                    st.held = false;
+                    st.held_since = None;
                     return;
                 }
                 st.held = true;
+                if st.held_since.is_none() && self.info.min_send_rate > 0 {
+                    st.held_since = Some(std::time::Instant::now());
+                    drop(st);
+                    shared.rescan_soon();
+                }
             }
             notified.await;
         }
@@ -396,13 +433,15 @@ impl H2Table {
         server_header: Option<&[u8]>,
         handle: tokio::runtime::Handle,
         answered: Box<dyn Fn() + Send + Sync>,
+        wake: Box<dyn Fn() + Send + Sync>,
         conn: (&Option<LogSender>, u64, std::net::IpAddr),
     ) -> H2Table {
         H2Table {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
                 held: AtomicUsize::new(0),
-                body_waits: AtomicBool::new(false),
+                rescan: AtomicBool::new(false),
+                wake,
                 counters,
                 answered,
                 log: conn.0.clone(),
@@ -420,9 +459,9 @@ impl H2Table {
         self.shared.map()
     }
 
-    /// Whether an application began waiting for a body since the last call.
-    pub(crate) fn shared_body_waits(&self) -> bool {
-        self.shared.body_waits.swap(false, Ordering::AcqRel)
+    /// Whether a wait began (body or window) since the last call.
+    pub(crate) fn take_rescan(&self) -> bool {
+        self.shared.rescan.swap(false, Ordering::AcqRel)
     }
 
     /// True while a sender waits for a stream's window.
@@ -752,16 +791,14 @@ impl H2Table {
     }
 
     /// Polls for stream `seq`'s request body: `sink` takes buffered pieces.
-    /// Also says whether the application just began waiting for the body
-    /// (the connection task must then arm its EntityBody timer).
     pub(crate) fn poll_body(
         &self,
         seq: u32,
         cx: &mut Context<'_>,
         sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
-    ) -> (Poll<Result<usize, ServerError>>, bool) {
+    ) -> Poll<Result<usize, ServerError>> {
         let Some(stream) = self.get(seq) else {
-            return (Poll::Ready(Err(self.missing(seq))), false);
+            return Poll::Ready(Err(self.missing(seq)));
         };
         let mut st = lock(&stream.state);
         let poll = Self::poll_body_locked(&mut st, cx, sink);
@@ -773,10 +810,10 @@ impl H2Table {
         }
         drop(st);
         if began && !stream.info.entity_body.is_zero() {
-            self.shared.body_waits.store(true, Ordering::Release);
-            return (poll, true);
+            // The connection task arms the stream's EntityBody timer.
+            self.shared.rescan_soon();
         }
-        (poll, false)
+        poll
     }
 
     fn poll_body_locked(

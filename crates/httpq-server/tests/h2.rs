@@ -733,3 +733,76 @@ async fn a_stalled_body_times_out_its_stream_alone_after_entity_body() {
     assert_eq!(eb, 1);
     assert_eq!(m.counters.requests_abandoned, 1);
 }
+
+#[tokio::test]
+async fn a_window_that_stays_shut_times_out_its_stream_alone_after_min_send_rate() {
+    // 100,000 bytes/s: the 64 KiB a held sender may queue earn it a second.
+    let s = Server::start(with_timeouts(httpq_server::Timeouts {
+        min_send_rate: 100_000,
+        ..httpq_server::Timeouts::default()
+    }));
+    let mut builder = h2::client::Builder::new();
+    builder.initial_window_size(1_000);
+    let (mut send, _conn) = h2c(s.port, builder).await;
+    let slow = start_get(&mut send, s.port, "/big");
+    let req = receive(&s).await;
+    let q = &s.queue;
+    q.send_response(req.id(), Response::new(200), SendFlags::MORE_DATA)
+        .await
+        .unwrap();
+    // The client reads nothing: its 1,000-byte window never opens again.
+    let started = std::time::Instant::now();
+    let piece = Bytes::from(vec![b'x'; 32 * 1024]);
+    let err = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Err(e) = q
+                .send_body(req.id(), piece.clone(), SendFlags::MORE_DATA)
+                .await
+            {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the held sender is let go");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            ServerError::Disconnected(DisconnectReason::Timeout(
+                httpq_server::TimeoutKind::MinSendRate
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let resp = tokio::time::timeout(LIMIT, slow).await.unwrap().unwrap();
+    let mut body = resp.into_body();
+    let cut = loop {
+        match tokio::time::timeout(LIMIT, body.data()).await.unwrap() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended cleanly"),
+        }
+    };
+    assert_eq!(cut.reason(), Some(h2::Reason::CANCEL));
+    // The connection serves on.
+    let next = start_get(&mut send, s.port, "/after");
+    let r = receive(&s).await;
+    q.send_response(r.id(), Response::new(200).body("on"), SendFlags::NONE)
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(LIMIT, next).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let m = s.session.metrics();
+    let msr = m
+        .timeouts
+        .iter()
+        .find(|t| t.0 == "min_send_rate")
+        .unwrap()
+        .1;
+    assert_eq!(msr, 1);
+}
