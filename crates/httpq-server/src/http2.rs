@@ -387,7 +387,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         }
         let scheme = self.conn.scheme();
         let head = request.head();
-        info.uri = Some(parts.uri.clone());
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        info.target.set(seq, info.method, target.as_bytes());
         if self.conn.log.is_some() {
             info.log = std::sync::Mutex::new(Some(Box::new(LogHead::of(head, true))));
         }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::counters::Counters;
 use crate::disconnect::{DisconnectReason, TimeoutKind};
-use crate::record::{Entry, LogHead, LogSender};
+use crate::record::{Current, Entry, LogHead, LogSender};
 use crate::ServerError;
 use httpq_proto::server_conn::Done;
 use httpq_proto::MethodKind;
@@ -143,9 +143,10 @@ pub(crate) struct Stream {
 pub(crate) struct StreamInfo {
     pub method: MethodKind,
     pub started: Option<std::time::Instant>,
-    /// The request's target (a reference count, not a copy), for the
-    /// state view and disconnect records.
-    pub uri: Option<http::Uri>,
+    /// The request's target, copied into fixed room (a clone of the
+    /// parsed `Uri` would allocate), for the state view and disconnect
+    /// records.
+    pub target: Current,
     /// Taken by the log line.
     pub log: Mutex<Option<Box<LogHead>>>,
     /// The EntityBody timeout of the request's URL group (zero: none).
@@ -157,7 +158,7 @@ pub(crate) struct StreamInfo {
 impl StreamInfo {
     /// The request's path (no query).
     pub(crate) fn path(&self) -> Option<String> {
-        self.uri.as_ref().map(|u| u.path().to_string())
+        self.target.path()
     }
 }
 
