@@ -303,6 +303,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                     if s.timed_out(kind) && table.forget(s.seq, reason).is_some() {
                         Counters::inc(&counters.requests_abandoned);
                         counters.timed_out(kind, self.conn.id);
+                        counters.metrics.disconnect(reason);
+                        self.conn.env.disconnects.push(DisconnectRecord {
+                            at: std::time::SystemTime::now(),
+                            connection_id: self.conn.id,
+                            peer: self.conn.remote,
+                            path: s.info.path(),
+                            reason,
+                        });
                     }
                 }
                 Some((d, _)) => next = Some(next.map_or(d, |n| n.min(d))),

@@ -175,6 +175,8 @@ struct StreamState {
     /// Since when a sender has been held by a closed window, the window
     /// not having opened since (MinSendRate counts from here).
     held_since: Option<std::time::Instant>,
+    /// Bytes of the last send: what a wait after it lets out.
+    last_send: u64,
     respond: Option<SendResponse<Bytes>>,
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
@@ -275,17 +277,25 @@ impl Stream {
     /// a closed window (the bytes it may queue, at the minimum rate, and at
     /// least a second, as over HTTP/1.1).
     pub(crate) fn deadline(&self) -> Option<(std::time::Instant, TimeoutKind)> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         if st.ended.is_some() || st.done {
             return None;
         }
-        let body = (!self.info.entity_body.is_zero() && !st.recv_done)
+        // Body that came and is not read yet (held by h2 or here) is not
+        // a stall: EntityBody is the client's slowness, not the application's.
+        let unread = !st.chunks.is_empty()
+            || st
+                .recv
+                .as_mut()
+                .is_some_and(|r| r.is_end_stream() || r.flow_control().used_capacity() > 0);
+        let body = (!self.info.entity_body.is_zero() && !st.recv_done && !unread)
             .then_some(st.body_wait)
             .flatten()
             .map(|t| (t + self.info.entity_body, TimeoutKind::EntityBody));
         let rate = u64::from(self.info.min_send_rate);
+        let queued = st.last_send.max(SEND_BUDGET as u64);
         let send = st.held_since.filter(|_| rate > 0).map(|t| {
-            let grace = std::time::Duration::from_secs((SEND_BUDGET as u64).div_ceil(rate.max(1)));
+            let grace = std::time::Duration::from_secs(queued.div_ceil(rate.max(1)));
             (
                 t + grace.max(std::time::Duration::from_secs(1)),
                 TimeoutKind::MinSendRate,
@@ -301,7 +311,8 @@ impl Stream {
     /// request ends with that timeout. False if it had ended already.
     pub(crate) fn timed_out(&self, kind: TimeoutKind) -> bool {
         let mut st = lock(&self.state);
-        if st.ended.is_some() {
+        // Its final send came first: the response is complete, not cut.
+        if st.ended.is_some() || st.done {
             return false;
         }
         if let Some(r) = st.respond.as_mut() {
@@ -534,9 +545,12 @@ impl H2Table {
         Some(s)
     }
 
-    /// Forgets `seq` (answered, reset, or its connection gone).
+    /// Forgets `seq` (answered, reset, or its connection gone); a
+    /// draining session learns a request left.
     pub(crate) fn remove(&self, seq: u32) -> Option<Arc<Stream>> {
-        self.map().remove(&seq)
+        let s = self.map().remove(&seq)?;
+        (self.shared.answered)();
+        Some(s)
     }
 
     /// Every stream still held, taken out (the connection ends).
@@ -578,11 +592,10 @@ impl H2Table {
             .filter(|&n| !(stream.head_only && n == 0));
         // The application's own Content-Length must be what it sends (as
         // over HTTP/1.1): a client would otherwise see a malformed stream.
-        let promised = if no_body {
-            None
-        } else {
-            app_length(&resp.headers)?
-        };
+        // A malformed value is refused even where no body follows (h2
+        // clients check it on HEAD, 204 and 304 too).
+        let declared = app_length(&resp.headers)?;
+        let promised = if no_body { None } else { declared };
         if let Some(n) = promised {
             let first = resp.body.len() as u64 + file_len;
             if first > n || (!more && first != n) {
@@ -678,13 +691,21 @@ impl H2Table {
                     "body length differs from Content-Length",
                 ));
             }
-            st.promised = Some(rest - n);
         }
-        if !no_body {
-            st.body_bytes += n;
-        }
+        // Counted once the bytes are sure to go (a file read can fail).
+        let commit = |st: &mut StreamState| {
+            if let Some(rest) = st.promised.as_mut() {
+                *rest -= n;
+            }
+            if !no_body {
+                st.body_bytes += n;
+                // A MinSendRate wait that follows is allowed for this much.
+                st.last_send = n;
+            }
+        };
         let big_file = !no_body && file.as_ref().is_some_and(|f| f.len > FILE_AT_ONCE);
         if st.pump.is_some() || big_file {
+            commit(&mut st);
             // Behind (or as) a file read piece by piece: the pump sends it.
             let start = st.pump.is_none();
             let queue = st.pump.get_or_insert_with(VecDeque::new);
@@ -716,6 +737,7 @@ impl H2Table {
         if no_body {
             data = Bytes::new();
         }
+        commit(&mut st);
         let send = st.send.as_mut().expect("checked by the caller");
         if !data.is_empty() || end {
             send.send_data(data, end).map_err(send_failed)?;
@@ -883,6 +905,10 @@ impl H2Table {
         let bodiless = status.is_informational()
             || status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED;
+        if status == http::StatusCode::NO_CONTENT {
+            // RFC 9110 §8.6: a 204 has no Content-Length (as over HTTP/1.1).
+            headers.remove(header::CONTENT_LENGTH);
+        }
         if let (Some(n), false) = (length, bodiless) {
             if !headers.contains_key(header::CONTENT_LENGTH) {
                 headers.insert(header::CONTENT_LENGTH, n.into());
@@ -972,6 +998,7 @@ fn send_piece(stream: &Stream, shared: &Shared, data: Bytes, end: bool) -> bool 
         return false;
     }
     let data = if st.no_body { Bytes::new() } else { data };
+    st.last_send = data.len() as u64;
     let Some(send) = st.send.as_mut() else {
         return false;
     };

@@ -806,3 +806,77 @@ async fn a_window_that_stays_shut_times_out_its_stream_alone_after_min_send_rate
         .1;
     assert_eq!(msr, 1);
 }
+
+#[tokio::test]
+async fn body_that_came_but_was_not_read_yet_is_no_stall() {
+    let s = Server::start(with_timeouts(httpq_server::Timeouts {
+        entity_body: Duration::from_millis(300),
+        ..httpq_server::Timeouts::default()
+    }));
+    let (mut send, _conn) = h2c(s.port, h2::client::Builder::new()).await;
+    let post = http::Request::post(format!("http://127.0.0.1:{}/up", s.port))
+        .body(())
+        .unwrap();
+    let (resp, mut body) = send.send_request(post, false).unwrap();
+    body.send_data(Bytes::from_static(b"a"), false).unwrap();
+    let req = receive(&s).await;
+    let q = &s.queue;
+    assert_eq!(
+        q.receive_body_chunk(req.id()).await.unwrap().as_deref(),
+        Some(&b"a"[..])
+    );
+    // The application waits a moment, gives up, and comes back later; the
+    // client's next piece came meanwhile.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(50), q.receive_body_chunk(req.id())).await;
+    assert!(gave_up.is_err());
+    body.send_data(Bytes::from_static(b"b"), true).unwrap();
+    // Past the EntityBody deadline of the abandoned wait: the body that
+    // came since is not a stall.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        q.receive_body_chunk(req.id()).await.unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+    assert_eq!(q.receive_body_chunk(req.id()).await.unwrap(), None);
+    q.send_response(
+        req.id(),
+        Response::new(204).header("content-length", "5"),
+        SendFlags::NONE,
+    )
+    .await
+    .unwrap();
+    let resp = tokio::time::timeout(LIMIT, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 204);
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "a 204 has none"
+    );
+    // A malformed Content-Length is refused on HEAD too.
+    let head = http::Request::head(format!("http://127.0.0.1:{}/h", s.port))
+        .body(())
+        .unwrap();
+    let (_h, _) = send.send_request(head, true).unwrap();
+    let req = receive(&s).await;
+    let bad = q
+        .send_response(
+            req.id(),
+            Response::new(200).header("content-length", "x"),
+            SendFlags::NONE,
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(ServerError::InvalidResponse(_))),
+        "{bad:?}"
+    );
+    assert_eq!(
+        s.session
+            .metrics()
+            .timeouts
+            .iter()
+            .find(|t| t.0 == "entity_body")
+            .unwrap()
+            .1,
+        0
+    );
+}
