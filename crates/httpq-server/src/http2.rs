@@ -437,6 +437,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             return;
         };
         info.entity_body = timeouts.entity_body;
+        info.drain_entity_body = timeouts.drain_entity_body;
         info.min_send_rate = timeouts.min_send_rate;
         let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body, info));
         let more_body = stream.has_body();

@@ -61,6 +61,8 @@ struct Shared {
     rescan: AtomicBool,
     /// Wakes the connection task.
     wake: Box<dyn Fn() + Send + Sync>,
+    /// The connection's runtime, for draining bodies.
+    handle: tokio::runtime::Handle,
     counters: Arc<Counters>,
     /// Tells a draining session that an answer went out.
     answered: Box<dyn Fn() + Send + Sync>,
@@ -120,7 +122,39 @@ impl Shared {
         }
         map.remove(&stream.seq);
         drop(map);
+        self.drain(stream);
         (self.answered)();
+    }
+
+    /// The response is complete and the client may still be sending its
+    /// body: the rest is read and dropped for up to DrainEntityBody (as
+    /// http.sys drains an unread body), so the stream ends as the client
+    /// ends it and h2 still checks what comes (a Content-Length the DATA
+    /// does not match is still a PROTOCOL_ERROR), rather than a reset
+    /// whose timing depends on when the application let go.
+    fn drain(&self, stream: &Stream) {
+        let recv = {
+            let mut st = lock(&stream.state);
+            if st.recv_done {
+                return;
+            }
+            st.recv.take()
+        };
+        let Some(mut recv) = recv.filter(|r| !r.is_end_stream()) else {
+            return;
+        };
+        let limit = stream.info.drain_entity_body;
+        if limit.is_zero() {
+            return;
+        }
+        self.handle.spawn(async move {
+            let rest = async {
+                while let Some(Ok(piece)) = recv.data().await {
+                    let _ = recv.flow_control().release_capacity(piece.len());
+                }
+            };
+            let _ = tokio::time::timeout(limit, rest).await;
+        });
     }
 }
 
@@ -153,6 +187,9 @@ pub(crate) struct StreamInfo {
     pub entity_body: std::time::Duration,
     /// The MinSendRate of the request's URL group, bytes/s (0: none).
     pub min_send_rate: u32,
+    /// The DrainEntityBody of the request's URL group: how long the rest
+    /// of a body is read (and dropped) after the response is complete.
+    pub drain_entity_body: std::time::Duration,
 }
 
 impl StreamInfo {
@@ -454,6 +491,7 @@ impl H2Table {
                 held: AtomicUsize::new(0),
                 rescan: AtomicBool::new(false),
                 wake,
+                handle: handle.clone(),
                 counters,
                 answered,
                 log: conn.0.clone(),

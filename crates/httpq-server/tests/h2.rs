@@ -880,3 +880,62 @@ async fn body_that_came_but_was_not_read_yet_is_no_stall() {
         0
     );
 }
+
+/// The next frame: type, flags, stream id, payload; `None` at the end.
+async fn next_frame(raw: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    raw.read_exact(&mut head).await.ok()?;
+    let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    raw.read_exact(&mut payload).await.ok()?;
+    let stream = u32::from_be_bytes(head[5..9].try_into().unwrap()) & 0x7fff_ffff;
+    Some((head[3], head[4], stream, payload))
+}
+
+#[tokio::test]
+async fn a_body_still_coming_after_the_response_is_drained_and_still_checked() {
+    let s = Server::start(Properties::default());
+    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    raw.set_nodelay(true).unwrap();
+    let authority = format!("127.0.0.1:{}", s.port);
+    // POST / with `content-length: 3`, its body still to come.
+    let mut block = vec![0x83, 0x86, 0x84, 0x01, authority.len() as u8];
+    block.extend_from_slice(authority.as_bytes());
+    block.extend_from_slice(&[0x0f, 0x0d, 0x01, b'3']);
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(4, 0, 0, &[]));
+    hello.extend(frame(1, 0x4, 1, &block));
+    raw.write_all(&hello).await.unwrap();
+    let req = receive(&s).await;
+    s.queue
+        .send_response(req.id(), Response::new(200).body("early"), SendFlags::NONE)
+        .await
+        .unwrap();
+    drop(req);
+    // The whole response comes first...
+    loop {
+        let (kind, flags, stream, _) = tokio::time::timeout(LIMIT, next_frame(&mut raw))
+            .await
+            .unwrap()
+            .expect("the response");
+        if kind == 0 && stream == 1 && flags & 1 == 1 {
+            break;
+        }
+        assert!(
+            kind != 3 && kind != 7,
+            "no reset or GOAWAY before the body: {kind}"
+        );
+    }
+    // ... then a body longer than declared: still read, so h2 catches it.
+    raw.write_all(&frame(0, 1, 1, b"abcdef")).await.unwrap();
+    let code = loop {
+        let (kind, _, stream, payload) = tokio::time::timeout(LIMIT, next_frame(&mut raw))
+            .await
+            .unwrap()
+            .expect("a reset");
+        if kind == 3 && stream == 1 {
+            break u32::from_be_bytes(payload[..4].try_into().unwrap());
+        }
+    };
+    assert_eq!(code, 1, "PROTOCOL_ERROR");
+}
