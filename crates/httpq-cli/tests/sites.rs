@@ -353,3 +353,16 @@ fn a_site_with_https_prefixes_serves_tls_with_its_own_certificate() {
 fn start_tls(config: &std::path::Path, addr: SocketAddr, listening: &str) -> Server {
     Server::spawn(&["--config", config.to_str().unwrap()], addr, listening)
 }
+
+#[test]
+fn at_debug_a_connections_events_carry_its_span() {
+    let s = Server::start(&["--echo", "--log-level", "debug", "--log-format", "json"]);
+    let mut bad = s.connect();
+    let peer = bad.stream.local_addr().unwrap();
+    bad.send(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: nope\r\n\r\n");
+    assert_eq!(bad.response("GET").unwrap().status, 400);
+    let e = log_event(&s, |v| v["fields"]["message"] == "protocol error");
+    assert_eq!(e["span"]["name"], "conn", "{e}");
+    assert_eq!(e["span"]["id"], e["fields"]["conn"], "{e}");
+    assert_eq!(e["span"]["peer"], peer.to_string(), "{e}");
+}

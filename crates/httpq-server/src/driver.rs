@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
+use tracing::Instrument;
+
 use crate::conn::{output_pending, transmit, Conn, ConnShared, SockReader, SockWriter};
 use crate::counters::Counters;
 use crate::disconnect::DisconnectReason;
@@ -88,6 +90,9 @@ pub(crate) fn run(
 ) -> impl std::future::Future<Output = ()> + Send {
     let stream = Arc::new(stream);
     conn.lock().io = Some(stream.clone());
+    // Every event of the connection (HTTP/2 included) carries it; a
+    // disabled span costs a check per poll.
+    let span = tracing::debug_span!("conn", id = conn.id, peer = %conn.remote);
     let base = site.conn_config().timeouts;
     let h2c_check = conn.tls.is_none() && site.properties().http2.enable_cleartext;
     let mut d = Driver {
@@ -126,6 +131,7 @@ pub(crate) fn run(
         }
         d.finish(reason, reset);
     }
+    .instrument(span)
 }
 
 impl Drop for Driver {
