@@ -35,8 +35,8 @@ pub struct SitesConfig {
 /// One `[[site]]`.
 #[derive(Debug, Clone)]
 pub struct SiteConfig {
-    /// Checked URL prefixes, as written.
-    pub prefixes: Vec<String>,
+    /// The site's URL prefixes, parsed.
+    pub prefixes: Vec<UrlPrefix>,
     pub content: Content,
     /// The site's own timeouts; zero fields are the server's.
     pub timeouts: Option<Timeouts>,
@@ -190,8 +190,8 @@ impl SitesConfig {
                         &format!("{} is already a prefix of {other}", p.get_ref()),
                     ));
                 }
-                seen.push((parsed, format!("site[{n}]")));
-                prefixes.push(p.into_inner());
+                seen.push((parsed.clone(), format!("site[{n}]")));
+                prefixes.push(parsed);
             }
             let echo = site.echo.as_ref().is_some_and(|e| *e.get_ref());
             let content = match (site.root, echo) {
@@ -258,19 +258,12 @@ impl SitesConfig {
                     Some(tls)
                 }
             };
-            let https = prefixes
-                .iter()
-                .filter(|p| p.starts_with("https://"))
-                .count();
+            let https = prefixes.iter().filter(|p| p.scheme == "https").count();
             if let (Some(s), 0) = (tls_span.clone(), https) {
                 return Err(at(s, &key("tls"), "a certificate needs https:// prefixes"));
             }
             if let Some(t) = &tls {
-                for p in &prefixes {
-                    let Ok(u) = UrlPrefix::parse(p) else { continue };
-                    if u.scheme != "https" {
-                        continue;
-                    }
+                for u in prefixes.iter().filter(|p| p.scheme == "https") {
                     let host = match &u.host {
                         httpq_server::url_group::HostSpec::Explicit(h) => h.to_ascii_lowercase(),
                         httpq_server::url_group::HostSpec::IpBound(ip) => ip.to_string(),
@@ -284,7 +277,7 @@ impl SitesConfig {
                             tls_span.unwrap_or(span.clone()),
                             &key("tls"),
                             &format!(
-                                "{p} needs the certificate binding of {host}:{}, which site[{other}] binds to another certificate",
+                                "{u} needs the certificate binding of {host}:{}, which site[{other}] binds to another certificate",
                                 u.port
                             ),
                         ));

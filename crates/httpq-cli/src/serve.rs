@@ -119,11 +119,7 @@ fn plan(args: &ServeArgs) -> Result<Vec<SitePlan>, String> {
             .enumerate()
             .map(|(i, s)| SitePlan {
                 name: format!("site{}", i + 1),
-                prefixes: s
-                    .prefixes
-                    .iter()
-                    .map(|p| UrlPrefix::parse(p).expect("checked by the config"))
-                    .collect(),
+                prefixes: s.prefixes,
                 content: s.content,
                 timeouts: s.timeouts,
                 tls: s.tls,

@@ -189,17 +189,17 @@ impl Conn {
                 Some((s, _)) if *s == d.seq => log_heads.pop_front().map(|(_, h)| h),
                 _ => None,
             };
-            let sent = log.send(Entry {
-                peer: self.remote.ip(),
-                head,
-                status: d.status,
-                body_bytes: d.body_bytes,
-                request_id: crate::ids::request_id(self.id, d.seq),
-                secs: crate::date::now_secs(),
-            });
-            if !sent {
-                Counters::inc(&self.counters.access_log_dropped);
-            }
+            log.send(
+                Entry {
+                    peer: self.remote.ip(),
+                    head,
+                    status: d.status,
+                    body_bytes: d.body_bytes,
+                    request_id: crate::ids::request_id(self.id, d.seq),
+                    secs: crate::date::now_secs(),
+                },
+                &self.counters.access_log_dropped,
+            );
         }
     }
 

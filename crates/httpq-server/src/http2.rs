@@ -301,16 +301,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                 Some((d, kind)) if d <= now => {
                     let reason = DisconnectReason::Timeout(kind);
                     if s.timed_out(kind) && table.forget(s.seq, reason).is_some() {
-                        Counters::inc(&counters.requests_abandoned);
                         counters.timed_out(kind, self.conn.id);
-                        counters.metrics.disconnect(reason);
-                        self.conn.env.disconnects.push(DisconnectRecord {
-                            at: std::time::SystemTime::now(),
-                            connection_id: self.conn.id,
-                            peer: self.conn.remote,
-                            path: s.info.path(),
-                            reason,
-                        });
+                        lost(&self.conn, s, reason);
                     }
                 }
                 Some((d, _)) => next = Some(next.map_or(d, |n| n.min(d))),
@@ -342,17 +334,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                 let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
                 if table.forget(s.seq, reason).is_some() {
                     Counters::inc(&counters.h2_resets);
-                    Counters::inc(&counters.requests_abandoned);
-                    counters.metrics.disconnect(reason);
                     let conn = &self.conn;
                     tracing::debug!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
-                    conn.env.disconnects.push(DisconnectRecord {
-                        at: std::time::SystemTime::now(),
-                        connection_id: conn.id,
-                        peer: conn.remote,
-                        path: s.info.path(),
-                        reason,
-                    });
+                    lost(conn, s, reason);
                 }
                 calm |= !budget.take();
                 false
@@ -477,6 +461,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         self.table().insert(stream);
         self.table().answer(seq, status, why);
     }
+}
+
+/// A stream the application held ended under it (reset, timed out):
+/// its request is abandoned, and a disconnect is recorded.
+fn lost(conn: &Conn, s: &Stream, reason: DisconnectReason) {
+    let counters = &conn.counters;
+    Counters::inc(&counters.requests_abandoned);
+    counters.metrics.disconnect(reason);
+    conn.env.disconnects.push(DisconnectRecord {
+        at: std::time::SystemTime::now(),
+        connection_id: conn.id,
+        peer: conn.remote,
+        path: s.info.path(),
+        reason,
+    });
 }
 
 /// The connection is over: every stream still held ends with it (and is

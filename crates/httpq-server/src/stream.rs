@@ -108,17 +108,17 @@ impl Shared {
                 .map_or(std::time::Duration::ZERO, |t| t.elapsed()),
         });
         if let Some(log) = &self.log {
-            let sent = log.send(Entry {
-                peer: self.peer,
-                head: info.log.lock().unwrap_or_else(|e| e.into_inner()).take(),
-                status,
-                body_bytes,
-                request_id: crate::ids::request_id(self.conn_id, stream.seq),
-                secs: crate::date::now_secs(),
-            });
-            if !sent {
-                Counters::inc(&self.counters.access_log_dropped);
-            }
+            log.send(
+                Entry {
+                    peer: self.peer,
+                    head: info.log.lock().unwrap_or_else(|e| e.into_inner()).take(),
+                    status,
+                    body_bytes,
+                    request_id: crate::ids::request_id(self.conn_id, stream.seq),
+                    secs: crate::date::now_secs(),
+                },
+                &self.counters.access_log_dropped,
+            );
         }
         map.remove(&stream.seq);
         drop(map);

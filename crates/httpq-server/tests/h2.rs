@@ -51,6 +51,16 @@ async fn body_of(resp: http::Response<h2::RecvStream>) -> (u16, Vec<u8>) {
     (status, out)
 }
 
+/// Answers the next request with `resp`; what the client got for `p`.
+async fn answered(s: &Server, p: h2::client::ResponseFuture, resp: Response) -> (u16, Vec<u8>) {
+    let r = receive(s).await;
+    s.queue
+        .send_response(r.id(), resp, SendFlags::NONE)
+        .await
+        .unwrap();
+    body_of(tokio::time::timeout(LIMIT, p).await.unwrap().unwrap()).await
+}
+
 async fn receive(s: &Server) -> Request {
     tokio::time::timeout(LIMIT, s.queue.receive())
         .await
@@ -524,19 +534,7 @@ async fn disconnect_on_a_response_sends_goaway_after_it_and_idle_connections_clo
     // counted from its last answer.
     let (mut send, conn) = h2c(s.port, h2::client::Builder::new()).await;
     let p = start_get(&mut send, s.port, "/one");
-    let r = receive(&s).await;
-    s.queue
-        .send_response(r.id(), Response::new(204), SendFlags::NONE)
-        .await
-        .unwrap();
-    assert_eq!(
-        tokio::time::timeout(LIMIT, p)
-            .await
-            .unwrap()
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(answered(&s, p, Response::new(204)).await.0, 204);
     let started = std::time::Instant::now();
     tokio::time::timeout(LIMIT, conn).await.unwrap().unwrap();
     assert!(started.elapsed() >= Duration::from_millis(250));
@@ -556,19 +554,7 @@ async fn a_stream_that_waits_too_long_in_its_queue_alone_gets_503() {
     assert_eq!(resp.status(), 503);
     // The connection goes on.
     let p = start_get(&mut send, s.port, "/taken");
-    let r = receive(&s).await;
-    s.queue
-        .send_response(r.id(), Response::new(204), SendFlags::NONE)
-        .await
-        .unwrap();
-    assert_eq!(
-        tokio::time::timeout(LIMIT, p)
-            .await
-            .unwrap()
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(answered(&s, p, Response::new(204)).await.0, 204);
 }
 
 #[tokio::test]
@@ -737,13 +723,8 @@ async fn a_stalled_body_times_out_its_stream_alone_after_entity_body() {
     assert_eq!(reset.reason(), Some(h2::Reason::CANCEL));
     // The connection serves on.
     let next = start_get(&mut send, s.port, "/after");
-    let req = receive(&s).await;
-    s.queue
-        .send_response(req.id(), Response::new(200).body("on"), SendFlags::NONE)
-        .await
-        .unwrap();
-    let resp = tokio::time::timeout(LIMIT, next).await.unwrap().unwrap();
-    assert_eq!(body_of(resp).await, (200, b"on".to_vec()));
+    let got = answered(&s, next, Response::new(200).body("on")).await;
+    assert_eq!(got, (200, b"on".to_vec()));
     let m = s.session.metrics();
     let eb = m.timeouts.iter().find(|t| t.0 == "entity_body").unwrap().1;
     assert_eq!(eb, 1);
@@ -807,12 +788,10 @@ async fn a_window_that_stays_shut_times_out_its_stream_alone_after_min_send_rate
     assert_eq!(cut.reason(), Some(h2::Reason::CANCEL));
     // The connection serves on.
     let next = start_get(&mut send, s.port, "/after");
-    let r = receive(&s).await;
-    q.send_response(r.id(), Response::new(200).body("on"), SendFlags::NONE)
-        .await
-        .unwrap();
-    let resp = tokio::time::timeout(LIMIT, next).await.unwrap().unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        answered(&s, next, Response::new(200).body("on")).await.0,
+        200
+    );
     let m = s.session.metrics();
     let msr = m
         .timeouts

@@ -13,6 +13,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, SystemTime};
 
@@ -158,12 +159,13 @@ impl AccessLog {
 pub(crate) struct LogSender(SyncSender<Msg>);
 
 impl LogSender {
-    /// Hands a line to the writer; false when it was dropped (the writer
-    /// is that far behind, or could not start).
-    pub(crate) fn send(&self, e: Entry) -> bool {
-        match self.0.try_send(Msg::Line(e)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+    /// Hands a line to the writer; one it drops (the writer is that far
+    /// behind, or could not start) is counted in `dropped`.
+    pub(crate) fn send(&self, e: Entry, dropped: &AtomicU64) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.0.try_send(Msg::Line(e))
+        {
+            dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -359,15 +361,19 @@ mod tests {
         let out = Shared::default();
         let log = AccessLog::new(out.clone());
         let tx = log.sender();
+        let dropped = AtomicU64::new(0);
         for i in 0..1000 {
-            tx.send(Entry {
-                peer: "::1".parse().unwrap(),
-                head: None,
-                status: 400,
-                body_bytes: 0,
-                request_id: i,
-                secs: 1_796_196_600,
-            });
+            tx.send(
+                Entry {
+                    peer: "::1".parse().unwrap(),
+                    head: None,
+                    status: 400,
+                    body_bytes: 0,
+                    request_id: i,
+                    secs: 1_796_196_600,
+                },
+                &dropped,
+            );
         }
         log.flush();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
