@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::counters::Counters;
 use crate::disconnect::{CompletionQueue, DisconnectReason, TimeoutKind};
-use crate::record::{Current, DisconnectLog, Entry, LogHead, LogSender};
+use crate::record::{Current, DisconnectLog, DisconnectRecord, Entry, LogHead, LogSender};
 use crate::stream::H2Table;
 use crate::tls::TlsInfo;
 use crate::ServerError;
@@ -160,6 +160,18 @@ impl Conn {
         } else {
             "http"
         }
+    }
+
+    /// A client was lost with a request held (`path`, if known): one of
+    /// the session's recent disconnects.
+    pub(crate) fn record_disconnect(&self, path: Option<String>, reason: DisconnectReason) {
+        self.env.disconnects.push(DisconnectRecord {
+            at: std::time::SystemTime::now(),
+            connection_id: self.id,
+            peer: self.remote,
+            path,
+            reason,
+        });
     }
 
     /// Records what the engine retired: metrics, and the access log's lines.

@@ -40,7 +40,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::conn::Conn;
 use crate::counters::Counters;
 use crate::disconnect::{DisconnectReason, TimeoutKind};
-use crate::record::{DisconnectRecord, LogHead};
+use crate::record::LogHead;
 use crate::registry;
 use crate::request_queue::{Filled, Request};
 use crate::routes::RouteCache;
@@ -469,13 +469,7 @@ fn lost(conn: &Conn, s: &Stream, reason: DisconnectReason) {
     let counters = &conn.counters;
     Counters::inc(&counters.requests_abandoned);
     counters.metrics.disconnect(reason);
-    conn.env.disconnects.push(DisconnectRecord {
-        at: std::time::SystemTime::now(),
-        connection_id: conn.id,
-        peer: conn.remote,
-        path: s.info.path(),
-        reason,
-    });
+    conn.record_disconnect(s.info.path(), reason);
 }
 
 /// The connection is over: every stream still held ends with it (and is

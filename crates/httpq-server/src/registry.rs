@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::conn::Conn;
 use crate::counters::Counters;
 use crate::disconnect::{recent, Completion, DisconnectReason};
-use crate::record::DisconnectRecord;
 
 pub(crate) use crate::ids::{request_id, split_request_id, MAX_SEQ};
 
@@ -168,13 +167,7 @@ pub(crate) fn closed(conn: &Conn, reason: DisconnectReason, abandoned: u64) {
     if recorded {
         Counters::inc(&counters.disconnects);
         counters.metrics.disconnect(reason);
-        conn.env.disconnects.push(DisconnectRecord {
-            at: std::time::SystemTime::now(),
-            connection_id: conn.id,
-            peer: conn.remote,
-            path,
-            reason,
-        });
+        conn.record_disconnect(path, reason);
         tracing::info!(conn = conn.id, peer = %conn.remote, abandoned, %reason, "client disconnected");
     } else if let DisconnectReason::ProtocolError(e) = reason {
         tracing::info!(conn = conn.id, peer = %conn.remote, status = e.status(), error = %e, "protocol error");
