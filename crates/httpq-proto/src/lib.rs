@@ -1,4 +1,4 @@
-//! The sans-IO HTTP/1.1 protocol core shared by httpq's server and client.
+//! The sans-IO HTTP/1.1 (and HTTP/2, server side) protocol core shared by httpq's server and client.
 //!
 //! No sockets, no async, no clock: bytes go in, parsed heads, body ranges
 //! and encoded bytes come out. Both halves of httpq drive it; it is
@@ -9,6 +9,7 @@
 //! | request heads (server side) | [`request`] |
 //! | response heads (client side) | [`response`] |
 //! | one server connection, sans-IO: pipelining, answers, timeouts | [`server_conn`] |
+//! | one HTTP/2 server connection, sans-IO: frames, streams, flow control, header blocks | [`h2`] |
 //! | body framing and the body decoder | [`framing`] |
 //! | chunked coding | [`chunked`] |
 //! | head encoders | [`encode`] |
@@ -34,6 +35,7 @@
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod server_conn;
+pub mod h2;
 pub mod request;
 pub mod response;
 pub mod framing;

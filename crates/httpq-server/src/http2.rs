@@ -1,6 +1,7 @@
-//! HTTP/2 connections: the task that drives one (framing, HPACK, flow
-//! control and stream limits are the `h2` crate's), turning each client
-//! stream into a request in the same request queues HTTP/1.1 feeds.
+//! HTTP/2 connections: the task that drives one — reads feed the
+//! sans-IO engine ([`httpq_proto::h2`]: framing, HPACK, flow control,
+//! stream limits), its events become requests in the same request queues
+//! HTTP/1.1 feeds, and what the engine holds is written out.
 //!
 //! The mapping onto the HTTP Server API model:
 //! - a stream is a request, with its own request id; the connection id
@@ -16,25 +17,23 @@
 //!   connection goes (GOAWAY, FIN, RST, a timeout); its streams in flight
 //!   are abandoned with it.
 //!
-//! Why a crate: `h2` is hyper's engine, conforms to RFC 9113 (h2spec), and
-//! bounds what the known attacks need (CONTINUATION floods, HPACK bombs,
-//! streams reset before they are accepted). Resets of accepted streams —
-//! the rapid-reset attack against an application — are budgeted here.
+//! The engine bounds what the known attacks need (CONTINUATION floods,
+//! HPACK bombs, unbounded streams, control-frame floods); resets — the
+//! rapid-reset attack against an application — are budgeted here.
 
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use h2::server::SendResponse;
-use h2::RecvStream;
+use httpq_proto::h2::{self as engine, code, HeadError, RequestFields};
 use httpq_proto::server_conn::Timeouts;
 use httpq_proto::RequestParser;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::conn::Conn;
@@ -45,11 +44,11 @@ use crate::registry;
 use crate::request_queue::{Filled, Request};
 use crate::routes::RouteCache;
 use crate::site::Site;
-use crate::stream::{H2Table, Look, Stream, StreamInfo};
+use crate::stream::{H2Table, Stream, StreamInfo};
 use httpq_proto::MethodKind;
 
 /// The client's connection preface (RFC 9113 §3.4).
-pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) const PREFACE: &[u8] = engine::PREFACE;
 
 /// Serves `io` as an HTTP/2 connection to its end. `prefix`: bytes
 /// already read from it (the preface, on a plaintext port).
@@ -64,8 +63,19 @@ pub(crate) async fn serve<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _permit = permit;
+    let props = site.properties();
+    let timeouts = props.timeouts.normalized();
+    let h = props.http2;
+    let engine = engine::Conn::new(engine::Config {
+        max_concurrent_streams: h.max_concurrent_client_streams,
+        max_header_list_size: h.max_header_list_size,
+        initial_window_size: h.initial_window_size,
+        connection_window_size: h.connection_window_size,
+        max_frame_size: h.max_frame_size,
+    });
     let env = conn.env.clone();
     let table = H2Table::new(
+        engine,
         conn.counters.clone(),
         conn.env.server_header.as_deref(),
         tokio::runtime::Handle::current(),
@@ -93,93 +103,74 @@ pub(crate) async fn serve<T>(
     }
     let mut unfinished = Unfinished(Some(conn.clone()));
     let _ = conn.h2.set(table);
-    let props = site.properties();
-    let timeouts = props.timeouts.normalized();
-    let h = props.http2;
-    let read = Arc::new(AtomicBool::new(false));
-    let io = Counted {
-        inner: io,
-        prefix,
-        read: read.clone(),
-        counters: conn.counters.clone(),
-    };
-    let mut builder = h2::server::Builder::new();
-    builder
-        .max_concurrent_streams(h.max_concurrent_client_streams)
-        .max_header_list_size(h.max_header_list_size)
-        .initial_window_size(h.initial_window_size)
-        .initial_connection_window_size(h.connection_window_size)
-        .max_frame_size(h.max_frame_size)
-        .max_send_buffer_size(256 * 1024);
-    let handshake = builder.handshake::<_, Bytes>(io);
-    let h2 = match tokio::time::timeout(timeouts.header_wait, handshake).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            unfinished.0 = None;
-            finish(&conn, reason_of(&e), &[]);
-            return;
-        }
-        Err(_) => {
-            conn.counters.timed_out(TimeoutKind::HeaderWait, conn.id);
-            unfinished.0 = None;
-            finish(
-                &conn,
-                DisconnectReason::Timeout(TimeoutKind::HeaderWait),
-                &[],
-            );
-            return;
-        }
-    };
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    rbuf.extend_from_slice(&prefix);
     let mut c = H2Conn {
-        h2,
+        io,
         conn: conn.clone(),
         site,
         share,
         base: timeouts,
         routes: RouteCache::default(),
         active: Vec::new(),
-        read,
         next_seq: 1,
         resets: ResetBudget::new(h.max_client_resets_per_second),
         goaway_sent: false,
+        peer_goaway: false,
         body_timer: None,
+        rbuf,
+        wbuf: Vec::new(),
+        wpos: 0,
+        woff: 0,
+        unflushed: false,
+        events: Vec::new(),
+        progressed: Vec::new(),
     };
     let reason = c.run().await;
+    c.close().await;
     let active = std::mem::take(&mut c.active);
-    // Dropping the h2 connection closes the socket.
     drop(c);
     unfinished.0 = None;
     finish(&conn, reason, &active);
 }
 
-struct H2Conn<T: AsyncRead + AsyncWrite + Unpin> {
-    h2: h2::server::Connection<Counted<T>, Bytes>,
+struct H2Conn<T> {
+    io: T,
     conn: Arc<Conn>,
     site: Arc<Site>,
     share: usize,
     base: Timeouts,
     routes: RouteCache,
-    /// Streams handed to the application whose response is not complete:
-    /// looked at for resets and open windows.
+    /// Streams handed to the application (pruned of finished ones now
+    /// and then): where request body and resets are delivered.
     active: Vec<Arc<Stream>>,
-    /// Bytes were read since the last look (a reset can only come then).
-    read: Arc<AtomicBool>,
     next_seq: u32,
     resets: ResetBudget,
     goaway_sent: bool,
-    /// The earliest EntityBody or MinSendRate deadline of a stream.
+    /// The client sent GOAWAY: the connection ends when its streams do.
+    peer_goaway: bool,
+    /// The earliest EntityBody, MinSendRate or drain deadline of a stream.
     body_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    rbuf: BytesMut,
+    /// Output taken from the engine, written from `wpos`/`woff` on.
+    wbuf: Vec<Bytes>,
+    wpos: usize,
+    woff: usize,
+    /// Bytes were written since the last flush (TLS buffers them).
+    unflushed: bool,
+    events: Vec<engine::Event>,
+    progressed: Vec<u32>,
 }
 
-// The big variant is the common one: boxing it would cost an allocation
-// per stream for nothing.
-#[allow(clippy::large_enum_variant)]
 enum Event {
-    Stream(http::Request<RecvStream>, SendResponse<Bytes>),
-    Closed(Option<h2::Error>),
+    /// Bytes were read into `rbuf`.
+    Read,
+    /// The client closed its side.
+    Eof,
+    Failed(DisconnectReason),
     Woken,
     Idle,
-    Calm,
+    HeaderWait,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
@@ -189,52 +180,71 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
 
     async fn run(&mut self) -> DisconnectReason {
         let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let mut handshake = Some(Box::pin(tokio::time::sleep(self.base.header_wait)));
+        if !self.rbuf.is_empty() {
+            if let Some(r) = self.on_input() {
+                return r;
+            }
+        }
         loop {
             let event = {
                 let conn = self.conn.clone();
                 let wake = conn.wake.wait();
                 tokio::pin!(wake);
-                poll_fn(|cx| self.poll_event(cx, wake.as_mut(), &mut idle)).await
+                poll_fn(|cx| self.poll_event(cx, wake.as_mut(), &mut idle, &mut handshake)).await
             };
             match event {
-                Event::Stream(req, respond) => self.dispatch(req, respond),
-                // After our GOAWAY (a response sent with DISCONNECT) the
-                // end is the server's doing.
-                Event::Closed(None) if self.goaway_sent => return DisconnectReason::ServerClosed,
-                Event::Closed(None) => return DisconnectReason::ClientClosed,
-                Event::Closed(Some(e)) => return reason_of(&e),
+                Event::Read => {
+                    if let Some(r) = self.on_input() {
+                        return r;
+                    }
+                    if handshake.is_some() && self.table().engine().settled() {
+                        handshake = None;
+                    }
+                }
+                Event::Eof => return DisconnectReason::ClientClosed,
+                Event::Failed(r) => return r,
                 Event::Woken => {
                     let aborted = self.conn.lock().engine.aborted();
                     if let Some((reason, _)) = aborted {
-                        self.h2.abrupt_shutdown(h2::Reason::NO_ERROR);
-                        self.flush_goaway().await;
+                        self.table().engine().go_away(code::NO_ERROR);
                         return reason;
                     }
                     if self.table().goaway.load(Ordering::Acquire) && !self.goaway_sent {
                         self.goaway_sent = true;
-                        self.h2.graceful_shutdown();
+                        self.table().engine().go_away(code::NO_ERROR);
                     }
                 }
                 Event::Idle => {
                     (self.conn.counters).timed_out(TimeoutKind::IdleConnection, self.conn.id);
-                    self.h2.graceful_shutdown();
-                    self.flush_goaway().await;
+                    self.table().engine().go_away(code::NO_ERROR);
                     return DisconnectReason::Timeout(TimeoutKind::IdleConnection);
                 }
-                Event::Calm => {
-                    tracing::warn!(conn = self.conn.id, peer = %self.conn.remote, "HTTP/2 reset budget spent (rapid reset): GOAWAY ENHANCE_YOUR_CALM");
-                    self.h2.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
-                    self.flush_goaway().await;
-                    return DisconnectReason::Http2Error(h2::Reason::ENHANCE_YOUR_CALM.into());
+                Event::HeaderWait => {
+                    (self.conn.counters).timed_out(TimeoutKind::HeaderWait, self.conn.id);
+                    return DisconnectReason::Timeout(TimeoutKind::HeaderWait);
                 }
+            }
+            if (self.goaway_sent || self.peer_goaway) && self.quiet() {
+                return if self.goaway_sent {
+                    DisconnectReason::ServerClosed
+                } else {
+                    DisconnectReason::ClientClosed
+                };
             }
         }
     }
 
-    /// Lets a GOAWAY just queued reach the client, briefly.
-    async fn flush_goaway(&mut self) {
-        let closing = poll_fn(|cx| self.h2.poll_closed(cx));
-        let _ = tokio::time::timeout(Duration::from_millis(500), closing).await;
+    /// No stream is open, and the application holds none.
+    fn quiet(&self) -> bool {
+        self.table().in_flight() == 0 && self.table().engine().open_streams() == 0
+    }
+
+    /// Writes what is left (a GOAWAY, last answers), briefly, then closes.
+    async fn close(&mut self) {
+        let flushed = poll_fn(|cx| self.poll_write(cx));
+        let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.io.shutdown()).await;
     }
 
     fn poll_event(
@@ -242,29 +252,34 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         cx: &mut Context<'_>,
         wake: Pin<&mut impl Future<Output = ()>>,
         idle: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        handshake: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<Event> {
         if wake.poll(cx).is_ready() {
             return Poll::Ready(Event::Woken);
         }
-        match self.h2.poll_accept(cx) {
-            Poll::Ready(Some(Ok((req, respond)))) => {
-                return Poll::Ready(Event::Stream(req, respond))
+        if let Poll::Ready(Err(e)) = self.poll_write(cx) {
+            return Poll::Ready(Event::Failed(write_failed(&e)));
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(16 * 1024);
+        }
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Event::Eof),
+            Poll::Ready(Ok(n)) => {
+                Counters::add(&self.conn.counters.bytes_received, n as u64);
+                return Poll::Ready(Event::Read);
             }
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Event::Closed(Some(e))),
-            Poll::Ready(None) => return Poll::Ready(Event::Closed(None)),
+            Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(read_failed(&e))),
             Poll::Pending => {}
         }
-        // Everything the client sent has been taken in: look for resets
-        // and for windows that opened.
-        if self.look() {
-            return Poll::Ready(Event::Calm);
+        if let Some(h) = handshake.as_mut() {
+            if h.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::HeaderWait);
+            }
         }
         self.stream_timeouts(cx);
-        // IdleConnection runs while no stream is held: looked at after
-        // every poll, since a stream's last answer wakes this task (to send
-        // it) without an event of its own.
-        if self.table().in_flight() == 0 {
-            // Whatever is left here is answered or ended.
+        // IdleConnection runs while no stream is open.
+        if self.quiet() {
             self.active.clear();
             let base = self.base.idle_connection;
             let sleep = idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(base)));
@@ -277,11 +292,149 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         Poll::Pending
     }
 
+    /// Writes the engine's output; ready when all of it is out.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.wpos == self.wbuf.len() {
+                self.wbuf.clear();
+                self.wpos = 0;
+                self.woff = 0;
+                let table = self.conn.h2.get().expect("set before the connection runs");
+                table.engine().take_output(&mut self.wbuf);
+                if self.wbuf.is_empty() {
+                    if self.unflushed {
+                        std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+                        self.unflushed = false;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let mut slices = [IoSlice::new(&[]); 64];
+            let mut k = 0;
+            for (i, b) in self.wbuf[self.wpos..].iter().take(64).enumerate() {
+                let from = if i == 0 { self.woff } else { 0 };
+                slices[k] = IoSlice::new(&b[from..]);
+                k += 1;
+            }
+            let n = std::task::ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            Counters::add(&self.conn.counters.bytes_sent, n as u64);
+            self.unflushed = true;
+            let mut left = n;
+            while left > 0 {
+                let rest = self.wbuf[self.wpos].len() - self.woff;
+                if left >= rest {
+                    left -= rest;
+                    self.wpos += 1;
+                    self.woff = 0;
+                } else {
+                    self.woff += left;
+                    left = 0;
+                }
+            }
+        }
+    }
+
+    /// Feeds what was read to the engine and acts on its events; the
+    /// connection's end if it failed.
+    fn on_input(&mut self) -> Option<DisconnectReason> {
+        let conn = self.conn.clone();
+        let table = conn.h2.get().expect("set before the connection runs");
+        let result = {
+            let mut eng = table.engine();
+            let r = eng.recv(&mut self.rbuf);
+            while let Some(e) = eng.poll_event() {
+                self.events.push(e);
+            }
+            if table.any_held() {
+                eng.take_progressed(&mut self.progressed);
+            }
+            r
+        };
+        let mut events = std::mem::take(&mut self.events);
+        let mut calm = false;
+        for e in events.drain(..) {
+            match e {
+                engine::Event::Request { stream, head, end_stream } => {
+                    self.dispatch(stream, head, end_stream)
+                }
+                engine::Event::Data { stream, data, end_stream } => {
+                    let n = data.len();
+                    let taken = self
+                        .find(stream)
+                        .is_some_and(|s| s.push_body(data, end_stream));
+                    if !taken && n > 0 {
+                        // Nobody reads it (answered, or reset): it goes
+                        // back to the windows at once.
+                        table.engine().release(stream, n);
+                    }
+                }
+                engine::Event::Reset { stream, code, remote } => {
+                    let reason = if remote {
+                        DisconnectReason::StreamReset(code)
+                    } else {
+                        DisconnectReason::Http2Error(code)
+                    };
+                    if let Some(s) = self.find(stream).cloned() {
+                        if s.end(reason) && table.forget(s.seq, reason).is_some() {
+                            if remote {
+                                Counters::inc(&self.conn.counters.h2_resets);
+                            }
+                            let conn = &self.conn;
+                            tracing::debug!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset");
+                            lost(conn, &s, reason);
+                        }
+                    }
+                    calm |= remote && !self.resets.take();
+                }
+                engine::Event::Refused { stream, code: c, why } => {
+                    if c == code::PROTOCOL_ERROR {
+                        Counters::inc(&self.conn.counters.protocol_errors);
+                    }
+                    tracing::debug!(conn = self.conn.id, stream, why, "stream refused");
+                    calm |= !self.resets.take();
+                }
+                engine::Event::GoAway { .. } => self.peer_goaway = true,
+            }
+        }
+        self.events = events;
+        for sid in self.progressed.drain(..) {
+            if let Some(s) = self.active.iter().rev().find(|s| s.sid == sid) {
+                s.changed.notify_waiters();
+            }
+        }
+        self.prune();
+        if let Err(e) = result {
+            tracing::debug!(conn = self.conn.id, code = e.code, why = e.why, "HTTP/2 connection error");
+            return Some(DisconnectReason::Http2Error(e.code));
+        }
+        if calm {
+            tracing::warn!(conn = self.conn.id, peer = %self.conn.remote, "HTTP/2 reset budget spent (rapid reset): GOAWAY ENHANCE_YOUR_CALM");
+            table.engine().go_away(code::ENHANCE_YOUR_CALM);
+            return Some(DisconnectReason::Http2Error(code::ENHANCE_YOUR_CALM));
+        }
+        None
+    }
+
+    fn find(&self, sid: u32) -> Option<&Arc<Stream>> {
+        self.active.iter().rev().find(|s| s.sid == sid)
+    }
+
+    /// Forgets finished streams once they are most of the list.
+    fn prune(&mut self) {
+        if self.active.len() > 32 && self.active.len() > 2 * self.table().in_flight() {
+            self.active.retain(|s| !s.is_over());
+        }
+    }
+
     /// EntityBody and MinSendRate on HTTP/2, per stream: a stream whose
     /// body the application has waited for past its group's EntityBody,
     /// or whose sender a closed window has held past what MinSendRate
     /// allows, is reset (CANCEL) and its request ends with that timeout;
-    /// the connection and its other streams go on. Deadlines are worked
+    /// the connection and its other streams go on. Bodies drained after
+    /// a complete response end at DrainEntityBody. Deadlines are worked
     /// out again only when a wait begins or the timer fires.
     fn stream_timeouts(&mut self, cx: &mut Context<'_>) {
         let fired = self
@@ -293,14 +446,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             return;
         }
         let now = Instant::now();
-        let mut next: Option<Instant> = None;
         let table = self.conn.h2.get().expect("set before the connection runs");
+        let mut next: Option<Instant> = table.end_drains(now);
         let counters = &self.conn.counters;
         for s in &self.active {
             match s.deadline() {
                 Some((d, kind)) if d <= now => {
                     let reason = DisconnectReason::Timeout(kind);
-                    if s.timed_out(kind) && table.forget(s.seq, reason).is_some() {
+                    if table.reset(s, reason) && table.forget(s.seq, reason).is_some() {
                         counters.timed_out(kind, self.conn.id);
                         lost(&self.conn, s, reason);
                     }
@@ -316,71 +469,54 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
         }
     }
 
-    /// Looks at the streams in flight; true when the client has reset more
-    /// than its budget allows.
-    fn look(&mut self) -> bool {
-        let resets = self.read.swap(false, Ordering::Relaxed);
-        if self.active.is_empty() || !(resets || self.table().any_held()) {
-            return false;
-        }
-        let mut calm = false;
-        let table = self.conn.h2.get().expect("set before the connection runs");
-        let counters = &self.conn.counters;
-        let budget = &mut self.resets;
-        self.active.retain(|s| match s.look(resets) {
-            Look::Open => true,
-            Look::Done => false,
-            Look::Reset => {
-                let reason = s.ended().unwrap_or(DisconnectReason::StreamReset(0));
-                if table.forget(s.seq, reason).is_some() {
-                    Counters::inc(&counters.h2_resets);
-                    let conn = &self.conn;
-                    tracing::debug!(conn = conn.id, request = registry::request_id(conn.id, s.seq), %reason, "stream reset by the client");
-                    lost(conn, s, reason);
-                }
-                calm |= !budget.take();
-                false
-            }
-        });
-        calm
-    }
-
     /// A new stream: its head checked and routed, then queued as a request.
-    fn dispatch(&mut self, req: http::Request<RecvStream>, respond: SendResponse<Bytes>) {
+    fn dispatch(&mut self, sid: u32, head: Result<RequestFields, HeadError>, end_stream: bool) {
         let counters = &self.conn.counters;
         Counters::inc(&counters.requests_received);
         Counters::inc(&counters.h2_streams);
         let now = Instant::now();
         if self.next_seq >= registry::MAX_SEQ {
             // Request ids of this connection are used up: no more streams.
-            let mut respond = respond;
-            respond.send_reset(h2::Reason::REFUSED_STREAM);
-            if !self.goaway_sent {
-                self.goaway_sent = true;
-                self.h2.graceful_shutdown();
+            {
+                let mut eng = self.table().engine();
+                eng.reset(sid, code::REFUSED_STREAM);
+                eng.go_away(code::NO_ERROR);
             }
+            self.goaway_sent = true;
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (parts, body) = req.into_parts();
-        let head_only = parts.method == http::Method::HEAD;
         let env = self.conn.env.clone();
         let mut request = Request::blank(&self.conn, now);
+        let fields = match head {
+            Ok(f) => f,
+            Err(_) => {
+                let info = StreamInfo {
+                    started: Some(now),
+                    ..StreamInfo::default()
+                };
+                Counters::inc(&counters.protocol_errors);
+                self.answer(seq, sid, end_stream, false, 431, "request header fields too large", info);
+                return;
+            }
+        };
+        let method = MethodKind::from_bytes(&fields.method);
+        let head_only = method == MethodKind::Head;
         let mut info = StreamInfo {
-            method: MethodKind::from_bytes(parts.method.as_str().as_bytes()),
+            method,
             started: Some(now),
             ..StreamInfo::default()
         };
-        if let Err(why) = synthesize_head(&parts, &env.limits, request.head_mut()) {
+        if let Err(why) = parse_head(&fields, &env.limits, request.head_mut()) {
             Counters::inc(&counters.protocol_errors);
-            self.answer(seq, respond, body, 400, why, info);
+            self.answer(seq, sid, end_stream, head_only, 400, why, info);
             return;
         }
         let scheme = self.conn.scheme();
         let head = request.head();
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        info.target.set(seq, info.method, target.as_bytes());
+        let target: &[u8] = if fields.method == b"CONNECT" { &fields.authority } else { &fields.path };
+        info.target.set(seq, info.method, target);
         if self.conn.log.is_some() {
             info.log = std::sync::Mutex::new(Some(Box::new(LogHead::of(head, true))));
         }
@@ -391,7 +527,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
                 Ok(u) => Some(u),
                 Err(_) => {
                     Counters::inc(&counters.protocol_errors);
-                    self.answer(seq, respond, body, 400, "bad request target", info);
+                    self.answer(seq, sid, end_stream, head_only, 400, "bad request target", info);
                     return;
                 }
             },
@@ -417,14 +553,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             } else {
                 (400, "no URL prefix matches this request")
             };
-            self.answer(seq, respond, body, status, why, info);
+            self.answer(seq, sid, end_stream, head_only, status, why, info);
             return;
         };
         info.entity_body = timeouts.entity_body;
         info.drain_entity_body = timeouts.drain_entity_body;
         info.min_send_rate = timeouts.min_send_rate;
-        let stream = Arc::new(Stream::new(seq, queue.id, head_only, respond, body, info));
-        let more_body = stream.has_body();
+        let stream = Arc::new(Stream::new(seq, sid, queue.id, head_only, !end_stream, info));
         self.table().insert(stream.clone());
         self.active.push(stream.clone());
         request.fill(Filled {
@@ -433,7 +568,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
             cooked,
             expires: now + timeouts.request_queue,
             body: Bytes::new(),
-            more_body,
+            more_body: !end_stream,
         });
         request.set_stream(stream);
         let mut batch = vec![request];
@@ -447,17 +582,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> H2Conn<T> {
     }
 
     /// The server answers a stream itself.
+    #[allow(clippy::too_many_arguments)]
     fn answer(
         &mut self,
         seq: u32,
-        respond: SendResponse<Bytes>,
-        body: RecvStream,
+        sid: u32,
+        end_stream: bool,
+        head_only: bool,
         status: u16,
         why: &str,
         info: StreamInfo,
     ) {
-        let head_only = info.method == MethodKind::Head;
-        let stream = Arc::new(Stream::new(seq, 0, head_only, respond, body, info));
+        let stream = Arc::new(Stream::new(seq, sid, 0, head_only, !end_stream, info));
         self.table().insert(stream);
         self.table().answer(seq, status, why);
     }
@@ -483,58 +619,30 @@ fn finish(conn: &Arc<Conn>, reason: DisconnectReason, active: &[Arc<Stream>]) {
     registry::closed(conn, reason, abandoned);
 }
 
-/// What an h2 error says about why the connection ended.
-fn reason_of(e: &h2::Error) -> DisconnectReason {
-    if e.is_io() {
-        return match e.get_io().map(io::Error::kind) {
-            Some(io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe) => {
-                DisconnectReason::ClientClosed
-            }
-            _ => DisconnectReason::Reset,
-        };
-    }
-    match e.reason() {
-        Some(h2::Reason::NO_ERROR) | None => DisconnectReason::ClientClosed,
-        Some(r) => DisconnectReason::Http2Error(r.into()),
+fn read_failed(e: &io::Error) -> DisconnectReason {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => DisconnectReason::ClientClosed,
+        _ => DisconnectReason::Reset,
     }
 }
 
-/// Builds an HTTP/1.1-form head from an h2 request and parses it with the
-/// same parser, limits and checks HTTP/1.1 requests get: one definition
-/// of a valid request, and the same zero-copy [`Request`] accessors.
-fn synthesize_head(
-    parts: &http::request::Parts,
+fn write_failed(e: &io::Error) -> DisconnectReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => DisconnectReason::Reset,
+        _ => DisconnectReason::WriteFailed,
+    }
+}
+
+/// Parses an h2 request's head in HTTP/1.1 form with the same parser,
+/// limits and checks HTTP/1.1 requests get: one definition of a valid
+/// request, and the same zero-copy [`Request`] accessors.
+fn parse_head(
+    fields: &RequestFields,
     limits: &httpq_proto::Limits,
     head: &mut httpq_proto::RequestHead,
 ) -> Result<(), &'static str> {
-    let uri = &parts.uri;
-    let authority = uri.authority().map(|a| a.as_str());
-    let target = if parts.method == http::Method::CONNECT {
-        authority.unwrap_or("")
-    } else {
-        uri.path_and_query().map_or("/", |p| p.as_str())
-    };
-    let mut buf = BytesMut::with_capacity(256);
-    buf.extend_from_slice(parts.method.as_str().as_bytes());
-    buf.extend_from_slice(b" ");
-    buf.extend_from_slice(target.as_bytes());
-    buf.extend_from_slice(b" HTTP/1.1\r\n");
-    if let Some(a) = authority {
-        buf.extend_from_slice(b"host: ");
-        buf.extend_from_slice(a.as_bytes());
-        buf.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in &parts.headers {
-        // :authority wins over a Host field (RFC 9113 §8.3.1).
-        if authority.is_some() && name == http::header::HOST {
-            continue;
-        }
-        buf.extend_from_slice(name.as_str().as_bytes());
-        buf.extend_from_slice(b": ");
-        buf.extend_from_slice(value.as_bytes());
-        buf.extend_from_slice(b"\r\n");
-    }
-    buf.extend_from_slice(b"\r\n");
+    let mut buf = BytesMut::new();
+    fields.write_http1(&mut buf);
     let mut parser = RequestParser::new(*limits);
     match parser.parse_into(&mut buf, head) {
         Ok(true) => Ok(()),
@@ -568,84 +676,6 @@ impl ResetBudget {
         self.last = now;
         self.tokens -= 1.0;
         self.tokens >= 0.0
-    }
-}
-
-/// The connection's byte stream as h2 sees it: bytes already read come
-/// first, reads are counted (and noted, so resets are looked for only
-/// after input), writes are counted.
-struct Counted<T> {
-    inner: T,
-    prefix: Bytes,
-    read: Arc<AtomicBool>,
-    counters: Arc<Counters>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix.split_to(n));
-            this.read.store(true, Ordering::Relaxed);
-            return Poll::Ready(Ok(()));
-        }
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            Counters::add(&this.counters.bytes_received, n as u64);
-            this.read.store(true, Ordering::Relaxed);
-        }
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r {
-            Counters::add(&this.counters.bytes_sent, n as u64);
-            // h2 may have held frames it read (a reset among them) until
-            // it could write: look at the streams after a write too.
-            this.read.store(true, Ordering::Relaxed);
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r {
-            Counters::add(&this.counters.bytes_sent, n as u64);
-            this.read.store(true, Ordering::Relaxed);
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -7,12 +7,12 @@ use std::collections::{HashMap, VecDeque};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use h2::server::SendResponse;
-use h2::{RecvStream, SendStream};
 use http::header;
+use httpq_proto::h2::{self as engine, code};
 use httpq_proto::server_conn::{FileChunk, Response, SendFlags};
 use tokio::sync::Notify;
 
@@ -32,12 +32,13 @@ const FILE_AT_ONCE: u64 = 256 * 1024;
 const FILE_STEP: usize = 64 * 1024;
 
 /// The streams of one HTTP/2 connection that the application holds (by
-/// the sequence number in their request ids).
+/// the sequence number in their request ids), and the connection's
+/// protocol engine they send through.
 pub(crate) struct H2Table {
     shared: Arc<Shared>,
     /// A response asked to close the connection (DISCONNECT): GOAWAY.
     pub goaway: AtomicBool,
-    server_header: Option<http::HeaderValue>,
+    server_header: Option<Bytes>,
     /// The connection's runtime, for file pumps.
     handle: tokio::runtime::Handle,
     /// The last streams that ended under the application (reset, timed
@@ -52,17 +53,23 @@ const GONE: usize = 64;
 /// What file pumps share with their table.
 struct Shared {
     streams: Mutex<HashMap<u32, Arc<Stream>>>,
-    /// Senders waiting for a stream's window (the connection task looks
-    /// for open windows only while this is non-zero).
+    /// The connection's sans-IO HTTP/2 engine: application sends encode
+    /// their frames into it, the connection task feeds it what it reads
+    /// and writes what it holds. Locked after a stream's state, never
+    /// before.
+    engine: Mutex<engine::Conn>,
+    /// Streams whose response is complete while the client still sends
+    /// body: read and dropped until the deadline (DrainEntityBody).
+    draining: Mutex<Vec<(u32, Instant)>>,
+    /// Senders waiting for a stream's window (the connection task wakes
+    /// them as windows open only while this is non-zero).
     held: AtomicUsize,
     /// An application began waiting for a request body, or a sender
-    /// began waiting for a window: the connection task works out its
-    /// EntityBody and MinSendRate deadlines again.
+    /// began waiting for a window, or a drain began: the connection task
+    /// works out its deadlines again.
     rescan: AtomicBool,
-    /// Wakes the connection task.
+    /// Wakes the connection task (to write, or to look again).
     wake: Box<dyn Fn() + Send + Sync>,
-    /// The connection's runtime, for draining bodies.
-    handle: tokio::runtime::Handle,
     counters: Arc<Counters>,
     /// Tells a draining session that an answer went out.
     answered: Box<dyn Fn() + Send + Sync>,
@@ -81,6 +88,10 @@ impl Shared {
 
     fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn engine(&self) -> MutexGuard<'_, engine::Conn> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The response of `stream` is complete. Recorded (and its log line
@@ -129,38 +140,44 @@ impl Shared {
     /// The response is complete and the client may still be sending its
     /// body: the rest is read and dropped for up to DrainEntityBody (as
     /// http.sys drains an unread body), so the stream ends as the client
-    /// ends it and h2 still checks what comes (a Content-Length the DATA
+    /// ends it and what comes is still checked (a Content-Length the DATA
     /// does not match is still a PROTOCOL_ERROR), rather than a reset
-    /// whose timing depends on when the application let go.
+    /// whose timing depends on when the application let go. Body already
+    /// here and unread goes back to the windows now.
     fn drain(&self, stream: &Stream) {
-        let recv = {
+        let unread: usize = {
             let mut st = lock(&stream.state);
             if st.recv_done {
                 return;
             }
-            st.recv.take()
+            st.recv_done = true;
+            st.chunks.drain(..).map(|b| b.len()).sum()
         };
-        let Some(mut recv) = recv.filter(|r| !r.is_end_stream()) else {
-            return;
-        };
-        let limit = stream.info.drain_entity_body;
-        if limit.is_zero() {
-            return;
+        let mut eng = self.engine();
+        eng.release(stream.sid, unread);
+        if eng.recv_open(stream.sid) {
+            let limit = stream.info.drain_entity_body;
+            if limit.is_zero() {
+                eng.reset(stream.sid, code::NO_ERROR);
+            } else {
+                drop(eng);
+                let until = Instant::now() + limit;
+                self.draining
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((stream.sid, until));
+                self.rescan.store(true, Ordering::Release);
+            }
         }
-        self.handle.spawn(async move {
-            let rest = async {
-                while let Some(Ok(piece)) = recv.data().await {
-                    let _ = recv.flow_control().release_capacity(piece.len());
-                }
-            };
-            let _ = tokio::time::timeout(limit, rest).await;
-        });
+        (self.wake)();
     }
 }
 
 /// One stream handed to the application.
 pub(crate) struct Stream {
     pub seq: u32,
+    /// The HTTP/2 stream id.
+    pub sid: u32,
     /// The id of the queue its request went to.
     pub queue: u64,
     /// A HEAD request: the response carries no body.
@@ -214,17 +231,16 @@ struct StreamState {
     held_since: Option<std::time::Instant>,
     /// Bytes of the last send: what a wait after it lets out.
     last_send: u64,
-    respond: Option<SendResponse<Bytes>>,
-    send: Option<SendStream<Bytes>>,
-    recv: Option<RecvStream>,
-    /// Request body taken from h2, not yet read by the application.
+    /// The response's HEADERS went out.
+    began: bool,
+    /// Request body taken from the connection, not yet read by the application.
     chunks: VecDeque<Bytes>,
     recv_done: bool,
+    /// The application's task waiting for body.
+    body_waker: Option<Waker>,
     ended: Option<DisconnectReason>,
     /// END_STREAM is queued: the response is complete.
     done: bool,
-    /// A sender (or the file pump) waits for the window.
-    held: bool,
     /// A file pump runs: pieces sent meanwhile queue behind it.
     pump: Option<VecDeque<(Piece, bool)>>,
     /// The response carries no content (HEAD, 204, 304): body sent for it
@@ -238,57 +254,47 @@ enum Piece {
     File(FileChunk),
 }
 
-/// How the connection task found a stream it looked at.
-pub(crate) enum Look {
-    /// Still in progress.
-    Open,
-    /// Its response is complete; it needs no more looks.
-    Done,
-    /// The client reset it before its response completed.
-    Reset,
-}
-
 fn lock(m: &Mutex<StreamState>) -> MutexGuard<'_, StreamState> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn send_failed(e: h2::Error) -> ServerError {
-    match e.reason() {
-        Some(r) if e.is_remote() => {
-            ServerError::Disconnected(DisconnectReason::StreamReset(r.into()))
-        }
-        _ => ServerError::ConnectionInvalid,
-    }
+/// The engine no longer has a stream the application still holds: it
+/// ended before the connection task said so (a reset just read).
+fn gone(st: &StreamState) -> ServerError {
+    ServerError::Disconnected(
+        st.ended
+            .unwrap_or(DisconnectReason::StreamReset(code::CANCEL)),
+    )
 }
 
 impl Stream {
     pub(crate) fn new(
         seq: u32,
+        sid: u32,
         queue: u64,
         head_only: bool,
-        respond: SendResponse<Bytes>,
-        recv: RecvStream,
+        has_body: bool,
         info: StreamInfo,
     ) -> Stream {
-        let recv_done = recv.is_end_stream();
         Stream {
             seq,
+            sid,
             queue,
             head_only,
             info,
             state: Mutex::new(StreamState {
-                respond: Some(respond),
-                recv: Some(recv),
-                recv_done,
+                recv_done: !has_body,
                 ..StreamState::default()
             }),
             changed: Notify::new(),
         }
     }
 
-    /// True when a request body follows the head.
-    pub(crate) fn has_body(&self) -> bool {
-        !lock(&self.state).recv_done
+    /// Its response is complete, or it ended: the connection task need
+    /// not keep it.
+    pub(crate) fn is_over(&self) -> bool {
+        let st = lock(&self.state);
+        st.done || st.ended.is_some()
     }
 
     /// Why the stream ended, if it has.
@@ -309,23 +315,37 @@ impl Stream {
         }
     }
 
+    /// Request body read by the connection task: handed to a waiting
+    /// reader. False when the stream no longer takes it.
+    pub(crate) fn push_body(&self, data: Bytes, end: bool) -> bool {
+        let mut st = lock(&self.state);
+        if st.ended.is_some() || st.recv_done {
+            return false;
+        }
+        if !data.is_empty() {
+            st.chunks.push_back(data);
+        }
+        st.recv_done |= end;
+        let waker = st.body_waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
     /// The stream's next timeout, if a wait runs: EntityBody while the
     /// application waits for body, MinSendRate while a sender is held by
     /// a closed window (the bytes it may queue, at the minimum rate, and at
     /// least a second, as over HTTP/1.1).
     pub(crate) fn deadline(&self) -> Option<(std::time::Instant, TimeoutKind)> {
-        let mut st = lock(&self.state);
+        let st = lock(&self.state);
         if st.ended.is_some() || st.done {
             return None;
         }
-        // Body that came and is not read yet (held by h2 or here) is not
-        // a stall: EntityBody is the client's slowness, not the application's.
-        let unread = !st.chunks.is_empty()
-            || st
-                .recv
-                .as_mut()
-                .is_some_and(|r| r.is_end_stream() || r.flow_control().used_capacity() > 0);
-        let body = (!self.info.entity_body.is_zero() && !st.recv_done && !unread)
+        // Body that came and is not read yet is not a stall: EntityBody
+        // is the client's slowness, not the application's.
+        let body = (!self.info.entity_body.is_zero() && !st.recv_done && st.chunks.is_empty())
             .then_some(st.body_wait)
             .flatten()
             .map(|t| (t + self.info.entity_body, TimeoutKind::EntityBody));
@@ -344,79 +364,27 @@ impl Stream {
         }
     }
 
-    /// A wait ran past its timeout: the stream is reset (CANCEL) and its
-    /// request ends with that timeout. False if it had ended already.
-    pub(crate) fn timed_out(&self, kind: TimeoutKind) -> bool {
+    /// Marks the stream ended (its connection went, it was reset, or it
+    /// timed out); false if it had ended already or its response was
+    /// complete first. Senders and readers waiting on it are woken.
+    pub(crate) fn end(&self, reason: DisconnectReason) -> bool {
         let mut st = lock(&self.state);
-        // Its final send came first: the response is complete, not cut.
         if st.ended.is_some() || st.done {
             return false;
         }
-        if let Some(r) = st.respond.as_mut() {
-            r.send_reset(h2::Reason::CANCEL);
-        } else if let Some(s) = st.send.as_mut() {
-            s.send_reset(h2::Reason::CANCEL);
-        }
-        st.ended = Some(DisconnectReason::Timeout(kind));
+        st.ended = Some(reason);
         st.pump = None;
-        st.held = false;
+        let waker = st.body_waker.take();
         drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
         self.changed.notify_waiters();
         true
     }
 
-    /// Marks the stream ended (its connection went, or it was reset).
-    pub(crate) fn end(&self, reason: DisconnectReason) {
-        let mut st = lock(&self.state);
-        if st.ended.is_none() {
-            st.ended = Some(reason);
-        }
-        st.pump = None;
-        drop(st);
-        self.changed.notify_waiters();
-    }
-
-    /// The connection task looks: was the stream reset, did its window
-    /// open for a held sender? `resets`: frames were read since the last
-    /// look (a reset can only have arrived then).
-    pub(crate) fn look(&self, resets: bool) -> Look {
-        let mut st = lock(&self.state);
-        if st.done || st.ended.is_some() {
-            return Look::Done;
-        }
-        if resets {
-            let waker = std::task::Waker::noop();
-            let mut cx = Context::from_waker(waker);
-            let state = &mut *st;
-            let polled = match (state.respond.as_mut(), state.send.as_mut()) {
-                (Some(r), _) => r.poll_reset(&mut cx),
-                (None, Some(s)) => s.poll_reset(&mut cx),
-                (None, None) => Poll::Pending,
-            };
-            if let Poll::Ready(r) = polled {
-                let code = match r {
-                    Ok(reason) => u32::from(reason),
-                    Err(e) => e.reason().map_or(0, u32::from),
-                };
-                st.ended = Some(DisconnectReason::StreamReset(code));
-                st.pump = None;
-                st.held = false;
-                drop(st);
-                self.changed.notify_waiters();
-                return Look::Reset;
-            }
-        }
-        if st.held && st.send.as_ref().is_some_and(|s| s.capacity() > 0) {
-            st.held = false;
-            st.held_since = None;
-            drop(st);
-            self.changed.notify_waiters();
-        }
-        Look::Open
-    }
-
     /// Waits until the stream can take more (or has ended). Counted as
-    /// held before the first look, so the connection task looks at this
+    /// held before the first look, so the connection task wakes this
     /// stream after any window update that could come in between.
     async fn wait_window(&self, shared: &Shared) {
         struct Unhold<'a>(&'a AtomicUsize);
@@ -436,17 +404,12 @@ impl Stream {
                 if st.ended.is_some() {
                     return;
                 }
-                let Some(send) = st.send.as_mut() else { return };
-                if send.capacity() == 0 {
-                    send.reserve_capacity(SEND_BUDGET);
-                }
-                if send.capacity() > 0 {
+                let queued = shared.engine().queued(self.sid);
+                if queued.is_none_or(|q| q < SEND_BUDGET) {
                     // Not held (any more): MinSendRate stops counting.
-                    st.held = false;
                     st.held_since = None;
                     return;
                 }
-                st.held = true;
                 if st.held_since.is_none() && self.info.min_send_rate > 0 {
                     st.held_since = Some(std::time::Instant::now());
                     drop(st);
@@ -478,6 +441,7 @@ fn app_length(headers: &http::HeaderMap) -> Result<Option<u64>, ServerError> {
 
 impl H2Table {
     pub(crate) fn new(
+        engine: engine::Conn,
         counters: Arc<Counters>,
         server_header: Option<&[u8]>,
         handle: tokio::runtime::Handle,
@@ -488,10 +452,11 @@ impl H2Table {
         H2Table {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
+                engine: Mutex::new(engine),
+                draining: Mutex::new(Vec::new()),
                 held: AtomicUsize::new(0),
                 rescan: AtomicBool::new(false),
                 wake,
-                handle: handle.clone(),
                 counters,
                 answered,
                 log: conn.0.clone(),
@@ -500,7 +465,7 @@ impl H2Table {
             }),
             goaway: AtomicBool::new(false),
             gone: Mutex::new(VecDeque::new()),
-            server_header: server_header.and_then(|s| http::HeaderValue::from_bytes(s).ok()),
+            server_header: server_header.map(Bytes::copy_from_slice),
             handle,
         }
     }
@@ -509,7 +474,12 @@ impl H2Table {
         self.shared.map()
     }
 
-    /// Whether a wait began (body or window) since the last call.
+    /// The connection's protocol engine.
+    pub(crate) fn engine(&self) -> MutexGuard<'_, engine::Conn> {
+        self.shared.engine()
+    }
+
+    /// Whether a wait began (body, window or drain) since the last call.
     pub(crate) fn take_rescan(&self) -> bool {
         self.shared.rescan.swap(false, Ordering::AcqRel)
     }
@@ -517,6 +487,28 @@ impl H2Table {
     /// True while a sender waits for a stream's window.
     pub(crate) fn any_held(&self) -> bool {
         self.shared.held.load(Ordering::SeqCst) > 0
+    }
+
+    /// Drains past their DrainEntityBody: their streams are reset
+    /// (NO_ERROR, the response being complete). Returns the earliest
+    /// deadline left.
+    pub(crate) fn end_drains(&self, now: Instant) -> Option<Instant> {
+        let mut draining = self.shared.draining.lock().unwrap_or_else(|e| e.into_inner());
+        if draining.is_empty() {
+            return None;
+        }
+        let mut eng = self.engine();
+        draining.retain(|&(sid, until)| {
+            if !eng.recv_open(sid) {
+                return false;
+            }
+            if until <= now {
+                eng.reset(sid, code::NO_ERROR);
+                return false;
+            }
+            true
+        });
+        draining.iter().map(|d| d.1).min()
     }
 
     pub(crate) fn insert(&self, stream: Arc<Stream>) {
@@ -616,13 +608,21 @@ impl H2Table {
         if let Some(r) = st.ended {
             return Err(ServerError::Disconnected(r));
         }
-        let respond = st.respond.as_mut().ok_or(ServerError::InvalidResponse(
-            "the response was already sent",
-        ))?;
+        if st.began {
+            return Err(ServerError::InvalidResponse(
+                "the response was already sent",
+            ));
+        }
+        let status = resp.status;
+        if status.is_informational() {
+            return Err(ServerError::InvalidResponse(
+                "a 1xx status cannot be a final response",
+            ));
+        }
         let file_len = resp.file.as_ref().map_or(0, |f| f.len);
         let no_body = stream.head_only
-            || resp.status == http::StatusCode::NO_CONTENT
-            || resp.status == http::StatusCode::NOT_MODIFIED;
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED;
         // A HEAD answered with no body says nothing of the length (as
         // over HTTP/1.1): the GET's length is unknown here.
         let length = (!more)
@@ -642,21 +642,21 @@ impl H2Table {
                 ));
             }
         }
-        let head = self.head(resp, length)?;
         let body_follows = more || (!no_body && (!resp.body.is_empty() || file_len > 0));
-        let send = respond
-            .send_response(head, !body_follows)
-            .map_err(send_failed)?;
-        st.respond = None;
-        st.send = Some(send);
+        {
+            let mut eng = self.engine();
+            self.send_head(&mut eng, stream.sid, resp, length, declared.is_some(), !body_follows)
+                .map_err(|_| gone(&st))?;
+        }
+        st.began = true;
         st.no_body = no_body;
-        st.status = resp.status.as_u16();
+        st.status = status.as_u16();
         st.promised = promised;
         if !body_follows {
             st.done = true;
-            st.send = None;
             drop(st);
             self.completed(&stream);
+            (self.shared.wake)();
             return Ok(false);
         }
         let body = std::mem::take(&mut resp.body);
@@ -703,7 +703,7 @@ impl H2Table {
         if let Some(r) = st.ended {
             return Err(ServerError::Disconnected(r));
         }
-        if st.done || st.send.is_none() {
+        if st.done || !st.began {
             return Err(ServerError::InvalidResponse(
                 "body sent without a response begun with MORE_DATA",
             ));
@@ -776,18 +776,19 @@ impl H2Table {
             data = Bytes::new();
         }
         commit(&mut st);
-        let send = st.send.as_mut().expect("checked by the caller");
-        if !data.is_empty() || end {
-            send.send_data(data, end).map_err(send_failed)?;
-        }
+        let wait = {
+            let mut eng = self.engine();
+            eng.send_data(stream.sid, data, end).map_err(|_| gone(&st))?;
+            !end && eng.queued(stream.sid).is_some_and(|q| q >= SEND_BUDGET)
+        };
+        (self.shared.wake)();
         if end {
             st.done = true;
-            st.send = None;
             drop(st);
             self.completed(stream);
             return Ok(false);
         }
-        Ok(send.capacity() == 0)
+        Ok(wait)
     }
 
     /// Waits while the sender of `seq` has more queued than the window lets out.
@@ -838,17 +839,19 @@ impl H2Table {
     pub(crate) fn cancel(&self, seq: u32, queue: u64) -> Result<(), ServerError> {
         let stream = self.of(seq, queue)?;
         self.remove(seq);
-        let mut st = lock(&stream.state);
-        if let Some(r) = st.respond.as_mut() {
-            r.send_reset(h2::Reason::CANCEL);
-        } else if let Some(s) = st.send.as_mut() {
-            s.send_reset(h2::Reason::CANCEL);
-        }
-        st.ended = Some(DisconnectReason::Cancelled);
-        st.pump = None;
-        drop(st);
-        stream.changed.notify_waiters();
+        self.reset(&stream, DisconnectReason::Cancelled);
         Ok(())
+    }
+
+    /// Ends `stream` under the application with RST_STREAM CANCEL (a
+    /// cancel, a timeout); false if it had ended or completed first.
+    pub(crate) fn reset(&self, stream: &Stream, reason: DisconnectReason) -> bool {
+        if !stream.end(reason) {
+            return false;
+        }
+        self.engine().reset(stream.sid, code::CANCEL);
+        (self.shared.wake)();
+        true
     }
 
     /// Polls for stream `seq`'s request body: `sink` takes buffered pieces.
@@ -862,7 +865,16 @@ impl H2Table {
             return Poll::Ready(Err(self.missing(seq)));
         };
         let mut st = lock(&stream.state);
-        let poll = Self::poll_body_locked(&mut st, cx, sink);
+        let poll = if !st.chunks.is_empty() {
+            Poll::Ready(Ok(sink(&mut st.chunks)))
+        } else if st.recv_done {
+            Poll::Ready(Ok(0))
+        } else if let Some(r) = st.ended {
+            Poll::Ready(Err(ServerError::Disconnected(r)))
+        } else {
+            st.body_waker = Some(cx.waker().clone());
+            Poll::Pending
+        };
         let began = poll.is_pending() && st.body_wait.is_none();
         if poll.is_pending() {
             st.body_wait.get_or_insert_with(std::time::Instant::now);
@@ -870,6 +882,18 @@ impl H2Table {
             st.body_wait = None;
         }
         drop(st);
+        if let Poll::Ready(Ok(n)) = poll {
+            if n > 0 {
+                // The windows reopen as the application takes the body.
+                let mut eng = self.engine();
+                eng.release(stream.sid, n);
+                let write = eng.has_output();
+                drop(eng);
+                if write {
+                    (self.shared.wake)();
+                }
+            }
+        }
         if began && !stream.info.entity_body.is_zero() {
             // The connection task arms the stream's EntityBody timer.
             self.shared.rescan_soon();
@@ -877,90 +901,44 @@ impl H2Table {
         poll
     }
 
-    fn poll_body_locked(
-        st: &mut StreamState,
-        cx: &mut Context<'_>,
-        sink: impl FnOnce(&mut VecDeque<Bytes>) -> usize,
-    ) -> Poll<Result<usize, ServerError>> {
-        loop {
-            if !st.chunks.is_empty() {
-                return Poll::Ready(Ok(sink(&mut st.chunks)));
-            }
-            if st.recv_done {
-                return Poll::Ready(Ok(0));
-            }
-            if let Some(r) = st.ended {
-                return Poll::Ready(Err(ServerError::Disconnected(r)));
-            }
-            let Some(recv) = st.recv.as_mut() else {
-                return Poll::Ready(Ok(0));
-            };
-            match recv.poll_data(cx) {
-                Poll::Ready(Some(Ok(b))) => {
-                    // The window reopens as the application takes the
-                    // body: at most one piece waits here unread.
-                    let _ = recv.flow_control().release_capacity(b.len());
-                    if !b.is_empty() {
-                        st.chunks.push_back(b);
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    let code = e.reason().map_or(0, u32::from);
-                    return Poll::Ready(Err(ServerError::Disconnected(
-                        DisconnectReason::StreamReset(code),
-                    )));
-                }
-                Poll::Ready(None) => st.recv_done = true,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    /// The response head as h2 sends it: the application's fields without
-    /// HTTP/1 connection-specific ones (forbidden in h2), plus `Date`,
-    /// `Server` and, for a complete response, `Content-Length`.
-    fn head(
+    /// Encodes the response head into the engine: the application's
+    /// fields without HTTP/1 connection-specific ones (forbidden in h2),
+    /// plus `Date`, `Server` and, for a complete response, `Content-Length`.
+    fn send_head(
         &self,
-        resp: &mut Response,
+        eng: &mut engine::Conn,
+        sid: u32,
+        resp: &Response,
         length: Option<u64>,
-    ) -> Result<http::Response<()>, ServerError> {
-        let mut headers = std::mem::take(&mut resp.headers);
-        for name in [
-            header::CONNECTION,
-            header::TRANSFER_ENCODING,
-            header::UPGRADE,
-            header::TE,
-        ] {
-            headers.remove(name);
-        }
-        headers.remove("keep-alive");
-        headers.remove("proxy-connection");
-        headers.insert(header::DATE, crate::date::date_value());
-        if let Some(s) = &self.server_header {
-            headers.insert(header::SERVER, s.clone());
-        }
+        declared: bool,
+        end_stream: bool,
+    ) -> Result<(), engine::StreamGone> {
         let status = resp.status;
-        let bodiless = status.is_informational()
-            || status == http::StatusCode::NO_CONTENT
+        let bodiless = status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED;
-        if status == http::StatusCode::NO_CONTENT {
-            // RFC 9110 §8.6: a 204 has no Content-Length (as over HTTP/1.1).
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        if let (Some(n), false) = (length, bodiless) {
-            if !headers.contains_key(header::CONTENT_LENGTH) {
-                headers.insert(header::CONTENT_LENGTH, n.into());
-            }
-        }
-        if status.is_informational() {
-            return Err(ServerError::InvalidResponse(
-                "a 1xx status cannot be a final response",
-            ));
-        }
-        let mut head = http::Response::new(());
-        *head.status_mut() = status;
-        *head.headers_mut() = headers;
-        Ok(head)
+        let app = resp.headers.iter().filter_map(|(n, v)| {
+            let skip = matches!(
+                n,
+                &header::CONNECTION | &header::TRANSFER_ENCODING | &header::UPGRADE | &header::TE
+                    | &header::DATE | &header::SERVER
+            ) || n == "keep-alive"
+                || n == "proxy-connection"
+                // RFC 9110 §8.6: a 204 has no Content-Length (as over HTTP/1.1).
+                || (status == http::StatusCode::NO_CONTENT && n == header::CONTENT_LENGTH);
+            (!skip).then_some((n.as_str().as_bytes(), v.as_bytes()))
+        });
+        let date = crate::date::date_value();
+        let mut n = itoa::Buffer::new();
+        let length = match (length, bodiless, declared) {
+            (Some(len), false, false) => Some(n.format(len).as_bytes()),
+            _ => None,
+        };
+        let ours = [
+            Some((&b"date"[..], date.as_bytes())),
+            self.server_header.as_deref().map(|s| (&b"server"[..], s)),
+            length.map(|l| (&b"content-length"[..], l)),
+        ];
+        eng.send_response(sid, status.as_u16(), app.chain(ours.into_iter().flatten()), end_stream)
     }
 }
 
@@ -1002,12 +980,10 @@ async fn pump(stream: Arc<Stream>, shared: Arc<Shared>) {
                     let mut buf = vec![0; n];
                     if f.file.read_exact_at(&mut buf, at).is_err() {
                         // The file shrank: the response can never complete.
-                        let mut st = lock(&stream.state);
-                        if let Some(s) = st.send.as_mut() {
-                            s.send_reset(h2::Reason::INTERNAL_ERROR);
+                        if stream.end(DisconnectReason::WriteFailed) {
+                            shared.engine().reset(stream.sid, code::INTERNAL_ERROR);
+                            (shared.wake)();
                         }
-                        st.ended = Some(DisconnectReason::WriteFailed);
-                        drop(st);
                         shared.map().remove(&stream.seq);
                         ok = false;
                         break;
@@ -1037,15 +1013,12 @@ fn send_piece(stream: &Stream, shared: &Shared, data: Bytes, end: bool) -> bool 
     }
     let data = if st.no_body { Bytes::new() } else { data };
     st.last_send = data.len() as u64;
-    let Some(send) = st.send.as_mut() else {
-        return false;
-    };
-    if send.send_data(data, end).is_err() {
+    if shared.engine().send_data(stream.sid, data, end).is_err() {
         return false;
     }
+    (shared.wake)();
     if end {
         st.done = true;
-        st.send = None;
         drop(st);
         shared.completed(stream);
     }

@@ -146,8 +146,9 @@ pub enum DisconnectReason {
     /// its error code). Only the request is gone; its connection may
     /// still carry other streams.
     StreamReset(u32),
-    /// HTTP/2: the connection ended on a protocol error (GOAWAY with this
-    /// error code, sent or received).
+    /// HTTP/2: a protocol error with this code ended the connection
+    /// (GOAWAY, sent or received) or, where the error was one stream's,
+    /// only the request's stream (the server's RST_STREAM).
     Http2Error(u32),
 }
 
