@@ -902,8 +902,8 @@ impl H2Table {
     }
 
     /// Encodes the response head into the engine: the application's
-    /// fields without HTTP/1 connection-specific ones (forbidden in h2),
-    /// plus `Date`, `Server` and, for a complete response, `Content-Length`.
+    /// fields (the engine drops HTTP/1 connection-specific ones), plus
+    /// `Date`, `Server` and, for a complete response, `Content-Length`.
     fn send_head(
         &self,
         eng: &mut engine::Conn,
@@ -916,15 +916,14 @@ impl H2Table {
         let status = resp.status;
         let bodiless = status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED;
+        // Connection-specific fields are the engine's to drop; the
+        // server's own Date and Server replace the application's.
+        let no_content = status == http::StatusCode::NO_CONTENT;
         let app = resp.headers.iter().filter_map(|(n, v)| {
-            let skip = matches!(
-                n,
-                &header::CONNECTION | &header::TRANSFER_ENCODING | &header::UPGRADE | &header::TE
-                    | &header::DATE | &header::SERVER
-            ) || n == "keep-alive"
-                || n == "proxy-connection"
+            let skip = n == header::DATE
+                || n == header::SERVER
                 // RFC 9110 §8.6: a 204 has no Content-Length (as over HTTP/1.1).
-                || (status == http::StatusCode::NO_CONTENT && n == header::CONTENT_LENGTH);
+                || (no_content && n == header::CONTENT_LENGTH);
             (!skip).then_some((n.as_str().as_bytes(), v.as_bytes()))
         });
         let date = crate::date::date_value();

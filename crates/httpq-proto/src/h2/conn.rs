@@ -153,6 +153,8 @@ pub struct Conn {
     /// Streams that sent queued body since the last look.
     progressed: Vec<u32>,
     failed: Option<ConnError>,
+    /// Where a response's header block is built.
+    scratch: Vec<u8>,
 }
 
 /// DATA payloads up to this size are copied into the output buffer;
@@ -204,6 +206,7 @@ impl Conn {
             chunks: VecDeque::new(),
             progressed: Vec::new(),
             failed: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -692,8 +695,8 @@ impl Conn {
     }
 
     /// Begins stream `id`'s response: HEADERS (and CONTINUATION) with
-    /// `:status` and `fields` (lowercase names, no connection-specific
-    /// ones). `end_stream`: nothing follows.
+    /// `:status` and `fields` (lowercase names; connection-specific ones
+    /// are dropped, as RFC 9113 §8.2.2 asks). `end_stream`: nothing follows.
     pub fn send_response<'a>(
         &mut self,
         id: u32,
@@ -705,31 +708,23 @@ impl Conn {
         if self.streams[i].send != Send::Idle {
             return Err(StreamGone);
         }
-        let start = self.out.len();
-        self.out.put_slice(&[0; HEADER_LEN]);
-        hpack::put_status(&mut self.out, status);
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        hpack::put_status(&mut block, status);
         for (n, v) in fields {
-            hpack::put_field(&mut self.out, n, v);
+            hpack::put_field(&mut block, n, v);
         }
-        let len = self.out.len() - start - HEADER_LEN;
         let flags = if end_stream { flag::END_STREAM } else { 0 };
-        if len <= self.peer_max_frame {
-            let mut h = BytesMut::with_capacity(HEADER_LEN);
-            frame::put_head(&mut h, len, kind::HEADERS, flags | flag::END_HEADERS, id);
-            self.out[start..start + HEADER_LEN].copy_from_slice(&h);
-        } else {
-            let block = self.out.split_off(start + HEADER_LEN);
-            self.out.truncate(start);
-            let mut pieces = block.chunks(self.peer_max_frame).peekable();
-            let mut first = true;
-            while let Some(p) = pieces.next() {
-                let last = pieces.peek().is_none();
-                let (k, f) = if first { (kind::HEADERS, flags) } else { (kind::CONTINUATION, 0) };
-                frame::put_head(&mut self.out, p.len(), k, f | if last { flag::END_HEADERS } else { 0 }, id);
-                self.out.put_slice(p);
-                first = false;
-            }
+        let mut pieces = block.chunks(self.peer_max_frame).peekable();
+        let mut first = true;
+        while let Some(p) = pieces.next() {
+            let last = pieces.peek().is_none();
+            let (k, f) = if first { (kind::HEADERS, flags) } else { (kind::CONTINUATION, 0) };
+            frame::put_head(&mut self.out, p.len(), k, f | if last { flag::END_HEADERS } else { 0 }, id);
+            self.out.extend_from_slice(p);
+            first = false;
         }
+        self.scratch = block;
         let s = &mut self.streams[i];
         if end_stream {
             s.send = Send::Done;

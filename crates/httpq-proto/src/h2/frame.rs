@@ -101,7 +101,7 @@ pub(crate) fn put_head(out: &mut BytesMut, len: usize, kind: u8, flags: u8, stre
         (stream >> 8) as u8,
         stream as u8,
     ];
-    out.put_slice(&b);
+    out.extend_from_slice(&b);
 }
 
 pub(crate) fn put_rst(out: &mut BytesMut, stream: u32, code: u32) {

@@ -17,44 +17,52 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
-/// A request's head, decoded and checked.
+/// A request's head, decoded and checked, in HTTP/1.1 form (request
+/// line; `host` from `:authority`; the regular fields in order, `cookie`
+/// crumbs joined into one line as RFC 9113 §8.2.3 asks, a `host` field
+/// yielding to `:authority`; a blank line), so one parser and one set of
+/// limits judge requests of both versions.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RequestFields {
-    pub method: Vec<u8>,
-    pub scheme: Vec<u8>,
-    pub authority: Vec<u8>,
-    pub path: Vec<u8>,
-    /// Regular fields as HTTP/1.1 lines (`name: value\r\n`), in order;
-    /// `cookie` crumbs are joined into one line (RFC 9113 §8.2.3) and a
-    /// `host` field yields to `:authority`.
-    pub lines: BytesMut,
+    head: BytesMut,
+    method: (usize, usize),
+    target: (usize, usize),
     /// The request's Content-Length, if it has one.
     pub content_length: Option<u64>,
 }
 
 impl RequestFields {
-    /// Writes the head in HTTP/1.1 form, so one parser and one set of
-    /// limits judge requests of both versions.
-    pub fn write_http1(&self, out: &mut BytesMut) {
-        out.reserve(self.method.len() + self.path.len() + self.authority.len() + self.lines.len() + 32);
-        out.put_slice(&self.method);
-        out.put_u8(b' ');
-        if self.method == b"CONNECT" {
-            out.put_slice(&self.authority);
-        } else {
-            out.put_slice(&self.path);
-        }
-        out.put_slice(b" HTTP/1.1\r\n");
-        if !self.authority.is_empty() {
-            out.put_slice(b"host: ");
-            out.put_slice(&self.authority);
-            out.put_slice(b"\r\n");
-        }
-        out.put_slice(&self.lines);
-        out.put_slice(b"\r\n");
+    /// `:method`.
+    pub fn method(&self) -> &[u8] {
+        &self.head[self.method.0..self.method.1]
     }
+
+    /// The request target: `:path`, or `:authority` for CONNECT.
+    pub fn target(&self) -> &[u8] {
+        &self.head[self.target.0..self.target.1]
+    }
+
+    /// The head in HTTP/1.1 form.
+    pub fn http1(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The head in HTTP/1.1 form, to parse in place.
+    pub fn into_http1(self) -> BytesMut {
+        self.head
+    }
+}
+
+/// Where the pseudo-header values of a block being decoded are, in the
+/// decoder's scratch.
+#[derive(Default)]
+struct Pseudo {
+    method: Option<(usize, usize)>,
+    scheme: Option<(usize, usize)>,
+    authority: Option<(usize, usize)>,
+    path: Option<(usize, usize)>,
 }
 
 /// What was wrong with a decoded header list.
@@ -203,7 +211,12 @@ enum Str {
 }
 
 /// Reads a string literal (§5.2): plain, or Huffman into `scratch`.
-fn get_str(buf: &[u8], at: usize, scratch: &mut Vec<u8>) -> Result<(Str, usize), CompressionError> {
+fn get_str(
+    buf: &[u8],
+    at: usize,
+    scratch: &mut Vec<u8>,
+    cache: &mut HuffmanCache,
+) -> Result<(Str, usize), CompressionError> {
     let rest = &buf[at..];
     let huffman = rest.first().ok_or(CompressionError)? & 0x80 != 0;
     let (len, n) = get_int(rest, 7)?;
@@ -213,7 +226,11 @@ fn get_str(buf: &[u8], at: usize, scratch: &mut Vec<u8>) -> Result<(Str, usize),
     }
     let start = scratch.len();
     let coded = &rest[n..end];
-    httlib_huffman::decode(coded, scratch, httlib_huffman::DecoderSpeed::FourBits)
+    if let Some(plain) = cache.get(coded) {
+        scratch.extend_from_slice(plain);
+        return Ok((Str::Scratch(start, scratch.len()), end));
+    }
+    httlib_huffman::decode(coded, scratch, httlib_huffman::DecoderSpeed::FiveBits)
         .map_err(|_| CompressionError)?;
     // The padding must be the EOS code's high bits: fewer than 8 bits,
     // all ones (§5.2). The decoder lets zero bits through, so the
@@ -225,13 +242,108 @@ fn get_str(buf: &[u8], at: usize, scratch: &mut Vec<u8>) -> Result<(Str, usize),
     if pad >= 8 || coded.last().is_some_and(|&l| u16::from(l) & ones != ones) {
         return Err(CompressionError);
     }
+    cache.put(coded, &scratch[start..]);
     Ok((Str::Scratch(start, scratch.len()), end))
+}
+
+/// The last few Huffman strings decoded, by their coded bytes. Clients
+/// built on nghttp2 (curl, nghttp, h2load) never index `:path`, so a
+/// path asked for again is Huffman-decoded again: here it is found
+/// instead (a compare of a few bytes against a decode of each).
+#[derive(Default)]
+struct HuffmanCache {
+    entries: [(Vec<u8>, Vec<u8>); 4],
+    next: usize,
+}
+
+/// Coded strings longer than this are not kept.
+const CACHE_MAX: usize = 128;
+
+impl HuffmanCache {
+    fn get(&self, coded: &[u8]) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(c, _)| !c.is_empty() && c == coded)
+            .map(|(_, p)| &p[..])
+    }
+
+    fn put(&mut self, coded: &[u8], plain: &[u8]) {
+        if coded.is_empty() || coded.len() > CACHE_MAX {
+            return;
+        }
+        let (c, p) = &mut self.entries[self.next];
+        c.clear();
+        c.extend_from_slice(coded);
+        p.clear();
+        p.extend_from_slice(plain);
+        self.next = (self.next + 1) % self.entries.len();
+    }
+}
+
+/// Writes the HTTP/1.1 form of a decoded request, once its fields are
+/// known good.
+fn build(
+    p: &Pseudo,
+    pseudo: &[u8],
+    lines: &[u8],
+    cookie: &[u8],
+    content_length: Option<u64>,
+) -> Result<RequestFields, HeadError> {
+    let get = |r: Option<(usize, usize)>| r.map(|(a, b)| &pseudo[a..b]);
+    let method = get(p.method).ok_or(HeadError::Malformed(":method is missing"))?;
+    let authority = get(p.authority);
+    let connect = method == b"CONNECT";
+    let target = if connect {
+        if authority.is_none() || p.scheme.is_some() || p.path.is_some() {
+            return Err(HeadError::Malformed("CONNECT takes :authority alone"));
+        }
+        authority.unwrap_or_default()
+    } else {
+        match (p.scheme, get(p.path)) {
+            (Some(_), Some(path)) => path,
+            _ => return Err(HeadError::Malformed(":scheme or :path is missing")),
+        }
+    };
+    let host = authority.map_or(0, |a| a.len() + 8);
+    let mut head = BytesMut::with_capacity(
+        method.len() + target.len() + 13 + host + lines.len() + cookie.len() + 12,
+    );
+    head.extend_from_slice(method);
+    head.extend_from_slice(b" ");
+    let t = head.len();
+    head.extend_from_slice(target);
+    let target_range = (t, head.len());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(a) = authority.filter(|a| !a.is_empty()) {
+        head.extend_from_slice(b"host: ");
+        head.extend_from_slice(a);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(lines);
+    if !cookie.is_empty() {
+        head.extend_from_slice(b"cookie: ");
+        head.extend_from_slice(cookie);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(RequestFields {
+        method: (0, method.len()),
+        target: target_range,
+        head,
+        content_length,
+    })
 }
 
 pub(crate) struct Decoder {
     table: Dynamic,
     max_list: usize,
     scratch: Vec<u8>,
+    huffman: HuffmanCache,
+    /// Pseudo-header values, regular field lines and cookie crumbs of the
+    /// block being decoded (kept between blocks: no allocation per request).
+    pseudo: Vec<u8>,
+    lines: Vec<u8>,
+    cookie: Vec<u8>,
 }
 
 /// `tchar` of RFC 9110 §5.6.2, lowercase only (RFC 9113 §8.2.1).
@@ -268,6 +380,10 @@ impl Decoder {
             },
             max_list: max_list as usize,
             scratch: Vec::new(),
+            huffman: HuffmanCache::default(),
+            pseudo: Vec::new(),
+            lines: Vec::new(),
+            cookie: Vec::new(),
         }
     }
 
@@ -298,13 +414,13 @@ impl Decoder {
                 at += n;
                 self.scratch.clear();
                 let name = if i == 0 {
-                    let (s, n) = get_str(block, at, &mut self.scratch)?;
+                    let (s, n) = get_str(block, at, &mut self.scratch, &mut self.huffman)?;
                     at += n;
                     Some(s)
                 } else {
                     None
                 };
-                let (value, n) = get_str(block, at, &mut self.scratch)?;
+                let (value, n) = get_str(block, at, &mut self.scratch, &mut self.huffman)?;
                 at += n;
                 let scratch = &self.scratch;
                 let pick = |s: Str| -> &[u8] {
@@ -335,108 +451,101 @@ impl Decoder {
         &mut self,
         block: &[u8],
     ) -> Result<Result<RequestFields, HeadError>, CompressionError> {
-        let mut f = RequestFields::default();
+        let mut pseudo_buf = std::mem::take(&mut self.pseudo);
+        let mut lines = std::mem::take(&mut self.lines);
+        let mut cookie = std::mem::take(&mut self.cookie);
+        pseudo_buf.clear();
+        lines.clear();
+        cookie.clear();
+        let mut p = Pseudo::default();
+        let mut content_length: Option<u64> = None;
         let mut err: Option<HeadError> = None;
         let mut size = 0usize;
         let mut regular = false;
-        let mut cookie: Vec<u8> = Vec::new();
         let max_list = self.max_list;
-        self.decode(block, |name, value| {
-                size += name.len() + value.len() + 32;
-                if err.is_some() {
-                    return;
-                }
-                if size > max_list {
-                    err = Some(HeadError::TooLarge);
-                    return;
-                }
-                if !value_ok(&value) {
-                    err = Some(HeadError::Malformed("a field value holds a forbidden byte"));
-                    return;
-                }
-                if let Some(pseudo) = name.strip_prefix(b":") {
-                    if regular {
-                        err = Some(HeadError::Malformed("a pseudo-header follows a regular field"));
-                        return;
-                    }
-                    let slot = match pseudo {
-                        b"method" => &mut f.method,
-                        b"scheme" => &mut f.scheme,
-                        b"authority" => &mut f.authority,
-                        b"path" => &mut f.path,
-                        _ => {
-                            err = Some(HeadError::Malformed("unknown pseudo-header"));
-                            return;
-                        }
-                    };
-                    if !slot.is_empty() || (pseudo == b"path" && value.is_empty()) {
-                        err = Some(HeadError::Malformed("repeated or empty pseudo-header"));
-                        return;
-                    }
-                    slot.extend_from_slice(&value);
-                    return;
-                }
-                regular = true;
-                if !name_ok(&name) {
-                    err = Some(HeadError::Malformed("invalid field name"));
-                    return;
-                }
-                match &*name {
-                    b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
-                    | b"upgrade" => {
-                        err = Some(HeadError::Malformed("connection-specific field"));
-                        return;
-                    }
-                    b"te" if &*value != b"trailers" => {
-                        err = Some(HeadError::Malformed("te other than trailers"));
-                        return;
-                    }
-                    b"content-length" => match parse_length(&value) {
-                        Some(n) if f.content_length.is_none_or(|m| m == n) => {
-                            f.content_length = Some(n)
-                        }
-                        _ => {
-                            err = Some(HeadError::Malformed("invalid content-length"));
-                            return;
-                        }
-                    },
-                    b"cookie" => {
-                        if !cookie.is_empty() {
-                            cookie.extend_from_slice(b"; ");
-                        }
-                        cookie.extend_from_slice(&value);
-                        return;
-                    }
-                    // :authority wins over Host (RFC 9113 §8.3.1).
-                    b"host" if !f.authority.is_empty() => return,
-                    _ => {}
-                }
-                f.lines.reserve(name.len() + value.len() + 4);
-                f.lines.put_slice(&name);
-                f.lines.put_slice(b": ");
-                f.lines.put_slice(&value);
-                f.lines.put_slice(b"\r\n");
-            })
-            .map_err(|_| CompressionError)?;
-        if let Some(e) = err {
-            return Ok(Err(e));
-        }
-        if !cookie.is_empty() {
-            f.lines.put_slice(b"cookie: ");
-            f.lines.put_slice(&cookie);
-            f.lines.put_slice(b"\r\n");
-        }
-        if f.method.is_empty() {
-            return Ok(Err(HeadError::Malformed(":method is missing")));
-        }
-        if f.method == b"CONNECT" {
-            if f.authority.is_empty() || !f.scheme.is_empty() || !f.path.is_empty() {
-                return Ok(Err(HeadError::Malformed("CONNECT takes :authority alone")));
+        let decoded = self.decode(block, |name, value| {
+            size += name.len() + value.len() + 32;
+            if err.is_some() {
+                return;
             }
-        } else if f.scheme.is_empty() || f.path.is_empty() {
-            return Ok(Err(HeadError::Malformed(":scheme or :path is missing")));
-        }
-        Ok(Ok(f))
+            if size > max_list {
+                err = Some(HeadError::TooLarge);
+                return;
+            }
+            if !value_ok(value) {
+                err = Some(HeadError::Malformed("a field value holds a forbidden byte"));
+                return;
+            }
+            if let Some(pseudo) = name.strip_prefix(b":") {
+                if regular {
+                    err = Some(HeadError::Malformed("a pseudo-header follows a regular field"));
+                    return;
+                }
+                let slot = match pseudo {
+                    b"method" => &mut p.method,
+                    b"scheme" => &mut p.scheme,
+                    b"authority" => &mut p.authority,
+                    b"path" => &mut p.path,
+                    _ => {
+                        err = Some(HeadError::Malformed("unknown pseudo-header"));
+                        return;
+                    }
+                };
+                if slot.is_some() || (pseudo == b"path" && value.is_empty()) {
+                    err = Some(HeadError::Malformed("repeated or empty pseudo-header"));
+                    return;
+                }
+                let at = pseudo_buf.len();
+                pseudo_buf.extend_from_slice(value);
+                *slot = Some((at, pseudo_buf.len()));
+                return;
+            }
+            regular = true;
+            if !name_ok(name) {
+                err = Some(HeadError::Malformed("invalid field name"));
+                return;
+            }
+            match name {
+                b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
+                | b"upgrade" => {
+                    err = Some(HeadError::Malformed("connection-specific field"));
+                    return;
+                }
+                b"te" if value != b"trailers" => {
+                    err = Some(HeadError::Malformed("te other than trailers"));
+                    return;
+                }
+                b"content-length" => match parse_length(value) {
+                    Some(n) if content_length.is_none_or(|m| m == n) => content_length = Some(n),
+                    _ => {
+                        err = Some(HeadError::Malformed("invalid content-length"));
+                        return;
+                    }
+                },
+                b"cookie" => {
+                    if !cookie.is_empty() {
+                        cookie.extend_from_slice(b"; ");
+                    }
+                    cookie.extend_from_slice(value);
+                    return;
+                }
+                // :authority wins over Host (RFC 9113 §8.3.1).
+                b"host" if p.authority.is_some() => return,
+                _ => {}
+            }
+            lines.extend_from_slice(name);
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value);
+            lines.extend_from_slice(b"\r\n");
+        });
+        let result = decoded.map(|()| match err {
+            Some(e) => Err(e),
+            None => build(&p, &pseudo_buf, &lines, &cookie, content_length),
+        });
+        self.pseudo = pseudo_buf;
+        self.lines = lines;
+        self.cookie = cookie;
+        result
     }
 
     /// Decodes a trailer block: fields are checked and dropped (requests
@@ -448,36 +557,46 @@ impl Decoder {
                     err = Some(HeadError::Malformed("invalid trailer field"));
                 }
             })
-            .map_err(|_| CompressionError)?;
+            ?;
         Ok(err.map_or(Ok(()), Err))
     }
 }
 
 /// Writes an HPACK integer with an `n`-bit prefix; `first` holds the
 /// representation's flag bits.
-fn put_int(out: &mut BytesMut, first: u8, n: u8, mut v: usize) {
+/// (Blocks are built in a `Vec`: a push there is inlined, where a
+/// `BytesMut` put of one byte is a call with its own capacity check.)
+fn put_int(out: &mut Vec<u8>, first: u8, n: u8, mut v: usize) {
     let max = (1usize << n) - 1;
     if v < max {
-        out.put_u8(first | v as u8);
+        out.push(first | v as u8);
         return;
     }
-    out.put_u8(first | max as u8);
+    out.push(first | max as u8);
     v -= max;
     while v >= 128 {
-        out.put_u8((v as u8 & 0x7f) | 0x80);
+        out.push((v as u8 & 0x7f) | 0x80);
         v >>= 7;
     }
-    out.put_u8(v as u8);
+    out.push(v as u8);
 }
 
-fn put_str(out: &mut BytesMut, s: &[u8]) {
+fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     put_int(out, 0, 7, s.len());
-    out.put_slice(s);
+    out.extend_from_slice(s);
 }
 
-/// The static-table index of a response field name (RFC 7541 Appendix A).
-fn static_name(name: &[u8]) -> Option<usize> {
-    Some(match name {
+/// How a response field name is sent: by its static-table index (RFC
+/// 7541 Appendix A), as a literal, or not at all (the connection-specific
+/// fields RFC 9113 §8.2.2 forbids).
+enum Name {
+    Static(usize),
+    Literal,
+    Forbidden,
+}
+
+fn name_repr(name: &[u8]) -> Name {
+    Name::Static(match name {
         b"accept-ranges" => 18,
         b"age" => 21,
         b"allow" => 22,
@@ -502,12 +621,14 @@ fn static_name(name: &[u8]) -> Option<usize> {
         b"vary" => 59,
         b"via" => 60,
         b"www-authenticate" => 61,
-        _ => return None,
+        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"
+        | b"te" => return Name::Forbidden,
+        _ => return Name::Literal,
     })
 }
 
 /// Encodes `:status`, as an index where the static table has it.
-pub(crate) fn put_status(out: &mut BytesMut, status: u16) {
+pub(crate) fn put_status(out: &mut Vec<u8>, status: u16) {
     let index = match status {
         200 => 8,
         204 => 9,
@@ -519,7 +640,7 @@ pub(crate) fn put_status(out: &mut BytesMut, status: u16) {
         _ => 0,
     };
     if index > 0 {
-        out.put_u8(0x80 | index);
+        out.push(0x80 | index);
         return;
     }
     // Literal without indexing, name :status (index 8).
@@ -529,14 +650,16 @@ pub(crate) fn put_status(out: &mut BytesMut, status: u16) {
 }
 
 /// Encodes one field as a literal without indexing (the name indexed
-/// where the static table has it). Names must be lowercase.
-pub(crate) fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
-    match static_name(name) {
-        Some(i) => put_int(out, 0, 4, i),
-        None => {
-            out.put_u8(0);
+/// where the static table has it); a connection-specific field is
+/// dropped. Names must be lowercase.
+pub(crate) fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    match name_repr(name) {
+        Name::Static(i) => put_int(out, 0, 4, i),
+        Name::Literal => {
+            out.push(0);
             put_str(out, name);
         }
+        Name::Forbidden => return,
     }
     put_str(out, value);
 }
@@ -547,13 +670,13 @@ mod tests {
 
     /// A block of literal fields without indexing, new names.
     fn block(fields: &[(&str, &str)]) -> Vec<u8> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         for (n, v) in fields {
-            out.put_u8(0);
+            out.push(0);
             put_str(&mut out, n.as_bytes());
             put_str(&mut out, v.as_bytes());
         }
-        out.to_vec()
+        out
     }
 
     fn get(extra: &[(&str, &str)]) -> Vec<(&'static str, &'static str)> {
@@ -571,10 +694,8 @@ mod tests {
             .request(&block(&get(&[("accept", "*/*"), ("cookie", "a=1"), ("host", "other"), ("cookie", "b=2")])))
             .unwrap()
             .unwrap();
-        let mut out = BytesMut::new();
-        f.write_http1(&mut out);
         assert_eq!(
-            &out[..],
+            f.http1(),
             b"GET /a?b HTTP/1.1\r\nhost: x.test\r\naccept: */*\r\ncookie: a=1; b=2\r\n\r\n"
         );
     }
@@ -617,10 +738,11 @@ mod tests {
 
     #[test]
     fn responses_decode_as_they_were_encoded() {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         put_status(&mut out, 200);
         put_field(&mut out, b"content-length", b"99");
         put_field(&mut out, b"x-long-name-past-the-prefix", &[b'v'; 300]);
+        put_field(&mut out, b"connection", b"close");
         put_status(&mut out, 418);
         let mut d = loona_hpack::Decoder::new();
         let got = d.decode(&out).unwrap();
@@ -628,6 +750,7 @@ mod tests {
         assert_eq!(got[1], (b"content-length".to_vec(), b"99".to_vec()));
         assert_eq!(got[2], (b"x-long-name-past-the-prefix".to_vec(), vec![b'v'; 300]));
         assert_eq!(got[3], (b":status".to_vec(), b"418".to_vec()));
+        assert_eq!(got.len(), 4, "connection-specific fields are not sent");
     }
 
     fn hex(s: &str) -> Vec<u8> {
@@ -660,6 +783,12 @@ mod tests {
         let mut d = Decoder::new(1 << 16);
         let h = fields(&mut d, &hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff")).unwrap();
         assert_eq!(h, first);
+        // Again (from the cache of decoded strings), and a different one.
+        let again = fields(&mut d, &hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff")).unwrap();
+        assert_eq!(again, first);
+        // C.4.2: another Huffman string, not the cached one.
+        let next = fields(&mut d, &hex("8286 84be 5886 a8eb 1064 9cbf")).unwrap();
+        assert_eq!(next[4], ("cache-control".to_string(), "no-cache".to_string()));
     }
 
     #[test]
