@@ -152,7 +152,15 @@ mod tests {
         let mut b = out.to_vec();
         b[5] |= 0x80;
         let h = Head::parse(&b);
-        assert_eq!(h, Head { len: 0x010203, kind: 1, flags: 0x25, stream: 7 });
+        assert_eq!(
+            h,
+            Head {
+                len: 0x010203,
+                kind: 1,
+                flags: 0x25,
+                stream: 7
+            }
+        );
         assert!(h.has(flag::END_HEADERS) && h.has(flag::PRIORITY) && !h.has(flag::PADDED));
     }
 

@@ -41,12 +41,23 @@ fn enc_str(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 fn get(path: &str) -> Vec<u8> {
-    block(&[(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", "a.test")])
+    block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "a.test"),
+    ])
 }
 
 fn post(len: usize) -> Vec<u8> {
     let n = len.to_string();
-    block(&[(":method", "POST"), (":scheme", "http"), (":path", "/p"), (":authority", "a.test"), ("content-length", &n)])
+    block(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/p"),
+        (":authority", "a.test"),
+        ("content-length", &n),
+    ])
 }
 
 /// A frame the server wrote.
@@ -75,7 +86,9 @@ impl Client {
         c.send(&input).unwrap();
         let out = c.frames();
         assert_eq!(out[0].kind, kind::SETTINGS);
-        assert!(out.iter().any(|f| f.kind == kind::SETTINGS && f.flags == flag::ACK));
+        assert!(out
+            .iter()
+            .any(|f| f.kind == kind::SETTINGS && f.flags == flag::ACK));
         c
     }
 
@@ -134,32 +147,73 @@ fn rst_code(frames: &[Out], stream: u32) -> Option<u32> {
 #[test]
 fn a_get_becomes_a_request_and_its_answer_frames() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/x?y"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &get("/x?y"),
+    ))
+    .unwrap();
     let ev = c.events();
-    let Event::Request { stream: 1, head: Ok(head), end_stream: true } = &ev[0] else { panic!("{ev:?}") };
+    let Event::Request {
+        stream: 1,
+        head: Ok(head),
+        end_stream: true,
+    } = &ev[0]
+    else {
+        panic!("{ev:?}")
+    };
     assert_eq!(head.http1(), b"GET /x?y HTTP/1.1\r\nhost: a.test\r\n\r\n");
     assert_eq!((head.method(), head.target()), (&b"GET"[..], &b"/x?y"[..]));
-    c.conn.send_response(1, 200, [(&b"content-type"[..], &b"text/plain"[..])], false).unwrap();
-    c.conn.send_data(1, Bytes::from_static(b"hello"), true).unwrap();
+    c.conn
+        .send_response(1, 200, [(&b"content-type"[..], &b"text/plain"[..])], false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from_static(b"hello"), true)
+        .unwrap();
     let out = c.frames();
-    assert_eq!((out[0].kind, out[0].flags, out[0].stream), (kind::HEADERS, flag::END_HEADERS, 1));
-    assert_eq!(c.headers(&out[0]), [(":status".into(), "200".into()), ("content-type".into(), "text/plain".into())]);
-    assert_eq!((out[1].kind, out[1].flags, &out[1].payload[..]), (kind::DATA, flag::END_STREAM, &b"hello"[..]));
+    assert_eq!(
+        (out[0].kind, out[0].flags, out[0].stream),
+        (kind::HEADERS, flag::END_HEADERS, 1)
+    );
+    assert_eq!(
+        c.headers(&out[0]),
+        [
+            (":status".into(), "200".into()),
+            ("content-type".into(), "text/plain".into())
+        ]
+    );
+    assert_eq!(
+        (out[1].kind, out[1].flags, &out[1].payload[..]),
+        (kind::DATA, flag::END_STREAM, &b"hello"[..])
+    );
     assert_eq!(c.conn.open_streams(), 0);
-    assert_eq!(c.conn.send_data(1, Bytes::from_static(b"more"), true), Err(StreamGone));
+    assert_eq!(
+        c.conn.send_data(1, Bytes::from_static(b"more"), true),
+        Err(StreamGone)
+    );
 }
 
 #[test]
 fn data_waits_for_the_stream_window_and_goes_out_as_it_opens() {
     let mut c = Client::new(Config::default(), &[(0x4, 10)]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &get("/"),
+    ))
+    .unwrap();
     c.events();
     c.conn.send_response(1, 200, [], false).unwrap();
-    c.conn.send_data(1, Bytes::from(vec![b'a'; 25]), true).unwrap();
+    c.conn
+        .send_data(1, Bytes::from(vec![b'a'; 25]), true)
+        .unwrap();
     let out = c.frames();
     assert_eq!(out[1].payload.len(), 10);
     assert_eq!(c.conn.queued(1), Some(15));
-    c.send(&frame(kind::WINDOW_UPDATE, 0, 1, &20u32.to_be_bytes())).unwrap();
+    c.send(&frame(kind::WINDOW_UPDATE, 0, 1, &20u32.to_be_bytes()))
+        .unwrap();
     let out = c.frames();
     assert_eq!((out[0].payload.len(), out[0].flags), (15, flag::END_STREAM));
     let mut progressed = Vec::new();
@@ -172,37 +226,81 @@ fn data_waits_for_the_stream_window_and_goes_out_as_it_opens() {
 fn a_spent_connection_window_holds_streams_in_order_until_it_opens() {
     let mut c = Client::new(Config::default(), &[]);
     for id in [1, 3] {
-        c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, id, &get("/"))).unwrap();
+        c.send(&frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            id,
+            &get("/"),
+        ))
+        .unwrap();
     }
     c.events();
     // Raise the stream windows so the connection's 65,535 is what binds.
     c.send(&settings(&[(0x4, 1 << 20)])).unwrap();
     c.frames();
     c.conn.send_response(1, 200, [], false).unwrap();
-    c.conn.send_data(1, Bytes::from(vec![1; 70_000]), true).unwrap();
+    c.conn
+        .send_data(1, Bytes::from(vec![1; 70_000]), true)
+        .unwrap();
     c.conn.send_response(3, 200, [], false).unwrap();
-    c.conn.send_data(3, Bytes::from(vec![3; 100]), true).unwrap();
-    let sent: usize = c.frames().iter().filter(|f| f.kind == kind::DATA).map(|f| f.payload.len()).sum();
+    c.conn
+        .send_data(3, Bytes::from(vec![3; 100]), true)
+        .unwrap();
+    let sent: usize = c
+        .frames()
+        .iter()
+        .filter(|f| f.kind == kind::DATA)
+        .map(|f| f.payload.len())
+        .sum();
     assert_eq!(sent, 65_535);
-    c.send(&frame(kind::WINDOW_UPDATE, 0, 0, &10_000u32.to_be_bytes())).unwrap();
+    c.send(&frame(kind::WINDOW_UPDATE, 0, 0, &10_000u32.to_be_bytes()))
+        .unwrap();
     let out = c.frames();
-    let data: Vec<(u32, usize, u8)> = out.iter().filter(|f| f.kind == kind::DATA).map(|f| (f.stream, f.payload.len(), f.flags)).collect();
-    assert_eq!(data, [(1, 70_000 - 65_535, flag::END_STREAM), (3, 100, flag::END_STREAM)]);
+    let data: Vec<(u32, usize, u8)> = out
+        .iter()
+        .filter(|f| f.kind == kind::DATA)
+        .map(|f| (f.stream, f.payload.len(), f.flags))
+        .collect();
+    assert_eq!(
+        data,
+        [
+            (1, 70_000 - 65_535, flag::END_STREAM),
+            (3, 100, flag::END_STREAM)
+        ]
+    );
 }
 
 #[test]
 fn body_holds_the_windows_until_released() {
-    let mut c = Client::new(Config { initial_window_size: 100, connection_window_size: 65_535, ..Config::default() }, &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 1, &post(150))).unwrap();
+    let mut c = Client::new(
+        Config {
+            initial_window_size: 100,
+            connection_window_size: 65_535,
+            ..Config::default()
+        },
+        &[],
+    );
+    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 1, &post(150)))
+        .unwrap();
     c.send(&frame(kind::DATA, 0, 1, &[7; 100])).unwrap();
     let ev = c.events();
-    assert!(matches!(&ev[1], Event::Data { stream: 1, data, end_stream: false } if data.len() == 100));
+    assert!(
+        matches!(&ev[1], Event::Data { stream: 1, data, end_stream: false } if data.len() == 100)
+    );
     // Past the stream's window: a stream error, the connection goes on.
     c.send(&frame(kind::DATA, 0, 1, &[7; 1])).unwrap();
     assert_eq!(rst_code(&c.frames(), 1), Some(code::FLOW_CONTROL_ERROR));
-    assert!(matches!(c.events()[..], [Event::Reset { stream: 1, code: code::FLOW_CONTROL_ERROR, remote: false }]));
+    assert!(matches!(
+        c.events()[..],
+        [Event::Reset {
+            stream: 1,
+            code: code::FLOW_CONTROL_ERROR,
+            remote: false
+        }]
+    ));
 
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 3, &post(150))).unwrap();
+    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 3, &post(150)))
+        .unwrap();
     c.send(&frame(kind::DATA, 0, 3, &[7; 100])).unwrap();
     c.events();
     c.conn.release(3, 49);
@@ -212,21 +310,54 @@ fn body_holds_the_windows_until_released() {
         .frames()
         .iter()
         .filter(|f| f.kind == kind::WINDOW_UPDATE)
-        .map(|f| (f.stream, u32::from_be_bytes(f.payload[..4].try_into().unwrap())))
+        .map(|f| {
+            (
+                f.stream,
+                u32::from_be_bytes(f.payload[..4].try_into().unwrap()),
+            )
+        })
         .collect();
     assert_eq!(wu, [(3, 50)]);
-    c.send(&frame(kind::DATA, flag::END_STREAM, 3, &[7; 50])).unwrap();
-    assert!(matches!(&c.events()[..], [Event::Data { stream: 3, end_stream: true, .. }]));
+    c.send(&frame(kind::DATA, flag::END_STREAM, 3, &[7; 50]))
+        .unwrap();
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Data {
+            stream: 3,
+            end_stream: true,
+            ..
+        }]
+    ));
 }
 
 #[test]
 fn a_client_reset_is_an_event_and_the_connection_serves_on() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/"))).unwrap();
-    c.send(&frame(kind::RST_STREAM, 0, 1, &8u32.to_be_bytes())).unwrap();
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &get("/"),
+    ))
+    .unwrap();
+    c.send(&frame(kind::RST_STREAM, 0, 1, &8u32.to_be_bytes()))
+        .unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        3,
+        &get("/"),
+    ))
+    .unwrap();
     let ev = c.events();
-    assert!(matches!(ev[1], Event::Reset { stream: 1, code: 8, remote: true }));
+    assert!(matches!(
+        ev[1],
+        Event::Reset {
+            stream: 1,
+            code: 8,
+            remote: true
+        }
+    ));
     assert!(matches!(ev[2], Event::Request { stream: 3, .. }));
     assert_eq!(c.conn.send_response(1, 200, [], true), Err(StreamGone));
     assert!(c.conn.send_response(3, 200, [], true).is_ok());
@@ -234,17 +365,42 @@ fn a_client_reset_is_an_event_and_the_connection_serves_on() {
 
 #[test]
 fn streams_past_the_limit_are_refused_before_the_server_sees_them() {
-    let mut c = Client::new(Config { max_concurrent_streams: 2, ..Config::default() }, &[]);
+    let mut c = Client::new(
+        Config {
+            max_concurrent_streams: 2,
+            ..Config::default()
+        },
+        &[],
+    );
     for id in [1, 3, 5] {
-        c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, id, &get("/"))).unwrap();
+        c.send(&frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            id,
+            &get("/"),
+        ))
+        .unwrap();
     }
     let ev = c.events();
     assert_eq!(ev.len(), 3);
-    assert!(matches!(ev[2], Event::Refused { stream: 5, code: code::REFUSED_STREAM, .. }));
+    assert!(matches!(
+        ev[2],
+        Event::Refused {
+            stream: 5,
+            code: code::REFUSED_STREAM,
+            ..
+        }
+    ));
     assert_eq!(rst_code(&c.frames(), 5), Some(code::REFUSED_STREAM));
     // The refused stream's block was still decoded: the next one decodes.
     c.conn.send_response(1, 204, [], true).unwrap();
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 7, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        7,
+        &get("/"),
+    ))
+    .unwrap();
     assert!(matches!(c.events()[..], [Event::Request { stream: 7, .. }]));
 }
 
@@ -256,9 +412,17 @@ fn a_block_split_over_continuations_decodes_and_a_flood_ends_the_connection() {
     input.extend(frame(kind::CONTINUATION, 0, 1, &b[5..9]));
     input.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 1, &b[9..]));
     c.send(&input).unwrap();
-    assert!(matches!(&c.events()[..], [Event::Request { stream: 1, head: Ok(h), .. }] if h.target() == b"/split"));
+    assert!(
+        matches!(&c.events()[..], [Event::Request { stream: 1, head: Ok(h), .. }] if h.target() == b"/split")
+    );
 
-    let mut c = Client::new(Config { max_header_list_size: 1024, ..Config::default() }, &[]);
+    let mut c = Client::new(
+        Config {
+            max_header_list_size: 1024,
+            ..Config::default()
+        },
+        &[],
+    );
     c.send(&frame(kind::HEADERS, 0, 1, &b[..5])).unwrap();
     let mut r = Ok(());
     for _ in 0..10 {
@@ -274,17 +438,34 @@ fn a_block_split_over_continuations_decodes_and_a_flood_ends_the_connection() {
 #[test]
 fn a_response_block_larger_than_a_frame_goes_out_in_continuations() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &get("/"),
+    ))
+    .unwrap();
     c.events();
     let big = vec![b'v'; 40_000];
-    c.conn.send_response(1, 200, [(&b"x-big"[..], &big[..])], true).unwrap();
+    c.conn
+        .send_response(1, 200, [(&b"x-big"[..], &big[..])], true)
+        .unwrap();
     let out = c.frames();
     let kinds: Vec<(u8, u8)> = out.iter().map(|f| (f.kind, f.flags)).collect();
     assert_eq!(
         kinds,
-        [(kind::HEADERS, flag::END_STREAM), (kind::CONTINUATION, 0), (kind::CONTINUATION, flag::END_HEADERS)]
+        [
+            (kind::HEADERS, flag::END_STREAM),
+            (kind::CONTINUATION, 0),
+            (kind::CONTINUATION, flag::END_HEADERS)
+        ]
     );
-    let joined = Out { kind: 1, flags: 0, stream: 1, payload: out.iter().flat_map(|f| f.payload.clone()).collect() };
+    let joined = Out {
+        kind: 1,
+        flags: 0,
+        stream: 1,
+        payload: out.iter().flat_map(|f| f.payload.clone()).collect(),
+    };
     assert_eq!(c.headers(&joined)[1].1.len(), 40_000);
 }
 
@@ -294,36 +475,176 @@ fn protocol_errors_get_their_codes() {
     let h = |id, flags| frame(kind::HEADERS, flag::END_HEADERS | flags, id, &get("/"));
     // (what is sent after a stream 1 GET is open, connection error?, code)
     let cases: Vec<(&str, Vec<u8>, bool, u32)> = vec![
-        ("DATA on stream 0", frame(kind::DATA, 0, 0, b"x"), true, PROTOCOL_ERROR),
-        ("DATA on an idle stream", frame(kind::DATA, 0, 9, b"x"), true, PROTOCOL_ERROR),
-        ("DATA after END_STREAM", frame(kind::DATA, 0, 1, b"x"), false, STREAM_CLOSED),
-        ("padding too long", frame(kind::DATA, flag::PADDED, 1, &[5, 0]), true, PROTOCOL_ERROR),
+        (
+            "DATA on stream 0",
+            frame(kind::DATA, 0, 0, b"x"),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "DATA on an idle stream",
+            frame(kind::DATA, 0, 9, b"x"),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "DATA after END_STREAM",
+            frame(kind::DATA, 0, 1, b"x"),
+            false,
+            STREAM_CLOSED,
+        ),
+        (
+            "padding too long",
+            frame(kind::DATA, flag::PADDED, 1, &[5, 0]),
+            true,
+            PROTOCOL_ERROR,
+        ),
         ("even stream", h(2, 0), true, PROTOCOL_ERROR),
-        ("headers on stream 0", frame(kind::HEADERS, flag::END_HEADERS, 0, &get("/")), true, PROTOCOL_ERROR),
-        ("second HEADERS without END_STREAM", h(1, 0), false, STREAM_CLOSED),
-        ("PRIORITY of 4 bytes", frame(kind::PRIORITY, 0, 1, &[0; 4]), false, FRAME_SIZE_ERROR),
-        ("PRIORITY on itself", frame(kind::PRIORITY, 0, 1, &[0, 0, 0, 1, 16]), false, PROTOCOL_ERROR),
-        ("RST_STREAM on stream 0", frame(kind::RST_STREAM, 0, 0, &[0; 4]), true, PROTOCOL_ERROR),
-        ("RST_STREAM on an idle stream", frame(kind::RST_STREAM, 0, 5, &[0; 4]), true, PROTOCOL_ERROR),
-        ("RST_STREAM of 3 bytes", frame(kind::RST_STREAM, 0, 1, &[0; 3]), true, FRAME_SIZE_ERROR),
-        ("SETTINGS ACK with payload", frame(kind::SETTINGS, flag::ACK, 0, &[0; 6]), true, FRAME_SIZE_ERROR),
-        ("SETTINGS on a stream", frame(kind::SETTINGS, 0, 1, &[]), true, PROTOCOL_ERROR),
-        ("SETTINGS of 5 bytes", frame(kind::SETTINGS, 0, 0, &[0; 5]), true, FRAME_SIZE_ERROR),
+        (
+            "headers on stream 0",
+            frame(kind::HEADERS, flag::END_HEADERS, 0, &get("/")),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "second HEADERS without END_STREAM",
+            h(1, 0),
+            false,
+            STREAM_CLOSED,
+        ),
+        (
+            "PRIORITY of 4 bytes",
+            frame(kind::PRIORITY, 0, 1, &[0; 4]),
+            false,
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "PRIORITY on itself",
+            frame(kind::PRIORITY, 0, 1, &[0, 0, 0, 1, 16]),
+            false,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "RST_STREAM on stream 0",
+            frame(kind::RST_STREAM, 0, 0, &[0; 4]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "RST_STREAM on an idle stream",
+            frame(kind::RST_STREAM, 0, 5, &[0; 4]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "RST_STREAM of 3 bytes",
+            frame(kind::RST_STREAM, 0, 1, &[0; 3]),
+            true,
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "SETTINGS ACK with payload",
+            frame(kind::SETTINGS, flag::ACK, 0, &[0; 6]),
+            true,
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "SETTINGS on a stream",
+            frame(kind::SETTINGS, 0, 1, &[]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "SETTINGS of 5 bytes",
+            frame(kind::SETTINGS, 0, 0, &[0; 5]),
+            true,
+            FRAME_SIZE_ERROR,
+        ),
         ("ENABLE_PUSH 2", settings(&[(0x2, 2)]), true, PROTOCOL_ERROR),
-        ("window too large", settings(&[(0x4, 1 << 31)]), true, FLOW_CONTROL_ERROR),
-        ("frame size too small", settings(&[(0x5, 100)]), true, PROTOCOL_ERROR),
-        ("PING on a stream", frame(kind::PING, 0, 1, &[0; 8]), true, PROTOCOL_ERROR),
-        ("PING of 6 bytes", frame(kind::PING, 0, 0, &[0; 6]), true, FRAME_SIZE_ERROR),
-        ("GOAWAY on a stream", frame(kind::GOAWAY, 0, 1, &[0; 8]), true, PROTOCOL_ERROR),
-        ("WINDOW_UPDATE of 0 on the connection", frame(kind::WINDOW_UPDATE, 0, 0, &[0; 4]), true, PROTOCOL_ERROR),
-        ("WINDOW_UPDATE of 0 on a stream", frame(kind::WINDOW_UPDATE, 0, 1, &[0; 4]), false, PROTOCOL_ERROR),
-        ("connection window overflow", frame(kind::WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()), true, FLOW_CONTROL_ERROR),
-        ("stream window overflow", frame(kind::WINDOW_UPDATE, 0, 1, &0x7fff_ffffu32.to_be_bytes()), false, FLOW_CONTROL_ERROR),
-        ("CONTINUATION alone", frame(kind::CONTINUATION, flag::END_HEADERS, 1, &[]), true, PROTOCOL_ERROR),
-        ("PUSH_PROMISE", frame(kind::PUSH_PROMISE, flag::END_HEADERS, 1, &[0; 4]), true, PROTOCOL_ERROR),
-        ("frame over the size", frame(kind::DATA, 0, 1, &vec![0; 16_385]), true, FRAME_SIZE_ERROR),
-        ("bad HPACK", frame(kind::HEADERS, flag::END_HEADERS, 3, &[0x80]), true, COMPRESSION_ERROR),
-        ("lower stream id", h(1, flag::END_STREAM), true, STREAM_CLOSED),
+        (
+            "window too large",
+            settings(&[(0x4, 1 << 31)]),
+            true,
+            FLOW_CONTROL_ERROR,
+        ),
+        (
+            "frame size too small",
+            settings(&[(0x5, 100)]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "PING on a stream",
+            frame(kind::PING, 0, 1, &[0; 8]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "PING of 6 bytes",
+            frame(kind::PING, 0, 0, &[0; 6]),
+            true,
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "GOAWAY on a stream",
+            frame(kind::GOAWAY, 0, 1, &[0; 8]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "WINDOW_UPDATE of 0 on the connection",
+            frame(kind::WINDOW_UPDATE, 0, 0, &[0; 4]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "WINDOW_UPDATE of 0 on a stream",
+            frame(kind::WINDOW_UPDATE, 0, 1, &[0; 4]),
+            false,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "connection window overflow",
+            frame(kind::WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+            true,
+            FLOW_CONTROL_ERROR,
+        ),
+        (
+            "stream window overflow",
+            frame(kind::WINDOW_UPDATE, 0, 1, &0x7fff_ffffu32.to_be_bytes()),
+            false,
+            FLOW_CONTROL_ERROR,
+        ),
+        (
+            "CONTINUATION alone",
+            frame(kind::CONTINUATION, flag::END_HEADERS, 1, &[]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "PUSH_PROMISE",
+            frame(kind::PUSH_PROMISE, flag::END_HEADERS, 1, &[0; 4]),
+            true,
+            PROTOCOL_ERROR,
+        ),
+        (
+            "frame over the size",
+            frame(kind::DATA, 0, 1, &vec![0; 16_385]),
+            true,
+            FRAME_SIZE_ERROR,
+        ),
+        (
+            "bad HPACK",
+            frame(kind::HEADERS, flag::END_HEADERS, 3, &[0x80]),
+            true,
+            COMPRESSION_ERROR,
+        ),
+        (
+            "lower stream id",
+            h(1, flag::END_STREAM),
+            true,
+            STREAM_CLOSED,
+        ),
     ];
     for (name, bytes, conn_error, code) in cases {
         let mut c = Client::new(Config::default(), &[]);
@@ -348,19 +669,61 @@ fn protocol_errors_get_their_codes() {
 #[test]
 fn malformed_heads_and_bodies_reset_their_streams() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &block(&[(":method", "GET"), (":path", "/")]))).unwrap();
-    assert!(matches!(c.events()[..], [Event::Refused { stream: 1, code: code::PROTOCOL_ERROR, .. }]));
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 3, &post(5))).unwrap();
-    c.send(&frame(kind::DATA, flag::END_STREAM, 3, b"abc")).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &block(&[(":method", "GET"), (":path", "/")]),
+    ))
+    .unwrap();
+    assert!(matches!(
+        c.events()[..],
+        [Event::Refused {
+            stream: 1,
+            code: code::PROTOCOL_ERROR,
+            ..
+        }]
+    ));
+    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 3, &post(5)))
+        .unwrap();
+    c.send(&frame(kind::DATA, flag::END_STREAM, 3, b"abc"))
+        .unwrap();
     assert_eq!(rst_code(&c.frames(), 3), Some(code::PROTOCOL_ERROR));
     let ev = c.events();
-    assert!(matches!(ev.last(), Some(Event::Reset { stream: 3, code: code::PROTOCOL_ERROR, remote: false })), "{ev:?}");
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Event::Reset {
+                stream: 3,
+                code: code::PROTOCOL_ERROR,
+                remote: false
+            })
+        ),
+        "{ev:?}"
+    );
     // Trailers end the body; trailers without END_STREAM do not.
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 5, &post(1))).unwrap();
+    c.send(&frame(kind::HEADERS, flag::END_HEADERS, 5, &post(1)))
+        .unwrap();
     c.send(&frame(kind::DATA, 0, 5, b"z")).unwrap();
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 5, &block(&[("x-sum", "1")]))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        5,
+        &block(&[("x-sum", "1")]),
+    ))
+    .unwrap();
     let ev = c.events();
-    assert!(matches!(ev.last(), Some(Event::Data { stream: 5, end_stream: true, .. })), "{ev:?}");
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Event::Data {
+                stream: 5,
+                end_stream: true,
+                ..
+            })
+        ),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -368,9 +731,17 @@ fn pings_are_answered_and_an_unread_flood_ends_the_connection() {
     let mut c = Client::new(Config::default(), &[]);
     c.send(&frame(kind::PING, 0, 0, b"12345678")).unwrap();
     let out = c.frames();
-    assert_eq!((out[0].kind, out[0].flags, &out[0].payload[..]), (kind::PING, flag::ACK, &b"12345678"[..]));
+    assert_eq!(
+        (out[0].kind, out[0].flags, &out[0].payload[..]),
+        (kind::PING, flag::ACK, &b"12345678"[..])
+    );
     let ping = frame(kind::PING, 0, 0, b"12345678");
-    let flood: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 70_000).collect();
+    let flood: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 70_000)
+        .collect();
     assert_eq!(c.send(&flood).unwrap_err().code, code::ENHANCE_YOUR_CALM);
 }
 
@@ -383,22 +754,45 @@ fn the_preface_may_come_in_pieces_and_a_wrong_one_is_refused() {
         conn.recv(&mut BytesMut::from(b)).unwrap();
     }
     let mut conn = Conn::new(Config::default());
-    assert_eq!(conn.recv(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..])).unwrap_err().code, code::PROTOCOL_ERROR);
+    assert_eq!(
+        conn.recv(&mut BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]))
+            .unwrap_err()
+            .code,
+        code::PROTOCOL_ERROR
+    );
     let mut conn = Conn::new(Config::default());
     let mut input = PREFACE.to_vec();
     input.extend(frame(kind::PING, 0, 0, &[0; 8]));
-    assert_eq!(conn.recv(&mut BytesMut::from(&input[..])).unwrap_err().code, code::PROTOCOL_ERROR);
+    assert_eq!(
+        conn.recv(&mut BytesMut::from(&input[..])).unwrap_err().code,
+        code::PROTOCOL_ERROR
+    );
 }
 
 #[test]
 fn after_goaway_new_streams_are_ignored_and_open_ones_finish() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        1,
+        &get("/"),
+    ))
+    .unwrap();
     c.conn.go_away(code::NO_ERROR);
-    c.send(&frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &get("/"))).unwrap();
+    c.send(&frame(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        3,
+        &get("/"),
+    ))
+    .unwrap();
     let ev = c.events();
     assert_eq!(ev.len(), 1);
     let out = c.frames();
-    assert_eq!(u32::from_be_bytes(out[0].payload[..4].try_into().unwrap()), 1);
+    assert_eq!(
+        u32::from_be_bytes(out[0].payload[..4].try_into().unwrap()),
+        1
+    );
     assert!(c.conn.send_response(1, 200, [], true).is_ok());
 }

@@ -30,22 +30,23 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use httpq_proto::h2::{self as engine, code, HeadError, RequestFields};
+use httpq_proto::h2::{self as engine, code};
 use httpq_proto::server_conn::Timeouts;
-use httpq_proto::RequestParser;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::conn::Conn;
 use crate::counters::Counters;
 use crate::disconnect::{DisconnectReason, TimeoutKind};
-use crate::record::LogHead;
 use crate::registry;
-use crate::request_queue::{Filled, Request};
 use crate::routes::RouteCache;
 use crate::site::Site;
-use crate::stream::{H2Table, Stream, StreamInfo};
-use httpq_proto::MethodKind;
+use crate::stream::{H2Table, Stream};
+
+mod dispatch;
+mod transport;
+
+pub(crate) use transport::{SharedSocket, Transport};
 
 /// The client's connection preface (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8] = engine::PREFACE;
@@ -171,32 +172,6 @@ enum Event {
     Woken,
     Idle,
     HeaderWait,
-}
-
-/// What an HTTP/2 connection runs over: written through `AsyncWrite`,
-/// read straight into the connection's buffer (an `AsyncRead` over a
-/// `ReadBuf` zeroes the buffer's spare room on every read: 6.6 % of all
-/// instructions under h2load, callgrind).
-pub(crate) trait Transport: AsyncWrite + Unpin + Send + 'static {
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
-}
-
-impl Transport for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        tokio_util::io::poll_read_buf(Pin::new(self), cx, buf)
-    }
-}
-
-impl Transport for SharedSocket {
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        loop {
-            std::task::ready!(self.0.poll_read_ready(cx))?;
-            match self.0.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return Poll::Ready(r),
-            }
-        }
-    }
 }
 
 impl<T: Transport> H2Conn<T> {
@@ -342,7 +317,8 @@ impl<T: Transport> H2Conn<T> {
                 slices[k] = IoSlice::new(&b[from..]);
                 k += 1;
             }
-            let n = std::task::ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?;
+            let n =
+                std::task::ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -385,7 +361,12 @@ impl<T: Transport> H2Conn<T> {
         // never reach the application (a rapid reset starts no handlers).
         let mut reset_at_once: Vec<u32> = Vec::new();
         for e in &events {
-            if let engine::Event::Reset { stream, remote: true, .. } = e {
+            if let engine::Event::Reset {
+                stream,
+                remote: true,
+                ..
+            } = e
+            {
                 reset_at_once.push(*stream);
             }
         }
@@ -398,15 +379,22 @@ impl<T: Transport> H2Conn<T> {
                     Counters::inc(&self.conn.counters.h2_streams);
                     Counters::inc(&self.conn.counters.h2_resets);
                 }
-                engine::Event::Request { stream, head, end_stream } => {
-                    self.dispatch(stream, head, end_stream)
-                }
+                engine::Event::Request {
+                    stream,
+                    head,
+                    end_stream,
+                } => self.dispatch(stream, head, end_stream),
                 engine::Event::Data { stream, .. } | engine::Event::Reset { stream, .. }
-                    if reset_at_once.binary_search(&stream).is_ok() && self.find(stream).is_none() =>
+                    if reset_at_once.binary_search(&stream).is_ok()
+                        && self.find(stream).is_none() =>
                 {
                     calm |= matches!(e, engine::Event::Reset { .. }) && !self.resets.take();
                 }
-                engine::Event::Data { stream, data, end_stream } => {
+                engine::Event::Data {
+                    stream,
+                    data,
+                    end_stream,
+                } => {
                     let n = data.len();
                     let taken = self
                         .find(stream)
@@ -417,7 +405,11 @@ impl<T: Transport> H2Conn<T> {
                         table.engine().release(stream, n);
                     }
                 }
-                engine::Event::Reset { stream, code, remote } => {
+                engine::Event::Reset {
+                    stream,
+                    code,
+                    remote,
+                } => {
                     let reason = if remote {
                         DisconnectReason::StreamReset(code)
                     } else {
@@ -435,7 +427,11 @@ impl<T: Transport> H2Conn<T> {
                     }
                     calm |= remote && !self.resets.take();
                 }
-                engine::Event::Refused { stream, code: c, why } => {
+                engine::Event::Refused {
+                    stream,
+                    code: c,
+                    why,
+                } => {
                     if c == code::PROTOCOL_ERROR {
                         Counters::inc(&self.conn.counters.protocol_errors);
                     }
@@ -453,7 +449,12 @@ impl<T: Transport> H2Conn<T> {
         }
         self.prune();
         if let Err(e) = result {
-            tracing::debug!(conn = self.conn.id, code = e.code, why = e.why, "HTTP/2 connection error");
+            tracing::debug!(
+                conn = self.conn.id,
+                code = e.code,
+                why = e.why,
+                "HTTP/2 connection error"
+            );
             return Some(DisconnectReason::Http2Error(e.code));
         }
         if calm {
@@ -514,134 +515,6 @@ impl<T: Transport> H2Conn<T> {
             let _ = t.as_mut().poll(cx);
         }
     }
-
-    /// A new stream: its head checked and routed, then queued as a request.
-    fn dispatch(&mut self, sid: u32, head: Result<RequestFields, HeadError>, end_stream: bool) {
-        let counters = &self.conn.counters;
-        Counters::inc(&counters.requests_received);
-        Counters::inc(&counters.h2_streams);
-        let now = Instant::now();
-        if self.next_seq >= registry::MAX_SEQ {
-            // Request ids of this connection are used up: no more streams.
-            {
-                let mut eng = self.table().engine();
-                eng.reset(sid, code::REFUSED_STREAM);
-                eng.go_away(code::NO_ERROR);
-            }
-            self.goaway_sent = true;
-            return;
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let env = self.conn.env.clone();
-        let mut request = Request::blank(&self.conn, now);
-        let fields = match head {
-            Ok(f) => f,
-            Err(_) => {
-                let info = StreamInfo {
-                    started: Some(now),
-                    ..StreamInfo::default()
-                };
-                Counters::inc(&counters.protocol_errors);
-                self.answer(seq, sid, end_stream, false, 431, "request header fields too large", info);
-                return;
-            }
-        };
-        let method = MethodKind::from_bytes(fields.method());
-        let head_only = method == MethodKind::Head;
-        let mut info = StreamInfo {
-            method,
-            started: Some(now),
-            ..StreamInfo::default()
-        };
-        info.target.set(seq, info.method, fields.target());
-        if let Err(why) = parse_head(fields, &env.limits, request.head_mut()) {
-            Counters::inc(&counters.protocol_errors);
-            self.answer(seq, sid, end_stream, head_only, 400, why, info);
-            return;
-        }
-        let scheme = self.conn.scheme();
-        let head = request.head();
-        if self.conn.log.is_some() {
-            info.log = std::sync::Mutex::new(Some(Box::new(LogHead::of(head, true))));
-        }
-        let simple = head.simple_path(&env.limits);
-        let cooked = match simple {
-            Some(_) => None,
-            None => match head.cooked_url(scheme, self.conn.local, &env.limits) {
-                Ok(u) => Some(u),
-                Err(_) => {
-                    Counters::inc(&counters.protocol_errors);
-                    self.answer(seq, sid, end_stream, head_only, 400, "bad request target", info);
-                    return;
-                }
-            },
-        };
-        let (host, path) = match (&cooked, simple) {
-            (Some(u), _) => (u.host.as_bytes(), u.path.as_bytes()),
-            (None, path) => (head.host().unwrap_or_default(), path.unwrap_or(b"/")),
-        };
-        let route =
-            self.site
-                .routes
-                .route_cached(&mut self.routes, scheme, host, self.conn.local, path);
-        let timeouts = route.map_or(self.base, |r| {
-            r.timeouts.map_or(self.base, |t| t.or(self.base))
-        });
-        let context = route.map(|r| r.context);
-        let bound = route.is_some_and(|r| r.queue.is_some());
-        let queue = if bound { self.routes.queue() } else { None };
-        let Some(queue) = queue else {
-            Counters::inc(&counters.unrouted);
-            let (status, why) = if context.is_some() {
-                (503, "the URL group has no request queue")
-            } else {
-                (400, "no URL prefix matches this request")
-            };
-            self.answer(seq, sid, end_stream, head_only, status, why, info);
-            return;
-        };
-        info.entity_body = timeouts.entity_body;
-        info.drain_entity_body = timeouts.drain_entity_body;
-        info.min_send_rate = timeouts.min_send_rate;
-        let stream = Arc::new(Stream::new(seq, sid, queue.id, head_only, !end_stream, info));
-        self.table().insert(stream.clone());
-        self.active.push(stream.clone());
-        request.fill(Filled {
-            seq,
-            url_context: context.unwrap_or(0),
-            cooked,
-            expires: now + timeouts.request_queue,
-            body: Bytes::new(),
-            more_body: !end_stream,
-        });
-        request.set_stream(stream);
-        let mut batch = vec![request];
-        if let Some(why) = queue.push_batch(self.share, &mut batch) {
-            // Refused, never handed out: not a request to abandon.
-            Counters::inc(&counters.queue_rejections);
-            batch.clear();
-            self.active.pop();
-            self.table().answer(seq, 503, why);
-        }
-    }
-
-    /// The server answers a stream itself.
-    #[allow(clippy::too_many_arguments)]
-    fn answer(
-        &mut self,
-        seq: u32,
-        sid: u32,
-        end_stream: bool,
-        head_only: bool,
-        status: u16,
-        why: &str,
-        info: StreamInfo,
-    ) {
-        let stream = Arc::new(Stream::new(seq, sid, 0, head_only, !end_stream, info));
-        self.table().insert(stream);
-        self.table().answer(seq, status, why);
-    }
 }
 
 /// A stream the application held ended under it (reset, timed out):
@@ -678,23 +551,6 @@ fn write_failed(e: &io::Error) -> DisconnectReason {
     }
 }
 
-/// Parses an h2 request's head in HTTP/1.1 form with the same parser,
-/// limits and checks HTTP/1.1 requests get: one definition of a valid
-/// request, and the same zero-copy [`Request`] accessors.
-fn parse_head(
-    fields: RequestFields,
-    limits: &httpq_proto::Limits,
-    head: &mut httpq_proto::RequestHead,
-) -> Result<(), &'static str> {
-    let mut buf = fields.into_http1();
-    let mut parser = RequestParser::new(*limits);
-    match parser.parse_into(&mut buf, head) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err("incomplete request head"),
-        Err(_) => Err("malformed request head"),
-    }
-}
-
 /// The rapid-reset budget: a token bucket of client resets.
 struct ResetBudget {
     rate: f64,
@@ -720,53 +576,5 @@ impl ResetBudget {
         self.last = now;
         self.tokens -= 1.0;
         self.tokens >= 0.0
-    }
-}
-
-/// A socket the HTTP/1.1 driver read the preface from, shared with the
-/// connection (h2c): reads and writes through its readiness.
-pub(crate) struct SharedSocket(pub Arc<tokio::net::TcpStream>);
-
-impl AsyncWrite for SharedSocket {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            std::task::ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return Poll::Ready(r),
-            }
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            std::task::ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return Poll::Ready(r),
-            }
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // The socket closes when the connection's last holder lets go.
-        let _ = socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write);
-        Poll::Ready(Ok(()))
     }
 }

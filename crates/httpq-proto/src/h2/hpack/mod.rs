@@ -15,9 +15,11 @@
 //! What is left here is integers, strings, the two tables and the five
 //! field representations.
 
-use std::collections::VecDeque;
+mod block;
 
 use bytes::BytesMut;
+
+use block::BlockDecoder;
 
 /// A request's head, decoded and checked, in HTTP/1.1 form (request
 /// line; `host` from `:authority`; the regular fields in order, `cookie`
@@ -78,208 +80,6 @@ pub enum HeadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompressionError;
 
-/// The static table (RFC 7541 Appendix A); index 1 is the first entry.
-const STATIC: [(&[u8], &[u8]); 61] = [
-    (b":authority", b""),
-    (b":method", b"GET"),
-    (b":method", b"POST"),
-    (b":path", b"/"),
-    (b":path", b"/index.html"),
-    (b":scheme", b"http"),
-    (b":scheme", b"https"),
-    (b":status", b"200"),
-    (b":status", b"204"),
-    (b":status", b"206"),
-    (b":status", b"304"),
-    (b":status", b"400"),
-    (b":status", b"404"),
-    (b":status", b"500"),
-    (b"accept-charset", b""),
-    (b"accept-encoding", b"gzip, deflate"),
-    (b"accept-language", b""),
-    (b"accept-ranges", b""),
-    (b"accept", b""),
-    (b"access-control-allow-origin", b""),
-    (b"age", b""),
-    (b"allow", b""),
-    (b"authorization", b""),
-    (b"cache-control", b""),
-    (b"content-disposition", b""),
-    (b"content-encoding", b""),
-    (b"content-language", b""),
-    (b"content-length", b""),
-    (b"content-location", b""),
-    (b"content-range", b""),
-    (b"content-type", b""),
-    (b"cookie", b""),
-    (b"date", b""),
-    (b"etag", b""),
-    (b"expect", b""),
-    (b"expires", b""),
-    (b"from", b""),
-    (b"host", b""),
-    (b"if-match", b""),
-    (b"if-modified-since", b""),
-    (b"if-none-match", b""),
-    (b"if-range", b""),
-    (b"if-unmodified-since", b""),
-    (b"last-modified", b""),
-    (b"link", b""),
-    (b"location", b""),
-    (b"max-forwards", b""),
-    (b"proxy-authenticate", b""),
-    (b"proxy-authorization", b""),
-    (b"range", b""),
-    (b"referer", b""),
-    (b"refresh", b""),
-    (b"retry-after", b""),
-    (b"server", b""),
-    (b"set-cookie", b""),
-    (b"strict-transport-security", b""),
-    (b"transfer-encoding", b""),
-    (b"user-agent", b""),
-    (b"vary", b""),
-    (b"via", b""),
-    (b"www-authenticate", b""),
-];
-
-/// The table size this server allows (it never raises the default).
-const TABLE_SIZE: usize = 4096;
-
-/// The dynamic table (RFC 7541 §2.3.2): newest first.
-struct Dynamic {
-    entries: VecDeque<(Box<[u8]>, Box<[u8]>)>,
-    size: usize,
-    max: usize,
-}
-
-impl Dynamic {
-    fn get(&self, index: usize) -> Option<(&[u8], &[u8])> {
-        if index == 0 {
-            return None;
-        }
-        if index <= STATIC.len() {
-            return Some(STATIC[index - 1]);
-        }
-        self.entries
-            .get(index - STATIC.len() - 1)
-            .map(|(n, v)| (&n[..], &v[..]))
-    }
-
-    fn evict_to(&mut self, max: usize) {
-        while self.size > max {
-            let Some((n, v)) = self.entries.pop_back() else { break };
-            self.size -= n.len() + v.len() + 32;
-        }
-    }
-
-    fn insert(&mut self, name: &[u8], value: &[u8]) {
-        let size = name.len() + value.len() + 32;
-        self.evict_to(self.max.saturating_sub(size));
-        // An entry larger than the table empties it and is not kept (§4.4).
-        if size <= self.max {
-            self.entries.push_front((name.into(), value.into()));
-            self.size += size;
-        }
-    }
-}
-
-/// Reads an HPACK integer with an `n`-bit prefix (RFC 7541 §5.1).
-fn get_int(buf: &[u8], n: u8) -> Result<(usize, usize), CompressionError> {
-    let max = (1usize << n) - 1;
-    let first = usize::from(*buf.first().ok_or(CompressionError)?) & max;
-    if first < max {
-        return Ok((first, 1));
-    }
-    let mut v = max;
-    // Four continuation bytes reach 2^28: more than any field needs.
-    for (i, &b) in buf[1..].iter().enumerate().take(4) {
-        v += usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok((v, i + 2));
-        }
-    }
-    Err(CompressionError)
-}
-
-/// Where a decoded string is: in the block, or in the scratch buffer
-/// (Huffman-decoded), from `start`.
-#[derive(Clone, Copy)]
-enum Str {
-    Block(usize, usize),
-    Scratch(usize, usize),
-}
-
-/// Reads a string literal (§5.2): plain, or Huffman into `scratch`.
-fn get_str(
-    buf: &[u8],
-    at: usize,
-    scratch: &mut Vec<u8>,
-    cache: &mut HuffmanCache,
-) -> Result<(Str, usize), CompressionError> {
-    let rest = &buf[at..];
-    let huffman = rest.first().ok_or(CompressionError)? & 0x80 != 0;
-    let (len, n) = get_int(rest, 7)?;
-    let end = n.checked_add(len).filter(|&e| e <= rest.len()).ok_or(CompressionError)?;
-    if !huffman {
-        return Ok((Str::Block(at + n, at + end), end));
-    }
-    let start = scratch.len();
-    let coded = &rest[n..end];
-    if let Some(plain) = cache.get(coded) {
-        scratch.extend_from_slice(plain);
-        return Ok((Str::Scratch(start, scratch.len()), end));
-    }
-    httlib_huffman::decode(coded, scratch, httlib_huffman::DecoderSpeed::FiveBits)
-        .map_err(|_| CompressionError)?;
-    // The padding must be the EOS code's high bits: fewer than 8 bits,
-    // all ones (§5.2). The decoder lets zero bits through, so the
-    // padding is worked out from the code lengths of what it decoded.
-    let table = &httlib_huffman::encoder::table::ENCODE_TABLE;
-    let bits: usize = scratch[start..].iter().map(|&b| usize::from(table[usize::from(b)].0)).sum();
-    let pad = (coded.len() * 8).checked_sub(bits).ok_or(CompressionError)?;
-    let ones = (1u16 << pad) - 1;
-    if pad >= 8 || coded.last().is_some_and(|&l| u16::from(l) & ones != ones) {
-        return Err(CompressionError);
-    }
-    cache.put(coded, &scratch[start..]);
-    Ok((Str::Scratch(start, scratch.len()), end))
-}
-
-/// The last few Huffman strings decoded, by their coded bytes. Clients
-/// built on nghttp2 (curl, nghttp, h2load) never index `:path`, so a
-/// path asked for again is Huffman-decoded again: here it is found
-/// instead (a compare of a few bytes against a decode of each).
-#[derive(Default)]
-struct HuffmanCache {
-    entries: [(Vec<u8>, Vec<u8>); 4],
-    next: usize,
-}
-
-/// Coded strings longer than this are not kept.
-const CACHE_MAX: usize = 128;
-
-impl HuffmanCache {
-    fn get(&self, coded: &[u8]) -> Option<&[u8]> {
-        self.entries
-            .iter()
-            .find(|(c, _)| !c.is_empty() && c == coded)
-            .map(|(_, p)| &p[..])
-    }
-
-    fn put(&mut self, coded: &[u8], plain: &[u8]) {
-        if coded.is_empty() || coded.len() > CACHE_MAX {
-            return;
-        }
-        let (c, p) = &mut self.entries[self.next];
-        c.clear();
-        c.extend_from_slice(coded);
-        p.clear();
-        p.extend_from_slice(plain);
-        self.next = (self.next + 1) % self.entries.len();
-    }
-}
-
 /// Writes the HTTP/1.1 form of a decoded request, once its fields are
 /// known good.
 fn build(
@@ -335,10 +135,8 @@ fn build(
 }
 
 pub(crate) struct Decoder {
-    table: Dynamic,
+    block: BlockDecoder,
     max_list: usize,
-    scratch: Vec<u8>,
-    huffman: HuffmanCache,
     /// Pseudo-header values, regular field lines and cookie crumbs of the
     /// block being decoded (kept between blocks: no allocation per request).
     pseudo: Vec<u8>,
@@ -373,76 +171,12 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 impl Decoder {
     pub fn new(max_list: u32) -> Decoder {
         Decoder {
-            table: Dynamic {
-                entries: VecDeque::new(),
-                size: 0,
-                max: TABLE_SIZE,
-            },
+            block: BlockDecoder::default(),
             max_list: max_list as usize,
-            scratch: Vec::new(),
-            huffman: HuffmanCache::default(),
             pseudo: Vec::new(),
             lines: Vec::new(),
             cookie: Vec::new(),
         }
-    }
-
-    /// Decodes a header block, calling `field` with each field in order.
-    fn decode(&mut self, block: &[u8], mut field: impl FnMut(&[u8], &[u8])) -> Result<(), CompressionError> {
-        let mut at = 0;
-        let mut fields = false;
-        while at < block.len() {
-            let b = block[at];
-            if b & 0x80 != 0 {
-                let (i, n) = get_int(&block[at..], 7)?;
-                let (name, value) = self.table.get(i).ok_or(CompressionError)?;
-                field(name, value);
-                at += n;
-            } else if b & 0xe0 == 0x20 {
-                // A table size update: only before the first field (§4.2).
-                let (size, n) = get_int(&block[at..], 5)?;
-                if fields || size > TABLE_SIZE {
-                    return Err(CompressionError);
-                }
-                self.table.max = size;
-                self.table.evict_to(size);
-                at += n;
-                continue;
-            } else {
-                let (indexing, bits) = if b & 0xc0 == 0x40 { (true, 6) } else { (false, 4) };
-                let (i, n) = get_int(&block[at..], bits)?;
-                at += n;
-                self.scratch.clear();
-                let name = if i == 0 {
-                    let (s, n) = get_str(block, at, &mut self.scratch, &mut self.huffman)?;
-                    at += n;
-                    Some(s)
-                } else {
-                    None
-                };
-                let (value, n) = get_str(block, at, &mut self.scratch, &mut self.huffman)?;
-                at += n;
-                let scratch = &self.scratch;
-                let pick = |s: Str| -> &[u8] {
-                    match s {
-                        Str::Block(a, b) => &block[a..b],
-                        Str::Scratch(a, b) => &scratch[a..b],
-                    }
-                };
-                let v = pick(value);
-                let nm = match name {
-                    Some(s) => pick(s),
-                    None => self.table.get(i).ok_or(CompressionError)?.0,
-                };
-                field(nm, v);
-                if indexing {
-                    let (nm, v) = (nm.to_vec(), v.to_vec());
-                    self.table.insert(&nm, &v);
-                }
-            }
-            fields = true;
-        }
-        Ok(())
     }
 
     /// Decodes a request's header block. The outer error is the
@@ -463,7 +197,7 @@ impl Decoder {
         let mut size = 0usize;
         let mut regular = false;
         let max_list = self.max_list;
-        let decoded = self.decode(block, |name, value| {
+        let decoded = self.block.decode(block, |name, value| {
             size += name.len() + value.len() + 32;
             if err.is_some() {
                 return;
@@ -478,7 +212,9 @@ impl Decoder {
             }
             if let Some(pseudo) = name.strip_prefix(b":") {
                 if regular {
-                    err = Some(HeadError::Malformed("a pseudo-header follows a regular field"));
+                    err = Some(HeadError::Malformed(
+                        "a pseudo-header follows a regular field",
+                    ));
                     return;
                 }
                 let slot = match pseudo {
@@ -552,12 +288,13 @@ impl Decoder {
     /// reach the application without trailers, as over HTTP/1.1).
     pub fn trailers(&mut self, block: &[u8]) -> Result<Result<(), HeadError>, CompressionError> {
         let mut err = None;
-        self.decode(block, |name, value| {
-                if err.is_none() && (name.first() == Some(&b':') || !name_ok(&name) || !value_ok(&value)) {
-                    err = Some(HeadError::Malformed("invalid trailer field"));
-                }
-            })
-            ?;
+        self.block.decode(block, |name, value| {
+            if err.is_none()
+                && (name.first() == Some(&b':') || !name_ok(name) || !value_ok(value))
+            {
+                err = Some(HeadError::Malformed("invalid trailer field"));
+            }
+        })?;
         Ok(err.map_or(Ok(()), Err))
     }
 }
@@ -680,9 +417,17 @@ mod tests {
     }
 
     fn get(extra: &[(&str, &str)]) -> Vec<(&'static str, &'static str)> {
-        let mut v = vec![(":method", "GET"), (":scheme", "https"), (":path", "/a?b"), (":authority", "x.test")];
+        let mut v = vec![
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a?b"),
+            (":authority", "x.test"),
+        ];
         for (n, val) in extra {
-            v.push((Box::leak(n.to_string().into_boxed_str()), Box::leak(val.to_string().into_boxed_str())));
+            v.push((
+                Box::leak(n.to_string().into_boxed_str()),
+                Box::leak(val.to_string().into_boxed_str()),
+            ));
         }
         v
     }
@@ -691,7 +436,12 @@ mod tests {
     fn a_request_becomes_its_http1_form() {
         let mut d = Decoder::new(16 * 1024);
         let f = d
-            .request(&block(&get(&[("accept", "*/*"), ("cookie", "a=1"), ("host", "other"), ("cookie", "b=2")])))
+            .request(&block(&get(&[
+                ("accept", "*/*"),
+                ("cookie", "a=1"),
+                ("host", "other"),
+                ("cookie", "b=2"),
+            ])))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -706,21 +456,70 @@ mod tests {
         let cases: &[&[(&str, &str)]] = &[
             &[(":method", "GET"), (":path", "/")],
             &[(":method", "GET"), (":scheme", "http"), (":path", "")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":status", "200")],
-            &[(":method", "GET"), ("accept", "x"), (":scheme", "http"), (":path", "/")],
-            &[(":method", "GET"), (":method", "GET"), (":scheme", "http"), (":path", "/")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("Accept", "x")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("connection", "close")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("te", "gzip")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("x", "a\r\nb: c")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("content-length", "1x")],
-            &[(":method", "GET"), (":scheme", "http"), (":path", "/"), ("content-length", "1"), ("content-length", "2")],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":status", "200"),
+            ],
+            &[
+                (":method", "GET"),
+                ("accept", "x"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("Accept", "x"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("connection", "close"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("te", "gzip"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("x", "a\r\nb: c"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("content-length", "1x"),
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                ("content-length", "1"),
+                ("content-length", "2"),
+            ],
         ];
         for c in cases {
             let r = d.request(&block(c)).unwrap();
             assert!(matches!(r, Err(HeadError::Malformed(_))), "{c:?}: {r:?}");
         }
-        let ok = d.request(&block(&get(&[("te", "trailers"), ("content-length", "5")]))).unwrap().unwrap();
+        let ok = d
+            .request(&block(&get(&[("te", "trailers"), ("content-length", "5")])))
+            .unwrap()
+            .unwrap();
         assert_eq!(ok.content_length, Some(5));
     }
 
@@ -728,7 +527,10 @@ mod tests {
     fn a_list_over_the_limit_is_too_large_and_garbage_is_a_compression_error() {
         let mut d = Decoder::new(200);
         let big = "v".repeat(200);
-        assert_eq!(d.request(&block(&get(&[("x", &big)]))).unwrap(), Err(HeadError::TooLarge));
+        assert_eq!(
+            d.request(&block(&get(&[("x", &big)]))).unwrap(),
+            Err(HeadError::TooLarge)
+        );
         // Index 0 and an index past the tables.
         assert_eq!(d.request(&[0x80]), Err(CompressionError));
         assert_eq!(d.request(&[0xff, 0x10]), Err(CompressionError));
@@ -748,37 +550,66 @@ mod tests {
         let got = d.decode(&out).unwrap();
         assert_eq!(got[0], (b":status".to_vec(), b"200".to_vec()));
         assert_eq!(got[1], (b"content-length".to_vec(), b"99".to_vec()));
-        assert_eq!(got[2], (b"x-long-name-past-the-prefix".to_vec(), vec![b'v'; 300]));
+        assert_eq!(
+            got[2],
+            (b"x-long-name-past-the-prefix".to_vec(), vec![b'v'; 300])
+        );
         assert_eq!(got[3], (b":status".to_vec(), b"418".to_vec()));
         assert_eq!(got.len(), 4, "connection-specific fields are not sent");
     }
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn fields(d: &mut Decoder, block: &[u8]) -> Result<Vec<(String, String)>, CompressionError> {
         let mut v = Vec::new();
-        d.decode(block, |n, val| {
-            v.push((String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(val).into_owned()))
+        d.block.decode(block, |n, val| {
+            v.push((
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(val).into_owned(),
+            ))
         })?;
         Ok(v)
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn the_rfc_7541_examples_decode_with_and_without_huffman() {
         // C.3.1 and C.3.2: literals indexed, then found in the dynamic table.
         let mut d = Decoder::new(1 << 16);
-        let first = fields(&mut d, &hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d")).unwrap();
-        assert_eq!(first, pairs(&[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]));
+        let first = fields(
+            &mut d,
+            &hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"),
+        )
+        .unwrap();
+        assert_eq!(
+            first,
+            pairs(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":authority", "www.example.com")
+            ])
+        );
         let second = fields(&mut d, &hex("8286 84be 5808 6e6f 2d63 6163 6865")).unwrap();
-        assert_eq!(second[3], (":authority".to_string(), "www.example.com".to_string()));
-        assert_eq!(second[4], ("cache-control".to_string(), "no-cache".to_string()));
+        assert_eq!(
+            second[3],
+            (":authority".to_string(), "www.example.com".to_string())
+        );
+        assert_eq!(
+            second[4],
+            ("cache-control".to_string(), "no-cache".to_string())
+        );
         // C.4.1: the same request, Huffman-coded.
         let mut d = Decoder::new(1 << 16);
         let h = fields(&mut d, &hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff")).unwrap();
@@ -788,7 +619,10 @@ mod tests {
         assert_eq!(again, first);
         // C.4.2: another Huffman string, not the cached one.
         let next = fields(&mut d, &hex("8286 84be 5886 a8eb 1064 9cbf")).unwrap();
-        assert_eq!(next[4], ("cache-control".to_string(), "no-cache".to_string()));
+        assert_eq!(
+            next[4],
+            ("cache-control".to_string(), "no-cache".to_string())
+        );
     }
 
     #[test]
@@ -797,11 +631,17 @@ mod tests {
         // value both, or the name with a literal value).
         let mut enc = loona_hpack::Encoder::new();
         let mut d = Decoder::new(1 << 20);
-        for (n, v) in STATIC {
+        for (n, v) in block::STATIC {
             let v: &[u8] = if v.is_empty() { b"x" } else { v };
             let block = enc.encode([(n, v)]);
             let got = fields(&mut d, &block).unwrap();
-            assert_eq!(got, [(String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned())]);
+            assert_eq!(
+                got,
+                [(
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned()
+                )]
+            );
         }
     }
 
@@ -809,15 +649,15 @@ mod tests {
     fn bad_blocks_are_compression_errors() {
         let mut d = Decoder::new(1 << 16);
         for bad in [
-            &hex("80")[..],                 // index 0
-            &hex("ff 00")[..],              // index 127 past both tables
-            &hex("82 3f e1 1f")[..],        // a size update after a field
-            &hex("3f e2 1f")[..],           // a size update past 4096
-            &hex("0f 0d 05 61")[..],        // a string past the block
-            &hex("ff ff ff ff ff 7f")[..],  // an integer too long
-            &hex("00 81 ff 01 61")[..],     // Huffman padding of 8 bits
-            &hex("00 81 00 01 61")[..],     // Huffman padding of zeros
-            &hex("00 82 1f 00 01 61")[..],  // "a" then zero padding
+            &hex("80")[..],                // index 0
+            &hex("ff 00")[..],             // index 127 past both tables
+            &hex("82 3f e1 1f")[..],       // a size update after a field
+            &hex("3f e2 1f")[..],          // a size update past 4096
+            &hex("0f 0d 05 61")[..],       // a string past the block
+            &hex("ff ff ff ff ff 7f")[..], // an integer too long
+            &hex("00 81 ff 01 61")[..],    // Huffman padding of 8 bits
+            &hex("00 81 00 01 61")[..],    // Huffman padding of zeros
+            &hex("00 82 1f 00 01 61")[..], // "a" then zero padding
         ] {
             assert_eq!(fields(&mut d, bad), Err(CompressionError), "{bad:02x?}");
         }

@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::frame::{self, code, flag, kind, setting, Head, HEADER_LEN, MAX_WINDOW, PREFACE};
-use super::hpack::{self, Decoder, HeadError, RequestFields};
+use super::hpack::{Decoder, HeadError, RequestFields};
+
+mod send;
 
 /// What the server offers and enforces (sent in its SETTINGS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,26 @@ pub enum Event {
     },
     /// Request body. Its bytes hold the stream's and the connection's
     /// windows until [`Conn::release`] gives them back.
-    Data { stream: u32, data: Bytes, end_stream: bool },
+    Data {
+        stream: u32,
+        data: Bytes,
+        end_stream: bool,
+    },
     /// A stream the server was told of ended before both sides finished:
     /// the client's RST_STREAM (`remote`), or a stream error the engine
     /// found and answered with RST_STREAM.
-    Reset { stream: u32, code: u32, remote: bool },
+    Reset {
+        stream: u32,
+        code: u32,
+        remote: bool,
+    },
     /// A new stream was refused before the server saw it (malformed
     /// head, too many streams); it was answered with RST_STREAM `code`.
-    Refused { stream: u32, code: u32, why: &'static str },
+    Refused {
+        stream: u32,
+        code: u32,
+        why: &'static str,
+    },
     /// The client sent GOAWAY: it opens no more streams.
     GoAway { code: u32 },
 }
@@ -183,7 +197,11 @@ impl Conn {
         frame::put_settings(&mut out, &settings);
         let mut recv_window = i64::from(frame::DEFAULT_WINDOW);
         if cfg.connection_window_size > frame::DEFAULT_WINDOW {
-            frame::put_window_update(&mut out, 0, cfg.connection_window_size - frame::DEFAULT_WINDOW);
+            frame::put_window_update(
+                &mut out,
+                0,
+                cfg.connection_window_size - frame::DEFAULT_WINDOW,
+            );
             recv_window = i64::from(cfg.connection_window_size);
         }
         Conn {
@@ -244,7 +262,10 @@ impl Conn {
         while input.len() >= HEADER_LEN {
             let head = Head::parse(input);
             if head.len > self.cfg.max_frame_size as usize {
-                return Err(err(code::FRAME_SIZE_ERROR, "frame larger than SETTINGS_MAX_FRAME_SIZE"));
+                return Err(err(
+                    code::FRAME_SIZE_ERROR,
+                    "frame larger than SETTINGS_MAX_FRAME_SIZE",
+                ));
             }
             if input.len() < HEADER_LEN + head.len {
                 input.reserve(HEADER_LEN + head.len - input.len());
@@ -319,7 +340,8 @@ impl Conn {
             if fragment.len() < 5 {
                 return Err(err(code::FRAME_SIZE_ERROR, "short priority in HEADERS"));
             }
-            let dep = u32::from_be_bytes([fragment[0], fragment[1], fragment[2], fragment[3]]) & 0x7fff_ffff;
+            let dep = u32::from_be_bytes([fragment[0], fragment[1], fragment[2], fragment[3]])
+                & 0x7fff_ffff;
             self_dependent = dep == id;
             fragment = &fragment[5..];
         }
@@ -338,14 +360,19 @@ impl Conn {
 
     fn on_continuation(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
         let Some(block) = self.block.as_mut() else {
-            return Err(err(code::PROTOCOL_ERROR, "CONTINUATION without a header block"));
+            return Err(err(
+                code::PROTOCOL_ERROR,
+                "CONTINUATION without a header block",
+            ));
         };
         if head.stream != block.stream {
             return Err(err(code::PROTOCOL_ERROR, "CONTINUATION on another stream"));
         }
         // A block this much larger than the decoded list may be is a
         // CONTINUATION flood, not a request.
-        let cap = (self.cfg.max_header_list_size as usize).saturating_mul(2).max(64 * 1024);
+        let cap = (self.cfg.max_header_list_size as usize)
+            .saturating_mul(2)
+            .max(64 * 1024);
         if block.buf.len() + payload.len() > cap {
             return Err(err(code::ENHANCE_YOUR_CALM, "header block too large"));
         }
@@ -358,7 +385,13 @@ impl Conn {
     }
 
     /// A whole header block for stream `id`.
-    fn on_block(&mut self, id: u32, end_stream: bool, self_dependent: bool, block: &[u8]) -> Result<(), ConnError> {
+    fn on_block(
+        &mut self,
+        id: u32,
+        end_stream: bool,
+        self_dependent: bool,
+        block: &[u8],
+    ) -> Result<(), ConnError> {
         let compression = |_| err(code::COMPRESSION_ERROR, "undecodable header block");
         if let Some(i) = self.find(id) {
             // Trailers, or HEADERS after the client ended its side.
@@ -383,7 +416,11 @@ impl Conn {
         }
         let refuse = |conn: &mut Conn, code, why| {
             frame::put_rst(&mut conn.out, id, code);
-            conn.events.push_back(Event::Refused { stream: id, code, why });
+            conn.events.push_back(Event::Refused {
+                stream: id,
+                code,
+                why,
+            });
             conn.calm()
         };
         if self_dependent {
@@ -413,7 +450,11 @@ impl Conn {
             pending_len: 0,
             blocked: false,
         });
-        self.events.push_back(Event::Request { stream: id, head: decoded, end_stream });
+        self.events.push_back(Event::Request {
+            stream: id,
+            head: decoded,
+            end_stream,
+        });
         Ok(())
     }
 
@@ -427,7 +468,10 @@ impl Conn {
         let len = payload.len() as i64;
         self.recv_window -= len;
         if self.recv_window < 0 {
-            return Err(err(code::FLOW_CONTROL_ERROR, "DATA beyond the connection window"));
+            return Err(err(
+                code::FLOW_CONTROL_ERROR,
+                "DATA beyond the connection window",
+            ));
         }
         let Some(i) = self.find(id) else {
             if self.idle(id) {
@@ -469,7 +513,11 @@ impl Conn {
             return self.recv_end(i, data);
         }
         if !data.is_empty() {
-            self.events.push_back(Event::Data { stream: id, data, end_stream: false });
+            self.events.push_back(Event::Data {
+                stream: id,
+                data,
+                end_stream: false,
+            });
         }
         Ok(())
     }
@@ -483,7 +531,11 @@ impl Conn {
             return Ok(());
         }
         s.recv_open = false;
-        self.events.push_back(Event::Data { stream: id, data, end_stream: true });
+        self.events.push_back(Event::Data {
+            stream: id,
+            data,
+            end_stream: true,
+        });
         if s.send == Send::Done {
             self.close(i);
         }
@@ -498,7 +550,8 @@ impl Conn {
             self.stream_error(head.stream, code::FRAME_SIZE_ERROR);
             return self.calm();
         }
-        let dep = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
+        let dep =
+            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
         if dep == head.stream {
             self.stream_error(head.stream, code::PROTOCOL_ERROR);
             return self.calm();
@@ -519,7 +572,11 @@ impl Conn {
         let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
         if let Some(i) = self.find(head.stream) {
             self.close(i);
-            self.events.push_back(Event::Reset { stream: head.stream, code, remote: true });
+            self.events.push_back(Event::Reset {
+                stream: head.stream,
+                code,
+                remote: true,
+            });
         }
         Ok(())
     }
@@ -547,18 +604,29 @@ impl Conn {
                 }
                 setting::INITIAL_WINDOW_SIZE => {
                     if i64::from(value) > MAX_WINDOW {
-                        return Err(err(code::FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE too large"));
+                        return Err(err(
+                            code::FLOW_CONTROL_ERROR,
+                            "SETTINGS_INITIAL_WINDOW_SIZE too large",
+                        ));
                     }
                     let delta = i64::from(value) - self.peer_initial_window;
                     self.peer_initial_window = i64::from(value);
                     for st in &mut self.streams {
                         st.send_window += delta;
                         if st.send_window > MAX_WINDOW {
-                            return Err(err(code::FLOW_CONTROL_ERROR, "a stream window overflowed"));
+                            return Err(err(
+                                code::FLOW_CONTROL_ERROR,
+                                "a stream window overflowed",
+                            ));
                         }
                     }
                     if delta > 0 {
-                        let ids: Vec<u32> = self.streams.iter().filter(|s| s.pending_len > 0 || !s.pending.is_empty()).map(|s| s.id).collect();
+                        let ids: Vec<u32> = self
+                            .streams
+                            .iter()
+                            .filter(|s| s.pending_len > 0 || !s.pending.is_empty())
+                            .map(|s| s.id)
+                            .collect();
                         for id in ids {
                             self.flush(id);
                         }
@@ -566,14 +634,19 @@ impl Conn {
                 }
                 setting::MAX_FRAME_SIZE => {
                     if !(frame::DEFAULT_MAX_FRAME..=(1 << 24) - 1).contains(&value) {
-                        return Err(err(code::PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE out of range"));
+                        return Err(err(
+                            code::PROTOCOL_ERROR,
+                            "SETTINGS_MAX_FRAME_SIZE out of range",
+                        ));
                     }
                     self.peer_max_frame = value as usize;
                 }
                 // The encoder never uses the dynamic table, so a smaller
                 // table needs nothing; the rest concern a client's limits
                 // on pushes and fields this server does not exceed.
-                setting::HEADER_TABLE_SIZE | setting::MAX_CONCURRENT_STREAMS | setting::MAX_HEADER_LIST_SIZE => {}
+                setting::HEADER_TABLE_SIZE
+                | setting::MAX_CONCURRENT_STREAMS
+                | setting::MAX_HEADER_LIST_SIZE => {}
                 _ => {}
             }
         }
@@ -598,19 +671,29 @@ impl Conn {
 
     fn on_window_update(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
         if payload.len() != 4 {
-            return Err(err(code::FRAME_SIZE_ERROR, "WINDOW_UPDATE of a wrong length"));
+            return Err(err(
+                code::FRAME_SIZE_ERROR,
+                "WINDOW_UPDATE of a wrong length",
+            ));
         }
-        let inc = i64::from(u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff);
+        let inc = i64::from(
+            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff,
+        );
         if head.stream == 0 {
             if inc == 0 {
                 return Err(err(code::PROTOCOL_ERROR, "WINDOW_UPDATE of 0"));
             }
             self.send_window += inc;
             if self.send_window > MAX_WINDOW {
-                return Err(err(code::FLOW_CONTROL_ERROR, "the connection window overflowed"));
+                return Err(err(
+                    code::FLOW_CONTROL_ERROR,
+                    "the connection window overflowed",
+                ));
             }
             for _ in 0..self.blocked.len() {
-                let Some(id) = self.blocked.pop_front() else { break };
+                let Some(id) = self.blocked.pop_front() else {
+                    break;
+                };
                 if let Some(i) = self.find(id) {
                     self.streams[i].blocked = false;
                     self.flush(id);
@@ -641,7 +724,10 @@ impl Conn {
     /// Frames for the client are piling up unread while it asks for more.
     fn calm(&self) -> Result<(), ConnError> {
         if self.out.len() > MAX_UNREAD_OUTPUT {
-            return Err(err(code::ENHANCE_YOUR_CALM, "the client asks for answers it does not read"));
+            return Err(err(
+                code::ENHANCE_YOUR_CALM,
+                "the client asks for answers it does not read",
+            ));
         }
         Ok(())
     }
@@ -651,7 +737,11 @@ impl Conn {
         frame::put_rst(&mut self.out, id, code);
         if let Some(i) = self.find(id) {
             self.close(i);
-            self.events.push_back(Event::Reset { stream: id, code, remote: false });
+            self.events.push_back(Event::Reset {
+                stream: id,
+                code,
+                remote: false,
+            });
         }
     }
 
@@ -668,205 +758,6 @@ impl Conn {
             frame::put_window_update(&mut self.out, 0, self.unacked);
             self.recv_window += i64::from(self.unacked);
             self.unacked = 0;
-        }
-    }
-
-    // ---- what the server does ----
-
-    /// The next thing the client did, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// The server has read `n` bytes of stream `id`'s body: they return
-    /// to the windows (announced once half a window has come back).
-    pub fn release(&mut self, id: u32, n: usize) {
-        let Some(i) = self.find(id) else { return };
-        let s = &mut self.streams[i];
-        let n = (n as u64).min(s.unreleased);
-        s.unreleased -= n;
-        s.unacked = s.unacked.saturating_add(n as u32);
-        if s.recv_open && s.unacked >= (self.cfg.initial_window_size / 2).max(1) {
-            frame::put_window_update(&mut self.out, id, s.unacked);
-            s.recv_window += i64::from(s.unacked);
-            s.unacked = 0;
-        }
-        self.give_back_conn(n as u32);
-    }
-
-    /// Begins stream `id`'s response: HEADERS (and CONTINUATION) with
-    /// `:status` and `fields` (lowercase names; connection-specific ones
-    /// are dropped, as RFC 9113 §8.2.2 asks). `end_stream`: nothing follows.
-    pub fn send_response<'a>(
-        &mut self,
-        id: u32,
-        status: u16,
-        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-        end_stream: bool,
-    ) -> Result<(), StreamGone> {
-        let i = self.find(id).ok_or(StreamGone)?;
-        if self.streams[i].send != Send::Idle {
-            return Err(StreamGone);
-        }
-        let mut block = std::mem::take(&mut self.scratch);
-        block.clear();
-        hpack::put_status(&mut block, status);
-        for (n, v) in fields {
-            hpack::put_field(&mut block, n, v);
-        }
-        let flags = if end_stream { flag::END_STREAM } else { 0 };
-        let mut pieces = block.chunks(self.peer_max_frame).peekable();
-        let mut first = true;
-        while let Some(p) = pieces.next() {
-            let last = pieces.peek().is_none();
-            let (k, f) = if first { (kind::HEADERS, flags) } else { (kind::CONTINUATION, 0) };
-            frame::put_head(&mut self.out, p.len(), k, f | if last { flag::END_HEADERS } else { 0 }, id);
-            self.out.extend_from_slice(p);
-            first = false;
-        }
-        self.scratch = block;
-        let s = &mut self.streams[i];
-        if end_stream {
-            s.send = Send::Done;
-            if !s.recv_open {
-                self.close(i);
-            }
-        } else {
-            s.send = Send::Open;
-        }
-        Ok(())
-    }
-
-    /// Queues body for stream `id` (`end_stream`: the last of it); it goes
-    /// out as the windows allow.
-    pub fn send_data(&mut self, id: u32, data: Bytes, end_stream: bool) -> Result<(), StreamGone> {
-        let i = self.find(id).ok_or(StreamGone)?;
-        let s = &mut self.streams[i];
-        if s.send != Send::Open {
-            return Err(StreamGone);
-        }
-        if data.is_empty() && !end_stream {
-            return Ok(());
-        }
-        s.pending_len += data.len();
-        s.pending.push_back((data, end_stream));
-        if end_stream {
-            s.send = Send::Done;
-        }
-        self.flush(id);
-        Ok(())
-    }
-
-    /// Sends what stream `id` has queued, as far as the windows allow.
-    fn flush(&mut self, id: u32) {
-        let Some(i) = self.find(id) else { return };
-        let had = self.streams[i].pending_len;
-        loop {
-            let s = &mut self.streams[i];
-            let Some((front, end)) = s.pending.front_mut() else { break };
-            let end = *end;
-            if front.is_empty() {
-                frame::put_head(&mut self.out, 0, kind::DATA, flag::END_STREAM, id);
-                s.pending.pop_front();
-                break;
-            }
-            let window = s.send_window.min(self.send_window);
-            if window <= 0 {
-                if self.send_window <= 0 && s.send_window > 0 && !s.blocked {
-                    s.blocked = true;
-                    self.blocked.push_back(id);
-                }
-                break;
-            }
-            let n = front.len().min(window as usize).min(self.peer_max_frame);
-            let whole = n == front.len();
-            let piece = if whole {
-                s.pending.pop_front().expect("front exists").0
-            } else {
-                front.split_to(n)
-            };
-            let last = end && whole;
-            s.pending_len -= n;
-            s.send_window -= n as i64;
-            self.send_window -= n as i64;
-            frame::put_head(&mut self.out, n, kind::DATA, if last { flag::END_STREAM } else { 0 }, id);
-            if n <= COPY_MAX {
-                self.out.put_slice(&piece);
-            } else {
-                let head = self.out.split().freeze();
-                self.chunks.push_back(head);
-                self.chunks.push_back(piece);
-            }
-        }
-        let s = &self.streams[i];
-        if had > 0 && s.pending_len < had {
-            self.progressed.push(id);
-        }
-        if s.send == Send::Done && s.pending.is_empty() && !s.recv_open {
-            self.close(i);
-        }
-    }
-
-    /// Body bytes stream `id` has queued that the windows have not let
-    /// out yet; `None` when the stream is gone.
-    pub fn queued(&self, id: u32) -> Option<usize> {
-        self.find(id).map(|i| self.streams[i].pending_len)
-    }
-
-    /// Whether the client may still send body on stream `id`.
-    pub fn recv_open(&self, id: u32) -> bool {
-        self.find(id).is_some_and(|i| self.streams[i].recv_open)
-    }
-
-    /// Streams that sent queued body since the last call.
-    pub fn take_progressed(&mut self, into: &mut Vec<u32>) {
-        into.append(&mut self.progressed);
-    }
-
-    /// Ends stream `id` with RST_STREAM `code` (the server's choice: a
-    /// cancelled request, a timeout, a body it will not read).
-    pub fn reset(&mut self, id: u32, code: u32) {
-        if let Some(i) = self.find(id) {
-            frame::put_rst(&mut self.out, id, code);
-            self.close(i);
-        }
-    }
-
-    /// Sends GOAWAY: streams the client opens from now on are ignored;
-    /// those open go on.
-    pub fn go_away(&mut self, code: u32) {
-        if self.goaway_last.is_none() {
-            self.goaway_last = Some(self.last_client);
-            frame::put_goaway(&mut self.out, self.last_client, code);
-        }
-    }
-
-    /// The client's preface and first SETTINGS have come (the handshake
-    /// HeaderWait covers).
-    pub fn settled(&self) -> bool {
-        self.settled
-    }
-
-    /// Streams open in either direction.
-    pub fn open_streams(&self) -> usize {
-        self.streams.len()
-    }
-
-    /// The highest stream id the client opened.
-    pub fn last_stream(&self) -> u32 {
-        self.last_client
-    }
-
-    /// Whether frames wait to be written.
-    pub fn has_output(&self) -> bool {
-        !self.out.is_empty() || !self.chunks.is_empty()
-    }
-
-    /// Moves the frames to write, in order, into `into`.
-    pub fn take_output(&mut self, into: &mut Vec<Bytes>) {
-        into.extend(self.chunks.drain(..));
-        if !self.out.is_empty() {
-            into.push(self.out.split().freeze());
         }
     }
 }
