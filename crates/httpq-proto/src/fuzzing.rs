@@ -302,3 +302,70 @@ pub fn replay_corpus(
     }
     files.len()
 }
+
+/// Drives the HTTP/2 server engine with `data` as the frames after the
+/// preface and an empty SETTINGS, fed whole and then in two pieces at a
+/// data-chosen split, answering every request (and giving every body
+/// back). Checks that splitting never changes what the client is seen to
+/// do or how the connection ends, and that the output is whole frames.
+pub fn h2(data: &[u8]) {
+    let split = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
+    let whole = run_h2(&[data]);
+    let pieces = run_h2(&[&data[..split], &data[split..]]);
+    assert_eq!(whole, pieces, "splitting the input changed the result");
+}
+
+fn run_h2(pieces: &[&[u8]]) -> Vec<String> {
+    use crate::h2::{Config, Conn, Event};
+    let mut conn = Conn::new(Config {
+        max_concurrent_streams: 8,
+        max_header_list_size: 4096,
+        initial_window_size: 1000,
+        connection_window_size: 65_535,
+        max_frame_size: 16_384,
+    });
+    let mut input = BytesMut::from(crate::h2::PREFACE);
+    input.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        input.extend_from_slice(piece);
+        if let Err(e) = conn.recv(&mut input) {
+            seen.push(format!("error {}", e.code));
+            break;
+        }
+        while let Some(e) = conn.poll_event() {
+            match &e {
+                Event::Request { stream, .. } => {
+                    let _ = conn.send_response(
+                        *stream,
+                        200,
+                        [(&b"content-type"[..], &b"text/plain"[..])],
+                        false,
+                    );
+                    let _ = conn.send_data(*stream, bytes::Bytes::from_static(&[b'x'; 3000]), true);
+                }
+                Event::Data { stream, data, .. } => conn.release(*stream, data.len()),
+                _ => {}
+            }
+            seen.push(format!("{e:?}"));
+        }
+        conn.take_output(&mut out);
+    }
+    conn.take_output(&mut out);
+    let all: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+    let mut at = 0;
+    while at < all.len() {
+        assert!(all.len() - at >= 9, "a partial frame header was written");
+        let len = (usize::from(all[at]) << 16)
+            | (usize::from(all[at + 1]) << 8)
+            | usize::from(all[at + 2]);
+        assert!(
+            len <= 16_384,
+            "a frame over the client's SETTINGS_MAX_FRAME_SIZE"
+        );
+        at += 9 + len;
+    }
+    assert_eq!(at, all.len(), "a partial frame was written");
+    seen
+}

@@ -27,6 +27,11 @@ fn chunked_corpus() {
 }
 
 #[test]
+fn h2_corpus() {
+    replay("h2", httpq_proto::fuzzing::h2);
+}
+
+#[test]
 fn server_conn_corpus() {
     replay("server_conn", httpq_proto::fuzzing::server_conn);
 }

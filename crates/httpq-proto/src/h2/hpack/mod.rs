@@ -289,8 +289,7 @@ impl Decoder {
     pub fn trailers(&mut self, block: &[u8]) -> Result<Result<(), HeadError>, CompressionError> {
         let mut err = None;
         self.block.decode(block, |name, value| {
-            if err.is_none()
-                && (name.first() == Some(&b':') || !name_ok(name) || !value_ok(value))
+            if err.is_none() && (name.first() == Some(&b':') || !name_ok(name) || !value_ok(value))
             {
                 err = Some(HeadError::Malformed("invalid trailer field"));
             }
