@@ -9,9 +9,15 @@ use crate::{BodyDecoder, ChunkedDecoder, Limits, RequestParser, ResponseParser};
 /// data-chosen split, decoding each body, and checks that splitting never
 /// changes the outcome.
 pub fn request(data: &[u8]) {
+    same_whole_and_split(data, run_requests);
+}
+
+/// Runs `run` on `data` whole and in two pieces split where its first
+/// byte says, and checks the two outcomes are the same.
+fn same_whole_and_split<T: PartialEq + std::fmt::Debug>(data: &[u8], run: impl Fn(&[&[u8]]) -> T) {
     let split = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
-    let whole = run_requests(&[data]);
-    let pieces = run_requests(&[&data[..split], &data[split..]]);
+    let whole = run(&[data]);
+    let pieces = run(&[&data[..split], &data[split..]]);
     assert_eq!(whole, pieces, "splitting the input changed the result");
 }
 
@@ -309,10 +315,7 @@ pub fn replay_corpus(
 /// back). Checks that splitting never changes what the client is seen to
 /// do or how the connection ends, and that the output is whole frames.
 pub fn h2(data: &[u8]) {
-    let split = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
-    let whole = run_h2(&[data]);
-    let pieces = run_h2(&[&data[..split], &data[split..]]);
-    assert_eq!(whole, pieces, "splitting the input changed the result");
+    same_whole_and_split(data, run_h2);
 }
 
 fn run_h2(pieces: &[&[u8]]) -> Vec<String> {
