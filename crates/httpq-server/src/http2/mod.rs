@@ -126,6 +126,7 @@ pub(crate) async fn serve<T>(
         unflushed: false,
         events: Vec::new(),
         progressed: Vec::new(),
+        stall: None,
     };
     let reason = c.run().await;
     c.close().await;
@@ -161,6 +162,8 @@ struct H2Conn<T> {
     unflushed: bool,
     events: Vec<engine::Event>,
     progressed: Vec<u32>,
+    /// Since output began waiting without progress (see `send_stalled`).
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 enum Event {
@@ -258,8 +261,18 @@ impl<T: Transport> H2Conn<T> {
         if wake.poll(cx).is_ready() {
             return Poll::Ready(Event::Woken);
         }
+        // Timeouts first: the resets they queue go out in the write below.
+        if self.stream_timeouts(cx) {
+            return Poll::Ready(Event::Woken);
+        }
         if let Poll::Ready(Err(e)) = self.poll_write(cx) {
             return Poll::Ready(Event::Failed(write_failed(&e)));
+        }
+        if self.send_stalled(cx) {
+            (self.conn.counters).timed_out(TimeoutKind::MinSendRate, self.conn.id);
+            return Poll::Ready(Event::Failed(DisconnectReason::Timeout(
+                TimeoutKind::MinSendRate,
+            )));
         }
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
             self.rbuf.reserve(16 * 1024);
@@ -278,7 +291,6 @@ impl<T: Transport> H2Conn<T> {
                 return Poll::Ready(Event::HeaderWait);
             }
         }
-        self.stream_timeouts(cx);
         // IdleConnection runs while no stream is open.
         if self.quiet() {
             self.active.clear();
@@ -324,6 +336,14 @@ impl<T: Transport> H2Conn<T> {
             }
             Counters::add(&self.conn.counters.bytes_sent, n as u64);
             self.unflushed = true;
+            // Progress: the stall clock starts over, and senders held by
+            // output waiting to be written may go on.
+            self.stall = None;
+            if self.table().any_held() {
+                for s in &self.active {
+                    s.changed.notify_waiters();
+                }
+            }
             let mut left = n;
             while left > 0 {
                 let rest = self.wbuf[self.wpos].len() - self.woff;
@@ -336,6 +356,9 @@ impl<T: Transport> H2Conn<T> {
                     left = 0;
                 }
             }
+            let unwritten: usize = self.wbuf[self.wpos..].iter().map(Bytes::len).sum();
+            self.table()
+                .set_unwritten(unwritten - self.woff.min(unwritten));
         }
     }
 
@@ -350,8 +373,9 @@ impl<T: Transport> H2Conn<T> {
             while let Some(e) = eng.poll_event() {
                 self.events.push(e);
             }
-            if table.any_held() {
-                eng.take_progressed(&mut self.progressed);
+            eng.take_progressed(&mut self.progressed);
+            if !table.any_held() {
+                self.progressed.clear();
             }
             r
         };
@@ -361,12 +385,7 @@ impl<T: Transport> H2Conn<T> {
         // never reach the application (a rapid reset starts no handlers).
         let mut reset_at_once: Vec<u32> = Vec::new();
         for e in &events {
-            if let engine::Event::Reset {
-                stream,
-                remote: true,
-                ..
-            } = e
-            {
+            if let engine::Event::Reset { stream, .. } = e {
                 reset_at_once.push(*stream);
             }
         }
@@ -377,7 +396,6 @@ impl<T: Transport> H2Conn<T> {
                     if reset_at_once.binary_search(&stream).is_ok() =>
                 {
                     Counters::inc(&self.conn.counters.h2_streams);
-                    Counters::inc(&self.conn.counters.h2_resets);
                 }
                 engine::Event::Request {
                     stream,
@@ -388,7 +406,12 @@ impl<T: Transport> H2Conn<T> {
                     if reset_at_once.binary_search(&stream).is_ok()
                         && self.find(stream).is_none() =>
                 {
-                    calm |= matches!(e, engine::Event::Reset { .. }) && !self.resets.take();
+                    if let engine::Event::Reset { remote, .. } = e {
+                        if remote {
+                            Counters::inc(&self.conn.counters.h2_resets);
+                        }
+                        calm |= !self.resets.take();
+                    }
                 }
                 engine::Event::Data {
                     stream,
@@ -425,7 +448,10 @@ impl<T: Transport> H2Conn<T> {
                             lost(conn, &s, reason);
                         }
                     }
-                    calm |= remote && !self.resets.take();
+                    // Every reset of a stream the server saw spends the
+                    // budget, the client's own or one its frames drew
+                    // (a stream error: the "made you reset" pattern).
+                    calm |= !self.resets.take();
                 }
                 engine::Event::Refused {
                     stream,
@@ -483,14 +509,15 @@ impl<T: Transport> H2Conn<T> {
     /// the connection and its other streams go on. Bodies drained after
     /// a complete response end at DrainEntityBody. Deadlines are worked
     /// out again only when a wait begins or the timer fires.
-    fn stream_timeouts(&mut self, cx: &mut Context<'_>) {
+    /// True when, after GOAWAY, the connection may have gone quiet.
+    fn stream_timeouts(&mut self, cx: &mut Context<'_>) -> bool {
         let fired = self
             .body_timer
             .as_mut()
             .is_some_and(|t| t.as_mut().poll(cx).is_ready());
         let began = self.table().take_rescan();
         if !fired && !began {
-            return;
+            return false;
         }
         let now = Instant::now();
         let table = self.conn.h2.get().expect("set before the connection runs");
@@ -514,6 +541,31 @@ impl<T: Transport> H2Conn<T> {
             // Registers the waker for the new deadline.
             let _ = t.as_mut().poll(cx);
         }
+        (self.goaway_sent || self.peer_goaway) && self.quiet()
+    }
+
+    /// MinSendRate for the connection, once the application holds none
+    /// of its streams (each held stream has its own): output that waits
+    /// to be written, or answers held by shut windows, that make no
+    /// progress for longer than the rate allows (at least a second) end
+    /// the connection. A client that stops reading cannot keep it, and
+    /// what it was sent, forever.
+    fn send_stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let rate = u64::from(self.base.min_send_rate);
+        let waiting = (self.wbuf[self.wpos.min(self.wbuf.len())..]
+            .iter()
+            .map(Bytes::len)
+            .sum::<usize>()
+            + self.table().engine().queued_total()) as u64;
+        if rate == 0 || waiting == 0 || self.table().in_flight() > 0 {
+            self.stall = None;
+            return false;
+        }
+        let grace = Duration::from_secs(waiting.div_ceil(rate)).max(Duration::from_secs(1));
+        let timer = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(grace)));
+        timer.as_mut().poll(cx).is_ready()
     }
 }
 

@@ -26,6 +26,9 @@ use httpq_proto::MethodKind;
 /// Bytes a sender with more to come may have queued beyond what the
 /// stream's window lets out before it waits (as the HTTP/1.1 write budget).
 const SEND_BUDGET: usize = 64 * 1024;
+/// Bytes of the connection's frames waiting to be written past which
+/// senders wait too (the socket, not a window, is what is slow).
+const OUT_BUDGET: usize = 1024 * 1024;
 /// File ranges up to this size are read and queued in one go; longer ones
 /// are read piece by piece as the stream's window opens.
 const FILE_AT_ONCE: u64 = 256 * 1024;
@@ -61,6 +64,9 @@ struct Shared {
     /// Streams whose response is complete while the client still sends
     /// body: read and dropped until the deadline (DrainEntityBody).
     draining: Mutex<Vec<(u32, Instant)>>,
+    /// Output the connection task took from the engine and has not
+    /// written yet.
+    unwritten: AtomicUsize,
     /// Senders waiting for a stream's window (the connection task wakes
     /// them as windows open only while this is non-zero).
     held: AtomicUsize,
@@ -80,6 +86,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether a sender on stream `sid` waits: its window holds back a
+    /// budget's worth, or the connection's output is not being written.
+    fn must_wait(&self, sid: u32) -> bool {
+        let eng = self.engine();
+        let Some(queued) = eng.queued(sid) else {
+            return false;
+        };
+        queued >= SEND_BUDGET
+            || eng.buffered() + self.unwritten.load(Ordering::Relaxed) >= OUT_BUDGET
+    }
+
     /// A wait began: the connection task looks at the deadlines again.
     fn rescan_soon(&self) {
         self.rescan.store(true, Ordering::Release);
@@ -135,6 +152,9 @@ impl Shared {
         drop(map);
         self.drain(stream);
         (self.answered)();
+        // After the stream left the table: the task then finds the
+        // connection as it is (quiet, or not) when it looks.
+        (self.wake)();
     }
 
     /// The response is complete and the client may still be sending its
@@ -158,7 +178,7 @@ impl Shared {
         if eng.recv_open(stream.sid) {
             let limit = stream.info.drain_entity_body;
             if limit.is_zero() {
-                eng.reset(stream.sid, code::NO_ERROR);
+                eng.reset_when_sent(stream.sid, code::NO_ERROR);
             } else {
                 drop(eng);
                 let until = Instant::now() + limit;
@@ -169,7 +189,6 @@ impl Shared {
                 self.rescan.store(true, Ordering::Release);
             }
         }
-        (self.wake)();
     }
 }
 
@@ -404,8 +423,7 @@ impl Stream {
                 if st.ended.is_some() {
                     return;
                 }
-                let queued = shared.engine().queued(self.sid);
-                if queued.is_none_or(|q| q < SEND_BUDGET) {
+                if !shared.must_wait(self.sid) {
                     // Not held (any more): MinSendRate stops counting.
                     st.held_since = None;
                     return;
@@ -436,6 +454,7 @@ impl H2Table {
                 streams: Mutex::new(HashMap::new()),
                 engine: Mutex::new(engine),
                 draining: Mutex::new(Vec::new()),
+                unwritten: AtomicUsize::new(0),
                 held: AtomicUsize::new(0),
                 rescan: AtomicBool::new(false),
                 wake,
@@ -454,6 +473,12 @@ impl H2Table {
 
     fn map(&self) -> MutexGuard<'_, HashMap<u32, Arc<Stream>>> {
         self.shared.map()
+    }
+
+    /// Output the connection task holds unwritten (senders wait while
+    /// there is too much).
+    pub(crate) fn set_unwritten(&self, n: usize) {
+        self.shared.unwritten.store(n, Ordering::Relaxed);
     }
 
     /// The connection's protocol engine.
@@ -489,7 +514,7 @@ impl H2Table {
                 return false;
             }
             if until <= now {
-                eng.reset(sid, code::NO_ERROR);
+                eng.reset_when_sent(sid, code::NO_ERROR);
                 return false;
             }
             true

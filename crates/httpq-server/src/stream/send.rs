@@ -12,9 +12,7 @@ use http::header;
 use httpq_proto::h2::{self as engine, code};
 use httpq_proto::server_conn::{FileChunk, Response, SendFlags};
 
-use super::{
-    gone, lock, H2Table, Piece, Shared, Stream, StreamState, FILE_AT_ONCE, FILE_STEP, SEND_BUDGET,
-};
+use super::{gone, lock, H2Table, Piece, Shared, Stream, StreamState, FILE_AT_ONCE, FILE_STEP};
 use crate::disconnect::DisconnectReason;
 use crate::ServerError;
 
@@ -107,8 +105,8 @@ impl H2Table {
         if !body_follows {
             st.done = true;
             drop(st);
+            // Wakes the connection task, after the stream left the table.
             self.completed(&stream);
-            (self.shared.wake)();
             return Ok(false);
         }
         let body = std::mem::take(&mut resp.body);
@@ -228,20 +226,19 @@ impl H2Table {
             data = Bytes::new();
         }
         commit(&mut st);
-        let wait = {
-            let mut eng = self.engine();
-            eng.send_data(stream.sid, data, end)
-                .map_err(|_| gone(&st))?;
-            !end && eng.queued(stream.sid).is_some_and(|q| q >= SEND_BUDGET)
-        };
-        (self.shared.wake)();
+        self.engine()
+            .send_data(stream.sid, data, end)
+            .map_err(|_| gone(&st))?;
         if end {
             st.done = true;
             drop(st);
+            // Wakes the connection task, after the stream left the table.
             self.completed(stream);
             return Ok(false);
         }
-        Ok(wait)
+        drop(st);
+        (self.shared.wake)();
+        Ok(self.shared.must_wait(stream.sid))
     }
 
     /// Waits while the sender of `seq` has more queued than the window lets out.
@@ -426,11 +423,14 @@ fn send_piece(stream: &Stream, shared: &Shared, data: Bytes, end: bool) -> bool 
     if shared.engine().send_data(stream.sid, data, end).is_err() {
         return false;
     }
-    (shared.wake)();
     if end {
         st.done = true;
         drop(st);
+        // Wakes the connection task, after the stream left the table.
         shared.completed(stream);
+    } else {
+        drop(st);
+        (shared.wake)();
     }
     true
 }

@@ -2,6 +2,8 @@
 //! speaks bytes and reads responses with the protocol core's parser.
 #![allow(dead_code)]
 
+pub mod h2raw;
+
 use std::time::Duration;
 
 use bytes::BytesMut;

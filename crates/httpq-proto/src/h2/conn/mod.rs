@@ -117,6 +117,8 @@ struct Stream {
     pending_len: usize,
     /// In the connection's list of streams waiting for its window.
     blocked: bool,
+    /// Reset with this code once the response is all sent.
+    reset_after: Option<u32>,
 }
 
 /// A header block being gathered from HEADERS and CONTINUATION frames.
@@ -164,12 +166,29 @@ pub struct Conn {
     events: VecDeque<Event>,
     out: BytesMut,
     chunks: VecDeque<Bytes>,
+    /// Bytes in `chunks`.
+    chunks_len: usize,
     /// Streams that sent queued body since the last look.
     progressed: Vec<u32>,
     failed: Option<ConnError>,
     /// Where a response's header block is built.
     scratch: Vec<u8>,
+    /// The client acknowledged our SETTINGS (until then it may send as
+    /// if stream windows were the default 65,535).
+    acked: bool,
+    /// Bytes of answers the client asked for (PING and SETTINGS acks,
+    /// resets) since the output was last taken.
+    owed: usize,
+    /// Streams this side reset or refused lately: what the client sent
+    /// on them before it learned so is ignored, not an error (§5.1).
+    recent: VecDeque<u32>,
+    /// The client lowered SETTINGS_HEADER_TABLE_SIZE: the next response
+    /// block begins with a table size update (RFC 7541 §4.2).
+    table_size_update: Option<u32>,
 }
+
+/// How many reset or refused stream ids are remembered.
+const RECENT: usize = 128;
 
 /// DATA payloads up to this size are copied into the output buffer;
 /// larger ones go out as their own buffer (no copy).
@@ -183,6 +202,16 @@ const MAX_UNREAD_OUTPUT: usize = 1 << 20;
 impl Conn {
     /// A connection whose server preface (SETTINGS) is already queued.
     pub fn new(cfg: Config) -> Conn {
+        let max = MAX_WINDOW as u32;
+        let cfg = Config {
+            max_concurrent_streams: cfg.max_concurrent_streams,
+            max_header_list_size: cfg.max_header_list_size,
+            initial_window_size: cfg.initial_window_size.min(max),
+            connection_window_size: cfg.connection_window_size.min(max),
+            max_frame_size: cfg
+                .max_frame_size
+                .clamp(frame::DEFAULT_MAX_FRAME, (1 << 24) - 1),
+        };
         let mut out = BytesMut::with_capacity(4096);
         let mut settings = vec![
             (setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams),
@@ -222,9 +251,14 @@ impl Conn {
             events: VecDeque::new(),
             out,
             chunks: VecDeque::new(),
+            chunks_len: 0,
             progressed: Vec::new(),
             failed: None,
             scratch: Vec::new(),
+            acked: false,
+            owed: 0,
+            recent: VecDeque::new(),
+            table_size_update: None,
         }
     }
 
@@ -240,7 +274,8 @@ impl Conn {
         if let Err(e) = r {
             self.failed = Some(e);
             self.block = None;
-            frame::put_goaway(&mut self.out, self.last_client, e.code);
+            let last = self.goaway_last.unwrap_or(self.last_client);
+            frame::put_goaway(&mut self.out, last, e.code);
             input.clear();
         }
         r
@@ -407,6 +442,9 @@ impl Conn {
         }
         if !self.idle(id) {
             let _ = self.decoder.trailers(block).map_err(compression)?;
+            if self.was_reset(id) {
+                return Ok(());
+            }
             return Err(err(code::STREAM_CLOSED, "HEADERS on a closed stream"));
         }
         let decoded = self.decoder.request(block).map_err(compression)?;
@@ -415,7 +453,7 @@ impl Conn {
             return Ok(());
         }
         let refuse = |conn: &mut Conn, code, why| {
-            frame::put_rst(&mut conn.out, id, code);
+            conn.put_rst(id, code);
             conn.events.push_back(Event::Refused {
                 stream: id,
                 code,
@@ -439,7 +477,13 @@ impl Conn {
         self.streams.push(Stream {
             id,
             recv_open: !end_stream,
-            recv_window: i64::from(self.cfg.initial_window_size),
+            // Before our SETTINGS are acknowledged the client may use
+            // the default window.
+            recv_window: i64::from(if self.acked {
+                self.cfg.initial_window_size
+            } else {
+                self.cfg.initial_window_size.max(frame::DEFAULT_WINDOW)
+            }),
             unacked: 0,
             unreleased: 0,
             content_length,
@@ -449,6 +493,7 @@ impl Conn {
             pending: VecDeque::new(),
             pending_len: 0,
             blocked: false,
+            reset_after: None,
         });
         self.events.push_back(Event::Request {
             stream: id,
@@ -478,12 +523,22 @@ impl Conn {
                 return Err(err(code::PROTOCOL_ERROR, "DATA on an idle stream"));
             }
             // A stream already closed: its bytes go back to the
-            // connection's window at once.
+            // connection's window at once. One this side reset lately
+            // may still get DATA the client sent before it knew.
             self.give_back_conn(len as u32);
-            self.stream_error(id, code::STREAM_CLOSED);
+            if !self.was_reset(id) {
+                self.stream_error(id, code::STREAM_CLOSED);
+            }
             return self.calm();
         };
-        let data = payload.slice(start..end);
+        // Small or padded data is copied out: a slice would keep its whole
+        // frame (and the read buffer around it) alive while the window
+        // counts only the data.
+        let data = if end - start >= COPY_MAX * 2 && start == 0 && end == payload.len() {
+            payload.slice(start..end)
+        } else {
+            Bytes::copy_from_slice(&payload[start..end])
+        };
         let s = &mut self.streams[i];
         let fault = if !s.recv_open {
             Some(code::STREAM_CLOSED)
@@ -536,7 +591,9 @@ impl Conn {
             data,
             end_stream: true,
         });
-        if s.send == Send::Done {
+        // Done with nothing left waiting for window: the stream is over.
+        // Body still waiting goes out first (`flush` closes it then).
+        if s.send == Send::Done && s.pending.is_empty() {
             self.close(i);
         }
         Ok(())
@@ -547,6 +604,10 @@ impl Conn {
             return Err(err(code::PROTOCOL_ERROR, "PRIORITY on stream 0"));
         }
         if payload.len() != 5 {
+            if self.idle(head.stream) {
+                // No RST_STREAM may go to an idle stream (§6.4).
+                return Err(err(code::FRAME_SIZE_ERROR, "PRIORITY of a wrong length"));
+            }
             self.stream_error(head.stream, code::FRAME_SIZE_ERROR);
             return self.calm();
         }
@@ -589,6 +650,7 @@ impl Conn {
             if !payload.is_empty() {
                 return Err(err(code::FRAME_SIZE_ERROR, "SETTINGS ACK with a payload"));
             }
+            self.acked = true;
             return Ok(());
         }
         if payload.len() % 6 != 0 {
@@ -628,7 +690,7 @@ impl Conn {
                             .map(|s| s.id)
                             .collect();
                         for id in ids {
-                            self.flush(id);
+                            self.flush(id, true);
                         }
                     }
                 }
@@ -641,9 +703,15 @@ impl Conn {
                     }
                     self.peer_max_frame = value as usize;
                 }
-                // The encoder never uses the dynamic table, so a smaller
-                // table needs nothing; the rest concern a client's limits
-                // on pushes and fields this server does not exceed.
+                // The encoder never inserts into the dynamic table, but a
+                // smaller table must still be signalled to the client's
+                // decoder before the next block (nghttp2 insists).
+                setting::HEADER_TABLE_SIZE if value < 4096 => {
+                    let v = self.table_size_update.map_or(value, |u| u.min(value));
+                    self.table_size_update = Some(v);
+                }
+                // The rest concern a client's limits on pushes and fields
+                // this server does not exceed.
                 setting::HEADER_TABLE_SIZE
                 | setting::MAX_CONCURRENT_STREAMS
                 | setting::MAX_HEADER_LIST_SIZE => {}
@@ -651,6 +719,7 @@ impl Conn {
             }
         }
         frame::put_head(&mut self.out, 0, kind::SETTINGS, flag::ACK, 0);
+        self.owed += HEADER_LEN;
         self.calm()
     }
 
@@ -664,6 +733,7 @@ impl Conn {
         if !head.has(flag::ACK) {
             frame::put_head(&mut self.out, 8, kind::PING, flag::ACK, 0);
             self.out.put_slice(payload);
+            self.owed += HEADER_LEN + 8;
             return self.calm();
         }
         Ok(())
@@ -696,7 +766,7 @@ impl Conn {
                 };
                 if let Some(i) = self.find(id) {
                     self.streams[i].blocked = false;
-                    self.flush(id);
+                    self.flush(id, true);
                 }
             }
             return Ok(());
@@ -717,13 +787,13 @@ impl Conn {
             self.stream_error(head.stream, code::FLOW_CONTROL_ERROR);
             return self.calm();
         }
-        self.flush(head.stream);
+        self.flush(head.stream, true);
         Ok(())
     }
 
     /// Frames for the client are piling up unread while it asks for more.
     fn calm(&self) -> Result<(), ConnError> {
-        if self.out.len() > MAX_UNREAD_OUTPUT {
+        if self.owed > MAX_UNREAD_OUTPUT {
             return Err(err(
                 code::ENHANCE_YOUR_CALM,
                 "the client asks for answers it does not read",
@@ -732,9 +802,25 @@ impl Conn {
         Ok(())
     }
 
+    /// Queues RST_STREAM, and remembers the stream was reset.
+    fn put_rst(&mut self, id: u32, code: u32) {
+        frame::put_rst(&mut self.out, id, code);
+        self.owed += HEADER_LEN + 4;
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(id);
+    }
+
+    /// Whether this side reset or refused stream `id` lately, or ignored
+    /// it after GOAWAY.
+    fn was_reset(&self, id: u32) -> bool {
+        self.goaway_last.is_some_and(|last| id > last) || self.recent.contains(&id)
+    }
+
     /// Ends stream `id` with RST_STREAM `code` (a stream error).
     fn stream_error(&mut self, id: u32, code: u32) {
-        frame::put_rst(&mut self.out, id, code);
+        self.put_rst(id, code);
         if let Some(i) = self.find(id) {
             self.close(i);
             self.events.push_back(Event::Reset {

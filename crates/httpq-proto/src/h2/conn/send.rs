@@ -46,6 +46,9 @@ impl Conn {
         }
         let mut block = std::mem::take(&mut self.scratch);
         block.clear();
+        if let Some(size) = self.table_size_update.take() {
+            hpack::put_table_size(&mut block, size);
+        }
         hpack::put_status(&mut block, status);
         for (n, v) in fields {
             hpack::put_field(&mut block, n, v);
@@ -99,12 +102,13 @@ impl Conn {
         if end_stream {
             s.send = Send::Done;
         }
-        self.flush(id);
+        self.flush(id, false);
         Ok(())
     }
 
     /// Sends what stream `id` has queued, as far as the windows allow.
-    pub(super) fn flush(&mut self, id: u32) {
+    /// `opened`: a window opened (the sender may be waiting for it).
+    pub(super) fn flush(&mut self, id: u32, opened: bool) {
         let Some(i) = self.find(id) else { return };
         let had = self.streams[i].pending_len;
         loop {
@@ -148,17 +152,33 @@ impl Conn {
                 self.out.put_slice(&piece);
             } else {
                 let head = self.out.split().freeze();
+                self.chunks_len += head.len() + piece.len();
                 self.chunks.push_back(head);
                 self.chunks.push_back(piece);
             }
         }
         let s = &self.streams[i];
-        if had > 0 && s.pending_len < had {
+        if opened && had > 0 && s.pending_len < had && !self.progressed.contains(&id) {
             self.progressed.push(id);
         }
-        if s.send == Send::Done && s.pending.is_empty() && !s.recv_open {
-            self.close(i);
+        if s.send == Send::Done && s.pending.is_empty() {
+            if !s.recv_open {
+                self.close(i);
+            } else if let Some(code) = s.reset_after {
+                self.put_rst(id, code);
+                self.close(i);
+            }
         }
+    }
+
+    /// Bytes of frames waiting to be taken by [`take_output`](Self::take_output).
+    pub fn buffered(&self) -> usize {
+        self.out.len() + self.chunks_len
+    }
+
+    /// Body bytes all streams have queued that the windows have not let out.
+    pub fn queued_total(&self) -> usize {
+        self.streams.iter().map(|s| s.pending_len).sum()
     }
 
     /// Body bytes stream `id` has queued that the windows have not let
@@ -181,8 +201,22 @@ impl Conn {
     /// cancelled request, a timeout, a body it will not read).
     pub fn reset(&mut self, id: u32, code: u32) {
         if let Some(i) = self.find(id) {
-            frame::put_rst(&mut self.out, id, code);
+            self.put_rst(id, code);
             self.close(i);
+        }
+    }
+
+    /// Ends stream `id` with RST_STREAM `code` once its response is all
+    /// sent (at once if it is): the server will read no more of its body,
+    /// and the answer is not cut short.
+    pub fn reset_when_sent(&mut self, id: u32, code: u32) {
+        let Some(i) = self.find(id) else { return };
+        let s = &mut self.streams[i];
+        if s.send == Send::Done && s.pending.is_empty() {
+            self.put_rst(id, code);
+            self.close(i);
+        } else {
+            s.reset_after = Some(code);
         }
     }
 
@@ -218,6 +252,8 @@ impl Conn {
 
     /// Moves the frames to write, in order, into `into`.
     pub fn take_output(&mut self, into: &mut Vec<Bytes>) {
+        self.owed = 0;
+        self.chunks_len = 0;
         into.extend(self.chunks.drain(..));
         if !self.out.is_empty() {
             into.push(self.out.split().freeze());

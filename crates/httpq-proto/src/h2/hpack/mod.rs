@@ -100,7 +100,12 @@ fn build(
         authority.unwrap_or_default()
     } else {
         match (p.scheme, get(p.path)) {
-            (Some(_), Some(path)) => path,
+            (Some(_), Some(path))
+                if path.starts_with(b"/") || (path == b"*" && method == b"OPTIONS") =>
+            {
+                path
+            }
+            (Some(_), Some(_)) => return Err(HeadError::Malformed(":path is not origin form")),
             _ => return Err(HeadError::Malformed(":scheme or :path is missing")),
         }
     };
@@ -361,6 +366,11 @@ fn name_repr(name: &[u8]) -> Name {
         | b"te" => return Name::Forbidden,
         _ => return Name::Literal,
     })
+}
+
+/// Encodes a dynamic table size update (RFC 7541 §6.3).
+pub(crate) fn put_table_size(out: &mut Vec<u8>, size: u32) {
+    put_int(out, 0x20, 5, size as usize);
 }
 
 /// Encodes `:status`, as an index where the static table has it.

@@ -5,6 +5,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::frame::{flag, kind, put_head, Head, HEADER_LEN, PREFACE};
 use super::*;
 
+mod edges;
+
 fn frame(k: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = BytesMut::new();
     put_head(&mut out, payload.len(), k, flags, stream);
@@ -83,6 +85,8 @@ impl Client {
         };
         let mut input = PREFACE.to_vec();
         input.extend(settings(client_settings));
+        // And the acknowledgement of the server's SETTINGS.
+        input.extend(frame(kind::SETTINGS, flag::ACK, 0, &[]));
         c.send(&input).unwrap();
         let out = c.frames();
         assert_eq!(out[0].kind, kind::SETTINGS);
