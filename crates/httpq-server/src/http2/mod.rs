@@ -552,12 +552,16 @@ impl<T: Transport> H2Conn<T> {
     /// what it was sent, forever.
     fn send_stalled(&mut self, cx: &mut Context<'_>) -> bool {
         let rate = u64::from(self.base.min_send_rate);
-        let waiting = (self.wbuf[self.wpos.min(self.wbuf.len())..]
+        if rate == 0 || self.table().in_flight() > 0 {
+            self.stall = None;
+            return false;
+        }
+        let unwritten: usize = self.wbuf[self.wpos.min(self.wbuf.len())..]
             .iter()
             .map(Bytes::len)
-            .sum::<usize>()
-            + self.table().engine().queued_total()) as u64;
-        if rate == 0 || waiting == 0 || self.table().in_flight() > 0 {
+            .sum();
+        let waiting = (unwritten + self.table().engine().queued_total()) as u64;
+        if waiting == 0 {
             self.stall = None;
             return false;
         }
