@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::h2raw::{frame, get_block, goaway_code};
+use common::h2raw::{frame, open_then};
 use common::{counters_when, Server, LIMIT};
 use httpq_proto::Version;
 use httpq_server::{DisconnectReason, Properties, Request, Response, SendFlags, ServerError};
@@ -421,48 +421,9 @@ fn with_timeouts(timeouts: httpq_server::Timeouts) -> Properties {
 #[tokio::test]
 async fn rapid_resets_past_the_budget_get_goaway_enhance_your_calm() {
     let s = Server::start(Properties::default());
-    // An application that takes requests and never answers.
-    let q = s.queue.clone();
-    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let t2 = taken.clone();
-    let consumer = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok(r) = q.receive().await {
-            t2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            held.push(r);
-        }
-    });
-    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
-    let authority = format!("127.0.0.1:{}", s.port);
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(4, 0, 0, &[]));
-    raw.write_all(&out).await.unwrap();
-    let writer = tokio::spawn(async move {
-        let mut id = 1u32;
-        // Each stream opened, then reset in a later write: the server has
-        // accepted it (and queued its request) by then.
-        for _ in 0..5000 {
-            let open = frame(1, 0x5, id, &get_block(&authority));
-            if raw.write_all(&open).await.is_err() {
-                break;
-            }
-            tokio::task::yield_now().await;
-            let reset = frame(3, 0, id, &8u32.to_be_bytes());
-            if raw.write_all(&reset).await.is_err() {
-                break;
-            }
-            id += 2;
-        }
-        raw
-    });
-    let mut raw = tokio::time::timeout(LIMIT, writer).await.unwrap().unwrap();
-    let code = tokio::time::timeout(LIMIT, goaway_code(&mut raw))
-        .await
-        .unwrap();
+    let (code, n) = open_then(&s, |id| frame(3, 0, id, &8u32.to_be_bytes())).await;
     assert_eq!(code, Some(11), "ENHANCE_YOUR_CALM");
-    let n = counters_when(&s.session, |n| n.connections_open == 0).await;
     assert!(n.h2_streams < 1000, "the budget stopped it early: {n:?}");
-    consumer.abort();
 }
 
 #[tokio::test]

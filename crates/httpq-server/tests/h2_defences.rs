@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::h2raw::{frame, get_block, goaway_code};
+use common::h2raw::{frame, get_block, open_then};
 use common::{counters_when, Server, LIMIT};
 use httpq_server::{DisconnectReason, Properties, Response, SendFlags, Timeouts};
 use tokio::io::AsyncWriteExt;
@@ -17,51 +17,11 @@ use tokio::net::TcpStream;
 #[tokio::test]
 async fn resets_the_clients_frames_draw_spend_the_reset_budget() {
     let s = Server::start(Properties::default());
-    // An application that takes requests and never answers.
-    let q = s.queue.clone();
-    let consumer = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok(r) = q.receive().await {
-            held.push(r);
-        }
-    });
-    let mut raw = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
-    let authority = format!("127.0.0.1:{}", s.port);
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(4, 0, 0, &[]));
-    raw.write_all(&out).await.unwrap();
-    let writer = tokio::spawn(async move {
-        let mut id = 1u32;
-        // Each stream opened, then a WINDOW_UPDATE of 0 on it in a later
-        // write: a stream error, which the server answers with a reset.
-        for _ in 0..5000 {
-            if raw
-                .write_all(&frame(1, 0x5, id, &get_block(&authority)))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            tokio::task::yield_now().await;
-            if raw
-                .write_all(&frame(8, 0, id, &0u32.to_be_bytes()))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            id += 2;
-        }
-        raw
-    });
-    let mut raw = tokio::time::timeout(LIMIT, writer).await.unwrap().unwrap();
-    let code = tokio::time::timeout(LIMIT, goaway_code(&mut raw))
-        .await
-        .unwrap();
+    // A WINDOW_UPDATE of 0 on each stream: a stream error, which the
+    // server answers with a reset of its own.
+    let (code, n) = open_then(&s, |id| frame(8, 0, id, &0u32.to_be_bytes())).await;
     assert_eq!(code, Some(11), "ENHANCE_YOUR_CALM");
-    let n = counters_when(&s.session, |n| n.connections_open == 0).await;
     assert!(n.h2_streams < 1000, "the budget stopped it early: {n:?}");
-    consumer.abort();
 }
 
 #[tokio::test]

@@ -60,26 +60,14 @@ fn frames_on_a_stream_this_side_reset_are_ignored_not_a_connection_error() {
         "{out:?}"
     );
     // The connection serves on.
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        3,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(3);
     assert!(matches!(c.events()[..], [Event::Request { stream: 3, .. }]));
 }
 
 #[test]
 fn a_smaller_client_table_is_signalled_before_the_next_response_block() {
     let mut c = Client::new(Config::default(), &[(0x1, 0)]);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.events();
     c.conn.send_response(1, 200, [], true).unwrap();
     let out = c.frames();
@@ -87,13 +75,7 @@ fn a_smaller_client_table_is_signalled_before_the_next_response_block() {
         out[0].payload[0], 0x20,
         "a size update to 0 opens the block"
     );
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        3,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(3);
     c.events();
     c.conn.send_response(3, 200, [], true).unwrap();
     assert_eq!(c.frames()[0].payload[0], 0x88, "only once");
@@ -109,13 +91,7 @@ fn output_waiting_to_be_written_is_not_an_unread_flood() {
         &(1u32 << 30).to_be_bytes(),
     ))
     .unwrap();
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.events();
     c.conn.send_response(1, 200, [], false).unwrap();
     for _ in 0..1000 {

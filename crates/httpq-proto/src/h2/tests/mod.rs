@@ -96,6 +96,17 @@ impl Client {
         c
     }
 
+    /// Opens stream `id` with a complete GET of `/`.
+    fn open(&mut self, id: u32) {
+        let f = frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            id,
+            &get("/"),
+        );
+        self.send(&f).unwrap();
+    }
+
     fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         let mut b = BytesMut::from(bytes);
         self.conn.recv(&mut b)
@@ -201,13 +212,7 @@ fn a_get_becomes_a_request_and_its_answer_frames() {
 #[test]
 fn data_waits_for_the_stream_window_and_goes_out_as_it_opens() {
     let mut c = Client::new(Config::default(), &[(0x4, 10)]);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.events();
     c.conn.send_response(1, 200, [], false).unwrap();
     c.conn
@@ -230,13 +235,7 @@ fn data_waits_for_the_stream_window_and_goes_out_as_it_opens() {
 fn a_spent_connection_window_holds_streams_in_order_until_it_opens() {
     let mut c = Client::new(Config::default(), &[]);
     for id in [1, 3] {
-        c.send(&frame(
-            kind::HEADERS,
-            flag::END_HEADERS | flag::END_STREAM,
-            id,
-            &get("/"),
-        ))
-        .unwrap();
+        c.open(id);
     }
     c.events();
     // Raise the stream windows so the connection's 65,535 is what binds.
@@ -337,22 +336,10 @@ fn body_holds_the_windows_until_released() {
 #[test]
 fn a_client_reset_is_an_event_and_the_connection_serves_on() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.send(&frame(kind::RST_STREAM, 0, 1, &8u32.to_be_bytes()))
         .unwrap();
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        3,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(3);
     let ev = c.events();
     assert!(matches!(
         ev[1],
@@ -377,13 +364,7 @@ fn streams_past_the_limit_are_refused_before_the_server_sees_them() {
         &[],
     );
     for id in [1, 3, 5] {
-        c.send(&frame(
-            kind::HEADERS,
-            flag::END_HEADERS | flag::END_STREAM,
-            id,
-            &get("/"),
-        ))
-        .unwrap();
+        c.open(id);
     }
     let ev = c.events();
     assert_eq!(ev.len(), 3);
@@ -398,13 +379,7 @@ fn streams_past_the_limit_are_refused_before_the_server_sees_them() {
     assert_eq!(rst_code(&c.frames(), 5), Some(code::REFUSED_STREAM));
     // The refused stream's block was still decoded: the next one decodes.
     c.conn.send_response(1, 204, [], true).unwrap();
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        7,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(7);
     assert!(matches!(c.events()[..], [Event::Request { stream: 7, .. }]));
 }
 
@@ -442,13 +417,7 @@ fn a_block_split_over_continuations_decodes_and_a_flood_ends_the_connection() {
 #[test]
 fn a_response_block_larger_than_a_frame_goes_out_in_continuations() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.events();
     let big = vec![b'v'; 40_000];
     c.conn
@@ -776,21 +745,9 @@ fn the_preface_may_come_in_pieces_and_a_wrong_one_is_refused() {
 #[test]
 fn after_goaway_new_streams_are_ignored_and_open_ones_finish() {
     let mut c = Client::new(Config::default(), &[]);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        1,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(1);
     c.conn.go_away(code::NO_ERROR);
-    c.send(&frame(
-        kind::HEADERS,
-        flag::END_HEADERS | flag::END_STREAM,
-        3,
-        &get("/"),
-    ))
-    .unwrap();
+    c.open(3);
     let ev = c.events();
     assert_eq!(ev.len(), 1);
     let out = c.frames();
