@@ -11,6 +11,7 @@ mod logging;
 mod observe;
 mod serve;
 mod state_cmd;
+mod file_watch;
 mod static_files;
 mod write_out;
 

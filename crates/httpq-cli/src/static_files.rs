@@ -6,8 +6,10 @@
 //! small ones from memory, large ones straight from the file (`sendfile`).
 //! Each worker keeps a file cache, like nginx's `open_file_cache`: a path
 //! resolved once maps to its file (identity, size, mtime, type, and for
-//! small files their bytes), checked on every request (one `stat`) and
-//! resolved anew at least once a second. It holds no descriptors: a large
+//! small files their bytes), checked on every request and resolved anew
+//! at least once a second. The check is inotify's word that nothing
+//! under the file's directories changed (`file_watch`: no path walk),
+//! else one `stat`. It holds no descriptors: a large
 //! file is opened per request and must still be the file the cache knows.
 //! Every open goes through `openat2` beneath the root with no symlinks
 //! (the path was resolved to one without), so nothing swapped in between
@@ -21,9 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use http::HeaderValue;
 use httpq_server::{FileChunk, Request, RequestQueue, Response, SendFlags, ServerError};
+
+use crate::file_watch::{self, FileWatch};
 
 /// Files up to this size are kept in memory and sent from there.
 const IN_MEMORY: u64 = 64 * 1024;
@@ -45,6 +51,8 @@ pub struct StaticSite {
     root_dir: File,
     /// Cache entries per worker (0: no cache, every request opens its file).
     cache_entries: usize,
+    /// What changed under the root (no watch: a `stat` per cached request).
+    watch: Option<Arc<FileWatch>>,
 }
 
 /// A file as served: where it is, what it is, and for small files their bytes.
@@ -57,6 +65,9 @@ struct Entry {
     mtime: SystemTime,
     /// The bytes of a small file; `None`: opened per request.
     content: Option<Bytes>,
+    /// The watch generation this entry was last known good at
+    /// ([`file_watch::NEVER`]: not watched).
+    checked: AtomicU64,
     content_type: HeaderValue,
     last_modified: Option<HeaderValue>,
 }
@@ -76,10 +87,25 @@ impl Entry {
             && m.modified().ok() == Some(self.mtime)
     }
 
-    /// The file at `real` is still the one this entry describes.
-    fn fresh(&self, now: Instant) -> bool {
-        now.duration_since(self.resolved) <= REVALIDATE
-            && std::fs::metadata(&self.real).is_ok_and(|m| self.same(&m))
+    /// The file at `real` is still the one this entry describes: nothing
+    /// under its watched directories changed since it was last known good,
+    /// or a `stat` says so.
+    fn fresh(&self, now: Instant, watch: Option<&FileWatch>) -> bool {
+        if now.duration_since(self.resolved) > REVALIDATE {
+            return false;
+        }
+        // Read before the stat: a change after it moves the generation on.
+        let generation = watch.map(FileWatch::generation);
+        if generation.is_some_and(|g| g == self.checked.load(Ordering::Acquire)) {
+            return true;
+        }
+        let same = std::fs::metadata(&self.real).is_ok_and(|m| self.same(&m));
+        if let (true, Some(g)) = (same, generation) {
+            if self.checked.load(Ordering::Acquire) != file_watch::NEVER {
+                self.checked.store(g, Ordering::Release);
+            }
+        }
+        same
     }
 }
 
@@ -89,12 +115,13 @@ pub struct FileCache {
     map: HashMap<Box<str>, Arc<Entry>>,
     bytes: usize,
     max: usize,
+    watch: Option<Arc<FileWatch>>,
 }
 
 impl FileCache {
     fn get(&mut self, path: &str, now: Instant) -> Option<Arc<Entry>> {
         let e = self.map.get(path)?;
-        if e.fresh(now) {
+        if e.fresh(now, self.watch.as_deref()) {
             return Some(e.clone());
         }
         let gone = self.map.remove(path)?;
@@ -172,6 +199,11 @@ impl StaticSite {
             root: root.into(),
             root_dir,
             cache_entries,
+            watch: if cache_entries > 0 {
+                FileWatch::new().map(Arc::new)
+            } else {
+                None
+            },
         })
     }
 
@@ -181,6 +213,7 @@ impl StaticSite {
             map: HashMap::new(),
             bytes: 0,
             max: self.cache_entries,
+            watch: self.watch.clone(),
         }
     }
 
@@ -245,7 +278,12 @@ impl StaticSite {
                     return Ok(());
                 }
             };
-            match self.open(real, now) {
+            // Watched before it is opened: a change after the open moves
+            // the generation past the one the entry is stamped with.
+            let checked = (self.watch.as_ref())
+                .and_then(|w| w.watch(&self.root, &real))
+                .unwrap_or(file_watch::NEVER);
+            match self.open(real, now, checked) {
                 Opened::File(e, body) => {
                     let e = Arc::new(*e);
                     cache.put(path, e.clone());
@@ -297,7 +335,7 @@ impl StaticSite {
     }
 
     /// Opens the file at `real` and describes it; small files are read whole.
-    fn open(&self, real: PathBuf, now: Instant) -> Opened {
+    fn open(&self, real: PathBuf, now: Instant, checked: u64) -> Opened {
         use std::io::Read;
         let Ok(mut file) = self.open_beneath(&real) else {
             return Opened::Gone;
@@ -329,6 +367,7 @@ impl StaticSite {
             len,
             mtime,
             content,
+            checked: AtomicU64::new(checked),
         };
         Opened::File(Box::new(e), body)
     }
