@@ -27,7 +27,7 @@
 //! crate the server spent about 37,000 instructions per request against
 //! nghttpd's 13,300, three quarters of them in the crate (its HPACK
 //! encoder alone about 14 %), and served 0.39× nghttpd's requests per
-//! second. On this engine it spends about 13,900 and serves 0.7–0.9×.
+//! second. On this engine it spends about 13,700 and serves about 1.0×.
 //! Here a response's HEADERS are encoded straight into the output buffer
 //! and small DATA is copied beside it, so a burst of answers leaves in
 //! one write; it passes h2spec as the crate did.
