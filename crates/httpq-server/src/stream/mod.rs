@@ -88,8 +88,8 @@ struct Shared {
 impl Shared {
     /// Whether a sender on stream `sid` waits: its window holds back a
     /// budget's worth, or the connection's output is not being written.
-    fn must_wait(&self, sid: u32) -> bool {
-        let eng = self.engine();
+    /// `eng`: the engine, locked by the caller.
+    fn must_wait(&self, eng: &engine::Conn, sid: u32) -> bool {
         let Some(queued) = eng.queued(sid) else {
             return false;
         };
@@ -423,7 +423,7 @@ impl Stream {
                 if st.ended.is_some() {
                     return;
                 }
-                if !shared.must_wait(self.sid) {
+                if !shared.must_wait(&shared.engine(), self.sid) {
                     // Not held (any more): MinSendRate stops counting.
                     st.held_since = None;
                     return;

@@ -226,9 +226,13 @@ impl H2Table {
             data = Bytes::new();
         }
         commit(&mut st);
-        self.engine()
-            .send_data(stream.sid, data, end)
-            .map_err(|_| gone(&st))?;
+        // One lock of the engine: the send, and whether the sender waits.
+        let wait = {
+            let mut eng = self.engine();
+            eng.send_data(stream.sid, data, end)
+                .map_err(|_| gone(&st))?;
+            !end && self.shared.must_wait(&eng, stream.sid)
+        };
         if end {
             st.done = true;
             drop(st);
@@ -238,7 +242,7 @@ impl H2Table {
         }
         drop(st);
         (self.shared.wake)();
-        Ok(self.shared.must_wait(stream.sid))
+        Ok(wait)
     }
 
     /// Waits while the sender of `seq` has more queued than the window lets out.
